@@ -1,0 +1,1 @@
+"""OCPP 1.6J charge point firmware (MicroPython and CPython)."""

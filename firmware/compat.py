@@ -1,0 +1,170 @@
+"""Every difference between MicroPython and CPython lives here.
+
+Nothing else in firmware/ or hal/ asks which interpreter it runs on.
+"""
+import sys
+import time
+
+try:
+    import asyncio
+except ImportError:  # pragma: no cover - very old MicroPython ports
+    import uasyncio as asyncio  # noqa: F401
+
+MICROPYTHON = sys.implementation.name == "micropython"
+
+try:
+    from micropython import const
+except ImportError:
+    def const(n):
+        return n
+
+if MICROPYTHON:
+    from time import ticks_ms, ticks_diff, ticks_add, sleep_ms
+
+    def print_exception(exc):
+        sys.print_exception(exc)
+else:
+    import traceback
+
+    def ticks_ms():
+        return int(time.monotonic() * 1000)
+
+    def ticks_diff(a, b):
+        return a - b
+
+    def ticks_add(a, b):
+        return a + b
+
+    def sleep_ms(ms):
+        time.sleep(ms / 1000)
+
+    def print_exception(exc):
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stdout)
+
+# Seconds between 1970-01-01 and the port's epoch: the ESP32 counts from 2000,
+# unix builds and CPython from 1970. Firmware code works in unix seconds only.
+EPOCH_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
+
+
+def unix_time():
+    """Seconds since 1970 from the port's own clock (not the RTC set by the CSMS)."""
+    return int(time.time()) + EPOCH_OFFSET
+
+
+try:
+    from os import urandom
+except ImportError:  # pragma: no cover
+    def urandom(n):
+        import random
+        return bytes(random.getrandbits(8) for _ in range(n))
+
+
+async def open_connection(host, port, ssl_ctx=None, server_hostname=None):
+    """asyncio.open_connection with TLS on both interpreters."""
+    if ssl_ctx is None:
+        return await asyncio.open_connection(host, port)
+    if MICROPYTHON:
+        return await asyncio.open_connection(host, port, ssl=ssl_ctx, server_hostname=server_hostname)
+    return await asyncio.open_connection(host, port, ssl=ssl_ctx, server_hostname=server_hostname)
+
+
+def stdin_reader():
+    """A stream with `await readline()` over the console (stdin), or None when absent."""
+    if MICROPYTHON:
+        return asyncio.StreamReader(sys.stdin)
+    return _CPythonStdin()
+
+
+class _CPythonStdin:
+    # A thread-free reader: the loop watches fd 0 and lines are queued as they come.
+    def __init__(self):
+        self._q = None
+        self._buf = b""
+        self._eof = False
+
+    def _on_readable(self):
+        import os
+        data = os.read(0, 512)
+        if not data:
+            self._eof = True
+            asyncio.get_event_loop().remove_reader(0)
+        self._buf += data
+        self._ev.set()
+
+    async def readline(self):
+        if self._q is None:
+            self._q = True
+            self._ev = asyncio.Event()
+            asyncio.get_event_loop().add_reader(0, self._on_readable)
+        while True:
+            i = self._buf.find(b"\n")
+            if i >= 0:
+                line, self._buf = self._buf[:i + 1], self._buf[i + 1:]
+                return line
+            if self._eof:
+                line, self._buf = self._buf, b""
+                return line
+            self._ev.clear()
+            await self._ev.wait()
+
+
+def mem_free():
+    """Free heap bytes on MicroPython, -1 on CPython."""
+    try:
+        import gc
+        return gc.mem_free()
+    except AttributeError:
+        return -1
+
+
+def collect():
+    import gc
+    gc.collect()
+
+
+def make_ssl_context(ca_file=None, verify=True):
+    """A TLS client context that checks the server certificate unless verify is False.
+
+    MicroPython's PROTOCOL_TLS_CLIENT starts with CERT_NONE, so the mode is always
+    set explicitly. CPython must drop check_hostname before CERT_NONE is allowed and
+    can fall back to the system store; a device has no store, so it needs ca_file.
+    """
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if not verify:
+        if not MICROPYTHON:
+            ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    if not ca_file:
+        if not MICROPYTHON:
+            ctx.load_default_certs()
+    elif MICROPYTHON:
+        # Some mbedtls builds cannot parse PEM, DER always works: one certificate per call.
+        with open(ca_file, "rb") as f:
+            data = f.read()
+        for der in pem_certificates(data) or [data]:
+            ctx.load_verify_locations(cadata=der)
+    else:
+        ctx.load_verify_locations(cafile=ca_file)
+    return ctx
+
+
+def pem_certificates(data):
+    """DER bytes of every PEM certificate block in data (empty list if there is none)."""
+    import binascii
+    begin, end = b"-----BEGIN CERTIFICATE-----", b"-----END CERTIFICATE-----"
+    out = []
+    i = data.find(begin)
+    while i >= 0:
+        j = data.find(end, i)
+        if j < 0:
+            raise ValueError("unterminated PEM certificate")
+        out.append(binascii.a2b_base64(b"".join(data[i + len(begin):j].split())))
+        i = data.find(begin, j)
+    return out
+
+
+# True on a microcontroller port (the ESP32): the board HAL and machine.reset() apply.
+ON_DEVICE = sys.platform not in ("linux", "darwin", "win32", "cygwin", "freebsd")

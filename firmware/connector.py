@@ -1,0 +1,85 @@
+"""One connector: its facts (plug, fault, availability, authorization, transaction) and the
+OCPP ChargePointStatus derived from them.
+
+The status is computed from the facts on every tick instead of being moved by events, so
+no sequence of plugs, swipes and faults can leave it stale.
+"""
+from firmware.compat import ticks_ms, ticks_diff, ticks_add
+
+
+class Transaction:
+    def __init__(self, connector_id, id_tag, meter_start, start_time):
+        self.connector_id = connector_id
+        self.id_tag = id_tag
+        self.meter_start = meter_start
+        self.start_time = start_time
+        self.tx_id = None         # given by StartTransaction.conf
+        self.rejected = False     # StartTransaction.conf said the idTag is not valid
+        self.dropped = False      # StartTransaction could not be delivered
+        self.begin = None         # MeterValue at start (Transaction.Begin), for transactionData
+        self.samples = []         # a few periodic StopTxnSampledData values
+        self.next_sample = 0
+
+
+class Connector:
+    def __init__(self, cid, hw, max_current):
+        self.id = cid
+        self.hw = hw
+        self.max_current = max_current
+        self.operative = True
+        self.scheduled = None     # availability to apply when the running transaction ends
+        self.tx = None
+        self.auth_tag = None      # authorized, waiting for the plug
+        self.auth_parent = None
+        self.auth_until = 0
+        self.finishing = False    # a transaction ended while the cable stayed in
+        self.was_plugged = False
+        self.queued = None        # (status, errorCode) last queued for the CSMS
+        self.reported = None      # (status, errorCode) the CSMS has confirmed
+
+    def plugged(self):
+        return self.hw.pilot.state() in ("B", "C", "D")
+
+    def error_code(self):
+        code = self.hw.pilot.fault()
+        if code:
+            return code
+        if self.hw.relay.welded():
+            return "PowerSwitchFailure"
+        return "NoError"
+
+    def offered_a(self):
+        limit = self.hw.pilot.limit if hasattr(self.hw.pilot, "limit") else None
+        if self.tx is None or self.tx.rejected:
+            return 0.0
+        return float(self.max_current if limit is None else min(limit, self.max_current))
+
+    def arm(self, tag, parent, timeout_s):
+        self.auth_tag = tag
+        self.auth_parent = parent
+        self.auth_until = ticks_add(ticks_ms(), timeout_s * 1000)
+
+    def auth_expired(self):
+        return self.auth_tag is not None and ticks_diff(ticks_ms(), self.auth_until) >= 0
+
+    def free(self):
+        """Can take a new session now."""
+        return self.operative and self.tx is None and self.error_code() == "NoError"
+
+    def status(self):
+        err = self.error_code()
+        if err != "NoError":
+            return "Faulted", err
+        if self.tx is not None:
+            if self.tx.rejected or not self.hw.relay.is_on():
+                return "SuspendedEVSE", err
+            if self.hw.pilot.state() != "C" and self.hw.pilot.state() != "D":
+                return "SuspendedEV", err
+            return "Charging", err
+        if not self.operative:
+            return "Unavailable", err
+        if self.finishing:
+            return "Finishing", err
+        if self.plugged() or self.auth_tag is not None:
+            return "Preparing", err
+        return "Available", err

@@ -1,0 +1,61 @@
+"""The host console: lines on stdin drive the simulated board and inspect the charger."""
+from firmware.compat import stdin_reader
+
+HELP = ("commands: plug N | unplug N | swipe TAG | power N W | fault N CODE | clear N | lockfail N"
+        " | data VENDOR [MESSAGE [DATA]] | status | help | quit")
+
+
+def describe(cp):
+    parts = ["boot %s, link %s, outbox %d" % ("accepted" if cp.accepted else "pending",
+                                                "up" if cp.rpc.connected else "down", len(cp.outbox))]
+    for c in cp.connectors:
+        st = c.status()
+        tx = c.tx
+        parts.append("connector %d: %s%s%s, %d Wh, %.0f W" % (
+            c.id, st[0], "" if st[1] == "NoError" else " (" + st[1] + ")",
+            "" if tx is None else ", transaction %s for %s" % (tx.tx_id, tx.id_tag),
+            c.hw.meter.energy_wh(), c.hw.meter.power_w()))
+    return "\n".join(parts)
+
+
+async def run(get_cp, board):
+    """Read commands until stdin closes; `get_cp()` is the charger running now."""
+    reader = stdin_reader()
+    while True:
+        raw = await reader.readline()
+        if not raw:
+            return  # stdin closed: keep charging, just stop listening
+        line = raw.decode().strip() if isinstance(raw, bytes) else raw.strip()
+        if not line:
+            continue
+        words = line.split()
+        cp = get_cp()
+        if words[0] == "quit":
+            cp.shutdown("quit")
+            return
+        if words[0] == "status":
+            print(describe(cp))
+        elif words[0] == "help":
+            print(HELP)
+        elif words[0] == "data" and len(words) >= 2:
+            _data_transfer(cp, words)
+        else:
+            reply = board.command(words) if hasattr(board, "command") else None
+            print(reply if reply else "unknown command %r; %s" % (line, HELP))
+
+
+def _data_transfer(cp, words):
+    from firmware.compat import asyncio
+    payload = {"vendorId": words[1]}
+    if len(words) > 2:
+        payload["messageId"] = words[2]
+    if len(words) > 3:
+        payload["data"] = " ".join(words[3:])
+
+    async def send():
+        try:
+            reply = await cp.rpc.call("DataTransfer", payload)
+            print("DataTransfer: %s" % reply.get("status"))
+        except Exception as e:
+            print("DataTransfer failed: %s" % e)
+    asyncio.create_task(send())

@@ -1,0 +1,50 @@
+"""MeterValue objects from the HAL meter, per the configured measurands."""
+from firmware.clock import iso
+
+_UNITS = {
+    "Energy.Active.Import.Register": "Wh",
+    "Power.Active.Import": "W",
+    "Current.Import": "A",
+    "Current.Offered": "A",
+    "Voltage": "V",
+    "SoC": "Percent",
+}
+
+
+def _fmt(v):
+    # OCPP values are strings; keep them short and free of float noise.
+    if isinstance(v, float):
+        s = "%.2f" % v
+        s = s.rstrip("0").rstrip(".")
+        return s if s and s != "-0" else "0"
+    return str(v)
+
+
+def meter_value(conn, measurands, context, now):
+    """One MeterValue {timestamp, sampledValue[]} for connector `conn` (a Connector)."""
+    m = conn.hw.meter
+    out = []
+    for name in measurands:
+        if name == "Energy.Active.Import.Register":
+            v = m.energy_wh()
+        elif name == "Power.Active.Import":
+            v = m.power_w()
+        elif name == "Current.Import":
+            v = m.current_a()
+        elif name == "Voltage":
+            v = m.voltage_v()
+        elif name == "Current.Offered":
+            v = conn.offered_a()
+        elif name == "SoC":
+            v = m.soc() if hasattr(m, "soc") else None
+            if v is None:
+                continue
+        else:
+            continue
+        sv = {"value": _fmt(v), "context": context, "measurand": name, "unit": _UNITS[name]}
+        if name == "SoC":
+            sv["location"] = "EV"
+        elif name != "Current.Offered":
+            sv["location"] = "Outlet"
+        out.append(sv)
+    return {"timestamp": iso(now), "sampledValue": out}

@@ -1,0 +1,167 @@
+"""OCPP-J request/response over one websocket: at most one CALL of ours in flight,
+reply timeouts, and dispatch of the Central System's CALLs to handlers.
+
+Handlers are plain functions `handler(payload) -> reply` or `-> (reply, after)`; `after` is a
+coroutine function started once the reply is on the wire, so a StatusNotification caused by
+a request always follows its CALLRESULT. Handlers never await the network themselves: the
+reader must keep reading while they run.
+"""
+from firmware import ocppj
+from firmware.compat import asyncio, const, urandom
+
+_MAX_LOGGED = const(300)
+
+
+class CallFailed(Exception):
+    """The Central System answered with a CALLERROR, an invalid reply, or not in time."""
+
+    def __init__(self, code, description=""):
+        Exception.__init__(self, "%s %s" % (code, description))
+        self.code = code
+        self.description = description
+
+
+class NotConnected(Exception):
+    pass
+
+
+class Rpc:
+    def __init__(self, log, timeout_ms=30000):
+        self._log = log
+        self._handlers = {}
+        self._ws = None
+        self._lock = asyncio.Lock()
+        self._event = asyncio.Event()
+        self._pending = None  # (msg_id, action) of our CALL awaiting its reply
+        self._reply = None
+        # A random boot prefix keeps ids unique across restarts without persisting a counter.
+        self._prefix = "%08x" % int.from_bytes(urandom(4), "big")
+        self._seq = 0
+        self.timeout_ms = timeout_ms
+        self.silent = False  # BootNotification Rejected: send nothing, answer nothing
+        self.tx_count = 0  # messages sent, so the heartbeat can stay quiet while others flow
+
+    def on(self, action, handler):
+        self._handlers[action] = handler
+
+    @property
+    def connected(self):
+        return self._ws is not None
+
+    def attach(self, ws):
+        self._ws = ws
+
+    def detach(self):
+        self._ws = None
+        if self._pending:
+            self._reply = CallFailed("NotConnected", "link lost")
+            self._event.set()
+
+    async def _send(self, text):
+        if self._ws is None:
+            raise NotConnected()
+        self._log.debug("rpc", "> " + text[:_MAX_LOGGED])
+        self.tx_count += 1
+        await self._ws.send(text)
+
+    async def call(self, action, payload, timeout_ms=None):
+        """Send a CALL and return the reply payload; raises CallFailed or NotConnected."""
+        async with self._lock:
+            if self._ws is None:
+                raise NotConnected()
+            self._seq += 1
+            msg_id = "%s-%d" % (self._prefix, self._seq)
+            self._pending = (msg_id, action)
+            self._reply = None
+            self._event.clear()
+            try:
+                await self._send(ocppj.encode_call(msg_id, action, payload))
+                limit = timeout_ms or self.timeout_ms
+                try:
+                    await asyncio.wait_for(self._event.wait(), limit / 1000)
+                except asyncio.TimeoutError:
+                    raise CallFailed("Timeout", "no reply to %s within %d ms" % (action, limit))
+            finally:
+                self._pending = None
+            reply = self._reply
+            if isinstance(reply, CallFailed):
+                raise reply
+            return reply
+
+    async def serve(self, ws):
+        """Read and dispatch messages until the link fails (the websocket's error propagates)."""
+        while True:
+            text = await ws.recv()
+            self._log.debug("rpc", "< " + text[:_MAX_LOGGED])
+            await self.handle(text)
+
+    async def handle(self, text):
+        try:
+            msg = ocppj.decode(text)
+        except ocppj.OcppError as e:
+            # A broken reply to one of ours is dropped: answering a reply would never end.
+            head = text[:3].replace(" ", "")
+            if head.startswith("[3") or head.startswith("[4"):
+                self._log.warn("rpc", "malformed reply ignored: %s" % e.description)
+                return
+            await self._error(e.msg_id, e.code, e.description)
+            return
+        kind = msg[0]
+        if kind == ocppj.CALL:
+            await self._on_call(msg[1], msg[2], msg[3])
+            return
+        pending = self._pending
+        if pending is None or msg[1] != pending[0]:
+            self._log.warn("rpc", "unmatched reply %s ignored" % msg[1])
+            return
+        if kind == ocppj.CALLRESULT:
+            try:
+                ocppj.check_response(pending[1], msg[2])
+                self._reply = msg[2]
+            except ocppj.OcppError as e:
+                self._log.warn("rpc", "%s reply invalid: %s %s" % (pending[1], e.code, e.description))
+                self._reply = CallFailed(e.code, e.description)
+        else:
+            self._reply = CallFailed(msg[2], msg[3])
+        self._event.set()
+
+    async def _error(self, msg_id, code, description):
+        if self.silent:
+            return
+        self._log.warn("rpc", "CALLERROR %s: %s" % (code, description))
+        try:
+            await self._send(ocppj.encode_error(msg_id if msg_id is not None else "-1", code, description))
+        except NotConnected:
+            pass
+
+    async def _on_call(self, msg_id, action, payload):
+        if self.silent:
+            self._log.info("rpc", "%s ignored: boot was rejected" % action)
+            return
+        handler = self._handlers.get(action)
+        if handler is None:
+            if ocppj.is_known(action):
+                await self._error(msg_id, "NotSupported", "%s is not supported" % action)
+            else:
+                await self._error(msg_id, "NotImplemented", "unknown action %s" % action)
+            return
+        try:
+            ocppj.check_request(action, payload)
+        except ocppj.OcppError as e:
+            await self._error(msg_id, e.code, e.description)
+            return
+        after = None
+        try:
+            reply = handler(payload)
+            if isinstance(reply, tuple):
+                reply, after = reply
+        except Exception as e:  # a bug in one handler must not take the charger down
+            self._log.exc("rpc", "%s handler failed" % action, e)
+            await self._error(msg_id, "InternalError", "%s: %s" % (action, e))
+            return
+        try:
+            await self._send(ocppj.encode_result(msg_id, reply))
+        except NotConnected:
+            return
+        if after is not None:
+            asyncio.create_task(after())

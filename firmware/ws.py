@@ -1,0 +1,430 @@
+"""Minimal RFC 6455 websocket client for OCPP-J: text messages over one subprotocol.
+
+Every read asks for a known number of bytes, so a misbehaving server can never
+make the device buffer more than max_message bytes (plus one line while handshaking).
+"""
+import binascii
+import hashlib
+import struct
+
+from firmware import compat
+from firmware.compat import asyncio, const
+
+_OP_CONT = const(0x0)
+_OP_TEXT = const(0x1)
+_OP_BINARY = const(0x2)
+_OP_CLOSE = const(0x8)
+_OP_PING = const(0x9)
+_OP_PONG = const(0xA)
+
+_CLOSE_NORMAL = const(1000)
+_CLOSE_PROTOCOL = const(1002)
+_CLOSE_UNSUPPORTED = const(1003)
+_CLOSE_NO_STATUS = const(1005)
+_CLOSE_ABNORMAL = const(1006)
+_CLOSE_BAD_DATA = const(1007)
+_CLOSE_TOO_BIG = const(1009)
+
+_MAX_CONTROL = const(125)
+_MAX_LINE = const(1024)
+_MAX_HEADERS = const(40)
+_CLOSE_WAIT_MS = const(1000)
+
+_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+
+
+class WsError(Exception):
+    """Any websocket failure; str(e) says what went wrong."""
+
+
+class WsClosed(WsError):
+    """The connection is over: the peer closed it (its code) or we failed it (our code)."""
+
+    def __init__(self, code, reason=""):
+        super().__init__("connection closed: {} {}".format(code, reason).rstrip())
+        self.code = code
+        self.reason = reason
+
+
+# ---- URLs ----------------------------------------------------------------
+
+def join_url(base, cp_id):
+    """base + "/" + the charge point id percent-encoded as one path segment."""
+    seg = "".join(chr(b) if chr(b) in _UNRESERVED else "%{:02X}".format(b)
+                  for b in cp_id.encode("utf-8"))
+    return (base[:-1] if base.endswith("/") else base) + "/" + seg
+
+
+def parse_url(url):
+    """ws[s]://host[:port][/path][?query] -> (secure, host, port, resource)."""
+    if url.startswith("ws://"):
+        secure, rest, port = False, url[5:], 80
+    elif url.startswith("wss://"):
+        secure, rest, port = True, url[6:], 443
+    else:
+        raise WsError("not a ws:// or wss:// URL: " + url)
+    rest = rest.split("#")[0]  # fragments have no meaning for websockets (RFC 6455 3)
+    cut = len(rest)
+    for sep in "/?":
+        i = rest.find(sep)
+        if 0 <= i < cut:
+            cut = i
+    netloc, resource = rest[:cut], rest[cut:]
+    if not resource.startswith("/"):
+        resource = "/" + resource
+    if "@" in netloc:  # credentials go through auth=, never the URL
+        raise WsError("user info not allowed in URL: " + url)
+    if netloc.startswith("["):
+        end = netloc.find("]")
+        host, tail = netloc[1:end], netloc[end + 1:]
+        if end < 0 or (tail and tail[0] != ":"):
+            raise WsError("bad IPv6 host in URL: " + url)
+    else:
+        i = netloc.find(":")
+        host, tail = (netloc, "") if i < 0 else (netloc[:i], netloc[i:])
+    if tail:
+        try:
+            port = int(tail[1:])
+        except ValueError:
+            port = 0
+        if not 0 < port < 65536:
+            raise WsError("bad port in URL: " + url)
+    if not host:
+        raise WsError("no host in URL: " + url)
+    return secure, host, port, resource
+
+
+def _host_header(secure, host, port):
+    name = "[" + host + "]" if ":" in host else host
+    return name if port == (443 if secure else 80) else "{}:{}".format(name, port)
+
+
+# ---- Handshake -------------------------------------------------------------
+
+def accept_key(key):
+    """The Sec-WebSocket-Accept value the server must send for our key (RFC 6455 4.2.2)."""
+    digest = hashlib.sha1((key + _GUID).encode()).digest()
+    return binascii.b2a_base64(digest).strip().decode()
+
+
+def _b64(data):
+    return binascii.b2a_base64(data).strip().decode()
+
+
+async def _read_line(reader):
+    # Byte by byte: slow but exact, never reads past the header into frame data.
+    line = bytearray()
+    while True:
+        c = await reader.readexactly(1)
+        if c == b"\n":
+            break
+        if len(line) >= _MAX_LINE:
+            raise WsError("HTTP response line over {} bytes".format(_MAX_LINE))
+        line += c
+    try:
+        return bytes(line).rstrip(b"\r").decode()
+    except UnicodeError:
+        raise WsError("HTTP response is not text")
+
+
+async def read_http_head(reader):
+    """Status line and headers -> (status, reason, {lower-case name: value})."""
+    parts = (await _read_line(reader)).split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+        raise WsError("not an HTTP response: " + " ".join(parts)[:60])
+    try:
+        status = int(parts[1])
+    except ValueError:
+        raise WsError("bad HTTP status: " + parts[1][:20])
+    headers = {}
+    for _ in range(_MAX_HEADERS):
+        line = await _read_line(reader)
+        if not line:
+            return status, parts[2] if len(parts) > 2 else "", headers
+        name, _, value = line.partition(":")
+        name, value = name.strip().lower(), value.strip()
+        headers[name] = headers[name] + ", " + value if name in headers else value
+    raise WsError("more than {} HTTP header lines".format(_MAX_HEADERS))
+
+
+def check_response(status, reason, headers, key, protocol):
+    """Raise WsError unless this is a valid 101 answer agreeing to `protocol`."""
+    if status != 101:
+        raise WsError("HTTP {} {}".format(status, reason).rstrip())
+    if headers.get("upgrade", "").lower() != "websocket":
+        raise WsError("server did not upgrade to websocket")
+    if "upgrade" not in [t.strip() for t in headers.get("connection", "").lower().split(",")]:
+        raise WsError("server did not send Connection: Upgrade")
+    if headers.get("sec-websocket-accept") != accept_key(key):
+        raise WsError("bad Sec-WebSocket-Accept")
+    got = headers.get("sec-websocket-protocol")
+    if got != protocol:
+        raise WsError("server did not agree to subprotocol {} (got {})".format(protocol, got or "none"))
+    if "sec-websocket-extensions" in headers:  # we offer none, so any is a violation
+        raise WsError("server chose an extension that was not offered")
+
+
+async def _handshake(reader, writer, host, resource, protocol, auth):
+    key = _b64(compat.urandom(16))
+    lines = ["GET {} HTTP/1.1".format(resource), "Host: " + host, "Upgrade: websocket",
+             "Connection: Upgrade", "Sec-WebSocket-Key: " + key, "Sec-WebSocket-Version: 13",
+             "Sec-WebSocket-Protocol: " + protocol]
+    if auth:
+        lines.append("Authorization: Basic " + _b64("{}:{}".format(auth[0], auth[1]).encode()))
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    await writer.drain()
+    status, reason, headers = await read_http_head(reader)
+    check_response(status, reason, headers, key, protocol)
+
+
+async def connect(url, protocol="ocpp1.6", auth=None, ca_file=None, verify=True,
+                  max_message=8192, connect_timeout_ms=10000, handshake_timeout_ms=10000):
+    """Open a websocket to `url` agreeing on `protocol`; returns a Connection or raises WsError."""
+    secure, host, port, resource = parse_url(url)
+    if auth and ":" in str(auth[0]):  # Basic auth cannot carry a ':' in the user id (RFC 7617)
+        raise WsError("auth id must not contain ':'")
+    ctx = None
+    if secure:
+        try:
+            ctx = compat.make_ssl_context(ca_file, verify)
+        except (OSError, ValueError) as e:
+            raise WsError("cannot load CA file {}: {}".format(ca_file, e))
+    try:
+        reader, writer = await asyncio.wait_for(
+            compat.open_connection(host, port, ctx, host if secure else None),
+            connect_timeout_ms / 1000)
+    except asyncio.TimeoutError:  # before OSError: CPython's TimeoutError is an OSError
+        raise WsError("connect timeout after {} ms".format(connect_timeout_ms))
+    except OSError as e:
+        raise WsError("cannot connect to {}:{}: {}".format(host, port, e))
+    try:
+        await asyncio.wait_for(
+            _handshake(reader, writer, _host_header(secure, host, port), resource, protocol, auth),
+            handshake_timeout_ms / 1000)
+        return Connection(reader, writer, max_message)
+    except asyncio.TimeoutError:
+        err = WsError("handshake timeout after {} ms".format(handshake_timeout_ms))
+    except WsError as e:
+        err = e
+    except EOFError:
+        err = WsError("server closed the connection during the handshake")
+    except (OSError, ValueError) as e:  # MicroPython reports TLS failures at the first write
+        err = WsError("handshake failed: " + " ".join(str(e).split()))
+    await _close_stream(writer)
+    raise err
+
+
+# ---- Frames ----------------------------------------------------------------
+
+def apply_mask(data, mask):
+    """XOR data with the 4-byte mask; masking and unmasking are the same operation."""
+    out = bytearray(data)
+    for i in range(len(out)):
+        out[i] ^= mask[i & 3]
+    return bytes(out)
+
+
+def encode_frame(opcode, payload, fin=True, mask=None):
+    """One frame. mask=None draws a fresh random key (RFC 6455 5.3); b"" sends unmasked."""
+    if mask is None:
+        mask = compat.urandom(4)
+    n = len(payload)
+    b0 = (0x80 if fin else 0) | opcode
+    bit = 0x80 if mask else 0
+    if n < 126:
+        head = struct.pack(">BB", b0, bit | n)
+    elif n < 65536:
+        head = struct.pack(">BBH", b0, bit | 126, n)
+    else:
+        head = struct.pack(">BBQ", b0, bit | 127, n)
+    return head + mask + apply_mask(payload, mask) if mask else head + bytes(payload)
+
+
+def parse_header(two):
+    """First two frame bytes -> (fin, opcode, masked, 7-bit length); WsClosed on violations."""
+    b0, b1 = two[0], two[1]
+    if b0 & 0x70:  # no extension was negotiated, so RSV1-3 must be zero
+        raise WsClosed(_CLOSE_PROTOCOL, "reserved bits set")
+    opcode = b0 & 0x0F
+    if opcode not in (_OP_CONT, _OP_TEXT, _OP_BINARY, _OP_CLOSE, _OP_PING, _OP_PONG):
+        raise WsClosed(_CLOSE_PROTOCOL, "unknown opcode {}".format(opcode))
+    return bool(b0 & 0x80), opcode, bool(b1 & 0x80), b1 & 0x7F
+
+
+async def read_frame(reader, limit):
+    """Read one server frame -> (fin, opcode, payload).
+
+    Raises WsClosed carrying the close code to send when the frame breaks the protocol,
+    or when a data payload is longer than `limit` -- decided before the payload is read.
+    """
+    fin, opcode, masked, n = parse_header(await reader.readexactly(2))
+    if masked:  # servers must not mask (RFC 6455 5.1)
+        raise WsClosed(_CLOSE_PROTOCOL, "masked frame from server")
+    if opcode >= _OP_CLOSE:
+        if not fin or n > _MAX_CONTROL:  # also catches the 126/127 extended forms
+            raise WsClosed(_CLOSE_PROTOCOL, "bad control frame")
+    elif n == 126:
+        n = struct.unpack(">H", await reader.readexactly(2))[0]
+    elif n == 127:
+        n = struct.unpack(">Q", await reader.readexactly(8))[0]
+    if opcode < _OP_CLOSE and n > limit:
+        raise WsClosed(_CLOSE_TOO_BIG, "message too big")
+    return fin, opcode, (await reader.readexactly(n) if n else b"")
+
+
+def _valid_close_code(code):
+    # Codes a peer may put on the wire (RFC 6455 7.4 plus the IANA registry).
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+def _close_payload(code, reason):
+    return struct.pack(">H", code) + reason.encode("utf-8")[:_MAX_CONTROL - 2]
+
+
+async def _close_stream(writer):
+    try:
+        writer.close()
+        # MicroPython closes the socket here; CPython may wait for TLS shutdown, so bound it.
+        await asyncio.wait_for(writer.wait_closed(), _CLOSE_WAIT_MS / 1000)
+    except Exception:
+        pass
+
+
+class Connection:
+    """An open websocket: recv() from one task, send()/ping()/close() from any."""
+
+    def __init__(self, reader, writer, max_message=8192):
+        self._r = reader
+        self._w = writer
+        self._max = max_message
+        self._lock = asyncio.Lock()  # frames from several tasks must not interleave
+        self._last_rx = compat.ticks_ms()
+        self._close_sent = False
+        self._reading = False
+        self._close_seen = asyncio.Event()
+        self.closed = False
+
+    def idle_ms(self):
+        """Milliseconds since the last frame of any kind arrived."""
+        return compat.ticks_diff(compat.ticks_ms(), self._last_rx)
+
+    async def send(self, text):
+        """Send one text message as a single masked frame."""
+        await self._send(_OP_TEXT, text.encode("utf-8"))
+
+    async def ping(self, payload=b""):
+        if len(payload) > _MAX_CONTROL:
+            raise WsError("ping payload over {} bytes".format(_MAX_CONTROL))
+        await self._send(_OP_PING, payload)
+
+    async def _send(self, opcode, payload):
+        async with self._lock:
+            if self.closed or self._close_sent:  # nothing may follow our close frame
+                raise WsClosed(_CLOSE_ABNORMAL, "connection is closed")
+            self._close_sent = opcode == _OP_CLOSE
+            try:
+                self._w.write(encode_frame(opcode, payload))
+                await self._w.drain()
+            except OSError as e:
+                await self._shut()
+                raise WsClosed(_CLOSE_ABNORMAL, "send failed: {}".format(e))
+
+    async def recv(self):
+        """Next complete text message as str, answering pings and reassembling fragments."""
+        self._reading = True
+        try:
+            return await self._recv()
+        finally:
+            self._reading = False
+
+    async def _recv(self):
+        parts = []
+        size = 0
+        started = False
+        while True:
+            try:
+                fin, op, payload = await read_frame(self._r, self._max - size)
+            except WsClosed as e:
+                await self._fail(e.code, e.reason)
+            except (EOFError, OSError):
+                await self._shut()
+                raise WsClosed(_CLOSE_ABNORMAL, "connection lost")
+            self._last_rx = compat.ticks_ms()
+            if op == _OP_PING:
+                if not self._close_sent:
+                    await self._send(_OP_PONG, payload)
+                continue
+            if op == _OP_PONG:
+                continue
+            if op == _OP_CLOSE:
+                await self._on_close(payload)
+            if op == _OP_CONT and not started:
+                await self._fail(_CLOSE_PROTOCOL, "continuation without a message")
+            if op != _OP_CONT and started:
+                await self._fail(_CLOSE_PROTOCOL, "new message inside a fragmented one")
+            if op == _OP_BINARY:
+                await self._fail(_CLOSE_UNSUPPORTED, "binary messages not supported")
+            started = True
+            parts.append(payload)
+            size += len(payload)
+            if fin:
+                try:
+                    return b"".join(parts).decode("utf-8")
+                except UnicodeError:
+                    await self._fail(_CLOSE_BAD_DATA, "text is not UTF-8")
+
+    async def _on_close(self, payload):
+        # The peer closes: echo its code (unless we started), drop the socket, report.
+        if len(payload) == 1:
+            await self._fail(_CLOSE_PROTOCOL, "bad close frame")
+        code = struct.unpack(">H", payload[:2])[0] if payload else _CLOSE_NO_STATUS
+        if payload and not _valid_close_code(code):
+            await self._fail(_CLOSE_PROTOCOL, "bad close code {}".format(code))
+        try:
+            reason = bytes(payload[2:]).decode("utf-8")
+        except UnicodeError:
+            await self._fail(_CLOSE_BAD_DATA, "close reason is not UTF-8")
+        self._close_seen.set()
+        if not self._close_sent:
+            try:
+                await asyncio.wait_for(self._send(_OP_CLOSE, payload[:2]), _CLOSE_WAIT_MS / 1000)
+            except (WsError, asyncio.TimeoutError):
+                pass
+        await self._shut()
+        raise WsClosed(code, reason)
+
+    async def _fail(self, code, reason):
+        """We end the connection: tell the peer why (best effort), drop it, raise."""
+        if not self._close_sent and not self.closed:
+            try:
+                await asyncio.wait_for(self._send(_OP_CLOSE, _close_payload(code, reason)),
+                                       _CLOSE_WAIT_MS / 1000)
+            except (WsError, asyncio.TimeoutError):
+                pass
+        await self._shut()
+        raise WsClosed(code, reason)
+
+    async def close(self, code=_CLOSE_NORMAL, reason=""):
+        """Send a close frame, wait up to a second for the echo, then drop the socket."""
+        if self.closed:
+            return
+        try:
+            await asyncio.wait_for(self._send(_OP_CLOSE, _close_payload(code, reason)),
+                                   _CLOSE_WAIT_MS / 1000)
+            if self._reading:  # another task's recv() will see the echo
+                await asyncio.wait_for(self._close_seen.wait(), _CLOSE_WAIT_MS / 1000)
+            else:
+                await asyncio.wait_for(self._await_echo(), _CLOSE_WAIT_MS / 1000)
+        except (WsError, asyncio.TimeoutError):
+            pass
+        await self._shut()
+
+    async def _await_echo(self):
+        while True:
+            await self._recv()  # ends with WsClosed once the echo (or an error) arrives
+
+    async def _shut(self):
+        if not self.closed:
+            self.closed = True
+            await _close_stream(self._w)

@@ -1,0 +1,158 @@
+"""The "hardware" and "wifi" config keys as data.
+
+Each SPEC row is (dotted_path, type, default, rule, help):
+    dotted_path  full path from the config root, e.g. "hardware.relay.pin"
+    type         "int" | "float" | "bool" | "str" | "pin"
+                 ("pin": an ESP32 GPIO number 0-39, or None when not fitted;
+                  "float" also accepts an int)
+    default      used when the key is absent
+    rule         None, (lo, hi) inclusive bounds for numbers, or a tuple of
+                 allowed strings
+    help         short phrase naming the key in error messages
+
+The config validator reads SPEC; the board builder reads values via get(),
+which falls back to the default so a partial section still builds a board.
+Defaults describe the reference wiring on an ESP32 DevKit (see README).
+"""
+
+# GPIOs 34-39 are input-only and have no internal pull resistors.
+INPUT_ONLY = (34, 35, 36, 37, 38, 39)
+
+SPEC = (
+    # -- board-wide --
+    ("hardware.watchdog", "bool", True, None,
+     "hardware watchdog enabled"),
+    ("hardware.watchdog_ms", "int", 30000, (2000, 600000),
+     "watchdog timeout in ms"),
+    ("hardware.maintenance_pin", "pin", 0, None,
+     "GPIO held low at start to skip the watchdog (BOOT button)"),
+    # -- contactor --
+    ("hardware.relay.pin", "pin", 26, None,
+     "GPIO driving the contactor relay"),
+    ("hardware.relay.active_low", "bool", False, None,
+     "contactor relay closes on a low output"),
+    ("hardware.relay.feedback_pin", "pin", None, None,
+     "GPIO reading the contactor auxiliary contact"),
+    ("hardware.relay.feedback_active_low", "bool", True, None,
+     "auxiliary contact pulls its input low when closed"),
+    ("hardware.relay.settle_ms", "int", 500, (0, 10000),
+     "time the contactor needs before its feedback is trusted"),
+    # -- connector lock (ignored with station.fixed_cable) --
+    ("hardware.lock.pin", "pin", 32, None,
+     "GPIO pulsed to drive the lock closed"),
+    ("hardware.lock.unlock_pin", "pin", 33, None,
+     "GPIO pulsed to drive the lock open (null: one-pin actuator held high while locked)"),
+    ("hardware.lock.sense_pin", "pin", 34, None,
+     "GPIO reading the lock position switch"),
+    ("hardware.lock.sense_active_low", "bool", False, None,
+     "lock position switch reads low when locked"),
+    ("hardware.lock.pulse_ms", "int", 300, (20, 3000),
+     "lock actuator pulse length in ms"),
+    # -- control pilot --
+    ("hardware.pilot.pwm_pin", "pin", 27, None,
+     "GPIO driving the control pilot PWM"),
+    ("hardware.pilot.adc_pin", "pin", 36, None,
+     "ADC1 GPIO sampling the control pilot (32-39)"),
+    ("hardware.pilot.invert", "bool", False, None,
+     "pilot driver inverts the PWM output"),
+    ("hardware.pilot.adc_scale", "float", 8.0, (0.1, 100.0),
+     "pilot volts per ADC volt"),
+    ("hardware.pilot.adc_offset", "float", -12.0, (-30.0, 30.0),
+     "pilot volts at 0 V on the ADC"),
+    ("hardware.pilot.samples", "int", 64, (8, 1024),
+     "ADC samples per pilot reading (must span one 1 ms PWM period)"),
+    # -- energy meter --
+    ("hardware.meter.type", "str", "sim", ("sim", "s0", "sdm120", "sdm630"),
+     "energy meter kind"),
+    ("hardware.meter.s0_pin", "pin", 14, None,
+     "GPIO counting S0 meter impulses"),
+    ("hardware.meter.impulses_per_kwh", "int", 1000, (1, 100000),
+     "S0 impulses per kWh"),
+    ("hardware.meter.uart", "int", 2, (1, 2),
+     "UART number of the Modbus meter"),
+    ("hardware.meter.tx_pin", "pin", 17, None,
+     "GPIO sending to the RS485 transceiver"),
+    ("hardware.meter.rx_pin", "pin", 16, None,
+     "GPIO receiving from the RS485 transceiver"),
+    ("hardware.meter.de_pin", "pin", None, None,
+     "GPIO enabling the RS485 driver (null: auto-direction transceiver)"),
+    ("hardware.meter.baudrate", "int", 9600, (1200, 115200),
+     "Modbus baud rate (as set on the meter)"),
+    ("hardware.meter.parity", "str", "none", ("none", "even", "odd"),
+     "Modbus parity (as set on the meter)"),
+    ("hardware.meter.address", "int", 1, (1, 247),
+     "Modbus address of the meter"),
+    ("hardware.meter.timeout_ms", "int", 200, (20, 2000),
+     "Modbus response timeout in ms"),
+    ("hardware.meter.retries", "int", 2, (0, 5),
+     "Modbus retries after a timeout or CRC error"),
+    # -- RFID reader --
+    ("hardware.rfid.type", "str", "none", ("none", "mfrc522"),
+     "RFID reader kind"),
+    ("hardware.rfid.spi", "int", 2, (1, 2),
+     "SPI bus of the RFID reader"),
+    ("hardware.rfid.sck_pin", "pin", 18, None,
+     "GPIO for the RFID SPI clock"),
+    ("hardware.rfid.mosi_pin", "pin", 23, None,
+     "GPIO for the RFID SPI MOSI"),
+    ("hardware.rfid.miso_pin", "pin", 19, None,
+     "GPIO for the RFID SPI MISO"),
+    ("hardware.rfid.cs_pin", "pin", 5, None,
+     "GPIO for the RFID chip select"),
+    ("hardware.rfid.rst_pin", "pin", 4, None,
+     "GPIO for the RFID reset"),
+    # -- status LED --
+    ("hardware.led.pin", "pin", 2, None,
+     "GPIO of the status LED"),
+    ("hardware.led.active_low", "bool", False, None,
+     "status LED lights on a low output"),
+    # -- WiFi (read by boot.py) --
+    ("wifi.ssid", "str", "", None,
+     "WiFi network name (empty: no WiFi)"),
+    ("wifi.password", "str", "", None,
+     "WiFi password"),
+    ("wifi.hostname", "str", "", None,
+     "DHCP host name (empty: port default)"),
+    ("wifi.timeout_s", "int", 60, (5, 600),
+     "longest time boot waits for WiFi"),
+    ("wifi.static.ip", "str", "", None,
+     "static IPv4 address (empty: DHCP)"),
+    ("wifi.static.netmask", "str", "255.255.255.0", None,
+     "static IPv4 netmask"),
+    ("wifi.static.gateway", "str", "", None,
+     "static IPv4 gateway"),
+    ("wifi.static.dns", "str", "", None,
+     "static DNS server (empty: the gateway)"),
+)
+
+
+def row(path):
+    """The SPEC row for a dotted path; KeyError when the key is unknown."""
+    for r in SPEC:
+        if r[0] == path:
+            return r
+    raise KeyError(path)
+
+
+def get(cfg, path):
+    """The config value at a dotted path, or its SPEC default when absent."""
+    node = cfg
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return row(path)[2]
+        node = node[part]
+    return node
+
+
+def section(prefix):
+    """The defaults under a prefix ("hardware"/"wifi") as a nested dict."""
+    out = {}
+    for r in SPEC:
+        parts = r[0].split(".")
+        if parts[0] != prefix:
+            continue
+        node = out
+        for p in parts[1:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = r[2]
+    return out

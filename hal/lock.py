@@ -1,0 +1,54 @@
+"""Connector lock: an actuator pulsed on GPIOs, confirmed by a position input.
+
+Two wirings:
+- two drive pins (motor through an H-bridge, or a bistable solenoid with two
+  coils): `drive` is pulsed to lock, `release` is pulsed to unlock;
+- one drive pin (release=None): the pin is held high while locked and low
+  while unlocked (monostable solenoid).
+The pulse blocks the caller for pulse_ms; it happens once per session, so the
+short stall of the event loop is accepted (the watchdog timeout is far longer).
+"""
+from firmware.compat import sleep_ms
+
+
+class Lock:
+    def __init__(self, drive, sense, release=None, sense_active_low=False,
+                 pulse_ms=300, sleep=sleep_ms):
+        self._drive = drive
+        self._release = release
+        self._sense = sense
+        self._sense_active_low = bool(sense_active_low)
+        self._pulse = pulse_ms
+        self._sleep = sleep
+        self.failed = False  # the last move was not confirmed
+        drive.value(0)
+        if release is not None:
+            release.value(0)
+
+    def is_locked(self):
+        return bool(self._sense.value()) != self._sense_active_low
+
+    def lock(self):
+        return self._move(True)
+
+    def unlock(self):
+        return self._move(False)
+
+    def _move(self, locked):
+        if self._release is None:
+            self._drive.value(1 if locked else 0)
+            self._sleep(self._pulse)
+        else:
+            pin = self._drive if locked else self._release
+            pin.value(1)
+            try:
+                self._sleep(self._pulse)
+            finally:
+                # Never leave a motor powered, even if the sleep is interrupted.
+                pin.value(0)
+        ok = self.is_locked() == locked
+        self.failed = not ok
+        return ok
+
+    def fault(self):
+        return "ConnectorLockFailure" if self.failed else None

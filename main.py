@@ -1,0 +1,58 @@
+"""Entry point: `micropython main.py [CONFIG]`, `python3 main.py [CONFIG]`, or on the board.
+
+Loads the config, picks the board for the platform and runs the charger. A Reset from the
+Central System restarts the charger in this same process on the host (on the board the
+HAL resets the chip), so it reconnects and boots again as a board would.
+"""
+import sys
+
+from firmware import config, console
+from firmware.chargepoint import ChargePoint
+from firmware.compat import asyncio, ON_DEVICE
+from firmware.log import Log
+
+
+def make_board(cfg):
+    if ON_DEVICE:
+        from hal import esp32
+        return esp32.make_board(cfg)
+    from hal import sim
+    return sim.make_board(cfg)
+
+
+async def serve(path):
+    boot_log = Log()
+    cfg = config.load(path, boot_log)
+    board = make_board(cfg)
+    current = [None]
+    listener = None
+    while True:
+        log = Log(cfg["log"]["level"], board.rtc.now)
+        for hw in board.connectors:
+            hw.relay.set(False)  # a (re)start never leaves a contactor closed
+        if cfg.get("_invalid"):
+            board.indicator.show("error")
+        cp = ChargePoint(cfg, board, log)
+        current[0] = cp
+        if listener is None and not ON_DEVICE:
+            listener = asyncio.create_task(console.run(lambda: current[0], board))
+        log.info("main", "charger %s starting (%d connector(s))" % (cfg["csms"]["id"], len(cp.connectors)))
+        reason = await cp.run()
+        log.info("main", "stopped: %s" % reason)
+        if reason == "quit":
+            return
+        cfg = config.load(path, log)
+
+
+def main():
+    path = sys.argv[1] if len(sys.argv) > 1 else "config.json"
+    try:
+        asyncio.run(serve(path))
+    except config.ConfigError as e:
+        print("config: %s" % e)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        pass
+
+
+main()

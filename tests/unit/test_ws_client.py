@@ -1,0 +1,336 @@
+"""firmware.ws against a real `websockets` server, on CPython and under MicroPython."""
+import asyncio
+import base64
+import contextlib
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+from http import HTTPStatus
+
+import pytest
+from websockets.asyncio.server import serve
+
+from firmware import ws
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MP_SCRIPT = os.path.join("tests", "unit", "ws_mp_check.py")
+MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
+
+
+# ---- certificates ------------------------------------------------------------------
+
+def _openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+LEAVES = {"server": ("127.0.0.1", "localhost"), "wrongname": (None, "other.example")}
+
+
+def _make_certs_openssl(d):
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for ca in ("ca", "other_ca"):
+        _openssl("req", "-x509", *ec, "-keyout", f"{d}/{ca}.key", "-out", f"{d}/{ca}.pem",
+                 "-days", "2", "-subj", f"/CN=Test {ca}",
+                 "-addext", "basicConstraints=critical,CA:TRUE",
+                 "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    for leaf, (ip, dns) in LEAVES.items():
+        _openssl("req", "-new", *ec, "-keyout", f"{d}/{leaf}.key", "-out", f"{d}/{leaf}.csr",
+                 "-subj", f"/CN={dns}")
+        san = ("IP:%s," % ip if ip else "") + "DNS:" + dns
+        with open(f"{d}/{leaf}.cnf", "w") as f:
+            f.write(f"subjectAltName={san}\nbasicConstraints=CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
+        _openssl("x509", "-req", "-in", f"{d}/{leaf}.csr", "-CA", f"{d}/ca.pem",
+                 "-CAkey", f"{d}/ca.key", "-CAcreateserial", "-out", f"{d}/{leaf}.pem",
+                 "-days", "2", "-extfile", f"{d}/{leaf}.cnf")
+
+
+def _make_certs_cryptography(d):
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def write(path, cert=None, key=None):
+        with open(path, "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM) if cert else key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption()))
+
+    def build(subject, key, issuer, issuer_key, san=None):
+        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+             .public_key(key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(hours=1))
+             .not_valid_after(now + datetime.timedelta(days=2))
+             .add_extension(x509.BasicConstraints(ca=san is None, path_length=None), critical=True))
+        if san is not None:
+            b = b.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        return b.sign(issuer_key, hashes.SHA256())
+
+    ca_key = None
+    for ca in ("ca", "other_ca"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        ca_key = ca_key or key
+        write(f"{d}/{ca}.pem", cert=build(name("Test " + ca), key, name("Test " + ca), key))
+    for leaf, (ip, dns) in LEAVES.items():
+        key = ec.generate_private_key(ec.SECP256R1())
+        san = [x509.DNSName(dns)] + ([x509.IPAddress(ipaddress.ip_address(ip))] if ip else [])
+        write(f"{d}/{leaf}.pem", cert=build(name(dns), key, name("Test ca"), ca_key, san))
+        write(f"{d}/{leaf}.key", key=key)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    """CA, unrelated CA, a server cert for 127.0.0.1 and one for another name (both from CA)."""
+    d = str(tmp_path_factory.mktemp("certs"))
+    if shutil.which("openssl"):
+        _make_certs_openssl(d)
+    else:
+        pytest.importorskip("cryptography")
+        _make_certs_cryptography(d)
+    return {"dir": d, "ca": os.path.join(d, "ca.pem"), "other_ca": os.path.join(d, "other_ca.pem")}
+
+
+def server_ssl(certs, leaf="server"):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    path = os.path.join(certs["dir"], leaf)
+    ctx.load_cert_chain(path + ".pem", path + ".key")
+    return ctx
+
+
+# ---- server ---------------------------------------------------------------------------
+
+class Seen:
+    def __init__(self):
+        self.headers = None
+        self.path = None
+        self.close = None
+
+
+def echo_handler(seen):
+    async def handler(conn):
+        seen.headers, seen.path = conn.request.headers, conn.request.path
+        try:
+            async for msg in conn:
+                if msg == "ping-me":
+                    await asyncio.wait_for(await conn.ping(b"heartbeat"), 2)
+                    await conn.send("pong-ok")
+                elif msg == "close-me":
+                    await conn.close(4001, "bye now")
+                elif msg.startswith("send-"):
+                    await conn.send("z" * int(msg[5:]))
+                else:
+                    await conn.send(msg)
+        finally:
+            seen.close = (conn.close_code, conn.close_reason)
+    return handler
+
+
+@contextlib.asynccontextmanager
+async def running(handler, tls=None, subprotocols=("ocpp1.6",), **kw):
+    async with serve(handler, "127.0.0.1", 0, subprotocols=list(subprotocols) if subprotocols else None,
+                     ssl=tls, compression=None, ping_interval=None, **kw) as server:
+        port = server.sockets[0].getsockname()[1]
+        yield "%s://127.0.0.1:%d/ocpp" % ("wss" if tls else "ws", port)
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 8))
+
+
+# ---- CPython client ------------------------------------------------------------------------
+
+def test_handshake_echo_and_close():
+    seen = Seen()
+
+    async def main():
+        async with running(echo_handler(seen)) as base:
+            conn = await ws.connect(ws.join_url(base, "CP 1"), max_message=100000)
+            await conn.send("héllo")
+            assert await conn.recv() == "héllo"
+            for n in (300, 70000):  # 16-bit and 64-bit length forms both ways
+                await conn.send("x" * n)
+                assert await conn.recv() == "x" * n
+            assert conn.idle_ms() < 1000
+            await conn.close(1000, "bye")
+            assert conn.closed
+            await asyncio.sleep(0.05)
+        return base
+
+    base = run(main())
+    assert seen.path == "/ocpp/CP%201"
+    assert seen.headers["Host"] == base.split("/")[2]
+    assert seen.headers["Sec-WebSocket-Protocol"] == "ocpp1.6"
+    assert "Authorization" not in seen.headers
+    assert seen.close == (1000, "bye")
+
+
+def test_basic_auth_header_reaches_server():
+    seen = Seen()
+
+    async def main():
+        async with running(echo_handler(seen)) as base:
+            conn = await ws.connect(base + "/CP_1", auth=("CP_1", "s3cr:t"))
+            await conn.close()
+
+    run(main())
+    assert seen.headers["Authorization"] == "Basic " + base64.b64encode(b"CP_1:s3cr:t").decode()
+
+
+def test_subprotocol_not_echoed_is_an_error():
+    async def main():
+        async with running(echo_handler(Seen()), subprotocols=None) as base:
+            await ws.connect(base + "/CP_1")
+
+    with pytest.raises(ws.WsError, match=r"server did not agree to subprotocol ocpp1.6 \(got none\)"):
+        run(main())
+
+
+def test_http_error_status_is_reported():
+    def reject(conn, request):
+        return conn.respond(HTTPStatus.UNAUTHORIZED, "who are you?\n")
+
+    async def main():
+        async with running(echo_handler(Seen()), process_request=reject) as base:
+            await ws.connect(base + "/CP_1")
+
+    with pytest.raises(ws.WsError, match="HTTP 401 Unauthorized"):
+        run(main())
+
+
+def test_server_ping_is_answered_and_server_close_reported():
+    seen = Seen()
+
+    async def main():
+        async with running(echo_handler(seen)) as base:
+            conn = await ws.connect(base + "/CP_1")
+            await conn.send("ping-me")
+            assert await conn.recv() == "pong-ok"  # sent only after our pong arrived
+            await conn.send("close-me")
+            with pytest.raises(ws.WsClosed) as info:
+                await conn.recv()
+            assert (info.value.code, info.value.reason) == (4001, "bye now")
+            assert conn.closed
+
+    run(main())
+
+
+def test_oversize_message_closes_1009():
+    seen = Seen()
+
+    async def main():
+        async with running(echo_handler(seen)) as base:
+            conn = await ws.connect(base + "/CP_1", max_message=1000)
+            await conn.send("send-1000")
+            assert len(await conn.recv()) == 1000
+            await conn.send("send-1001")
+            with pytest.raises(ws.WsClosed) as info:
+                await conn.recv()
+            assert info.value.code == 1009
+            await asyncio.sleep(0.05)
+
+    run(main())
+    assert seen.close[0] == 1009
+
+
+def test_connect_refused_and_timeouts(monkeypatch):
+    async def silent(reader, writer):
+        await asyncio.sleep(5)
+
+    async def main():
+        srv = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        with pytest.raises(ws.WsError, match="handshake timeout after 200 ms"):
+            await ws.connect("ws://127.0.0.1:%d/x" % port, handshake_timeout_ms=200)
+        srv.close()
+        await srv.wait_closed()
+        with pytest.raises(ws.WsError, match="cannot connect"):
+            await ws.connect("ws://127.0.0.1:%d/x" % port)
+
+        async def hang(*args):
+            await asyncio.sleep(5)
+        monkeypatch.setattr(ws.compat, "open_connection", hang)
+        with pytest.raises(ws.WsError, match="connect timeout after 100 ms"):
+            await ws.connect("ws://127.0.0.1:1/x", connect_timeout_ms=100)
+
+    run(main())
+
+
+def test_wss_verifies_against_given_ca(certs):
+    async def main():
+        async with running(echo_handler(Seen()), tls=server_ssl(certs)) as base:
+            conn = await ws.connect(base + "/CP_1", ca_file=certs["ca"])
+            await conn.send("secure")
+            assert await conn.recv() == "secure"
+            await conn.close()
+            with pytest.raises(ws.WsError, match="(?i)certificate"):
+                await ws.connect(base + "/CP_1", ca_file=certs["other_ca"])
+            conn = await ws.connect(base + "/CP_1", ca_file=certs["other_ca"], verify=False)
+            await conn.send("unverified")
+            assert await conn.recv() == "unverified"
+            await conn.close()
+        async with running(echo_handler(Seen()), tls=server_ssl(certs, "wrongname")) as base:
+            with pytest.raises(ws.WsError, match="(?i)certificate|hostname"):
+                await ws.connect(base + "/CP_1", ca_file=certs["ca"])
+
+    run(main())
+
+
+# ---- MicroPython client ------------------------------------------------------------------------
+
+needs_mp = pytest.mark.skipif(not os.path.exists(MICROPYTHON), reason="micropython not next to python")
+
+
+async def run_micropython(*args):
+    proc = await asyncio.create_subprocess_exec(
+        MICROPYTHON, MP_SCRIPT, *args, cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 6)
+    return out.decode("utf-8", "replace")
+
+
+EXPECTED_MP = ["CONNECTED", "ECHO héllo", "ECHO_LEN 300", "AFTER_PING pong-ok", "IDLE_OK True",
+               "CLOSED True"]
+
+
+@needs_mp
+def test_micropython_ws_echo():
+    seen = Seen()
+
+    async def main():
+        async with running(echo_handler(seen)) as base:
+            out = await run_micropython(base + "/CP_1")
+            await asyncio.sleep(0.05)
+            return out
+
+    out = run(main())
+    assert out.splitlines() == EXPECTED_MP, out
+    assert seen.headers["Authorization"] == "Basic " + base64.b64encode(b"CP_1:secret").decode()
+    assert seen.close == (1000, "bye")
+
+
+@needs_mp
+def test_micropython_wss_verify(certs):
+    async def main():
+        async with running(echo_handler(Seen()), tls=server_ssl(certs)) as base:
+            good = await run_micropython(base + "/CP_1", certs["ca"])
+            bad_ca = await run_micropython(base + "/CP_1", certs["other_ca"])
+        async with running(echo_handler(Seen()), tls=server_ssl(certs, "wrongname")) as base:
+            bad_name = await run_micropython(base + "/CP_1", certs["ca"])
+        return good, bad_ca, bad_name
+
+    good, bad_ca, bad_name = run(main())
+    assert good.splitlines() == EXPECTED_MP, good
+    assert bad_ca.splitlines() == [
+        "CONNECT_ERROR handshake failed: The certificate is not correctly signed by the trusted CA"]
+    assert bad_name.splitlines() == [
+        "CONNECT_ERROR handshake failed: The certificate Common Name (CN) does not match with the expected CN"]

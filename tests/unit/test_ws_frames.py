@@ -1,0 +1,365 @@
+"""Frame-level tests of firmware.ws against in-memory streams (no network)."""
+import asyncio
+import struct
+
+import pytest
+
+from firmware import ws
+
+RFC_MASK = bytes([0x37, 0xFA, 0x21, 0x3D])
+
+
+class FakeReader:
+    """readexactly() over fixed bytes; records every request and can refuse large ones."""
+
+    def __init__(self, data, max_request=None):
+        self.data = bytes(data)
+        self.pos = 0
+        self.requests = []
+        self.max_request = max_request
+
+    async def readexactly(self, n):
+        self.requests.append(n)
+        if self.max_request is not None and n > self.max_request:
+            raise AssertionError("payload of %d bytes was requested" % n)
+        if self.pos + n > len(self.data):
+            self.pos = len(self.data)
+            raise asyncio.IncompleteReadError(b"", n)
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return chunk
+
+
+class FakeWriter:
+    def __init__(self):
+        self.out = bytearray()
+        self.closed = False
+
+    def write(self, data):
+        assert not self.closed
+        self.out += data
+
+    async def drain(self):
+        pass
+
+    def close(self):
+        self.closed = True
+
+    async def wait_closed(self):
+        pass
+
+    def frames(self):
+        """Decode what the client wrote, checking every frame is masked."""
+        frames, pos, data = [], 0, bytes(self.out)
+        while pos < len(data):
+            b0, b1 = data[pos], data[pos + 1]
+            assert b1 & 0x80, "client frame not masked"
+            n, pos = b1 & 0x7F, pos + 2
+            if n == 126:
+                n, pos = struct.unpack(">H", data[pos:pos + 2])[0], pos + 2
+            elif n == 127:
+                n, pos = struct.unpack(">Q", data[pos:pos + 8])[0], pos + 8
+            mask, pos = data[pos:pos + 4], pos + 4
+            frames.append((bool(b0 & 0x80), b0 & 0x0F, ws.apply_mask(data[pos:pos + n], mask)))
+            pos += n
+        return frames
+
+
+def srv(opcode, payload=b"", fin=True):
+    """A frame as a server sends it: unmasked."""
+    return ws.encode_frame(opcode, payload, fin=fin, mask=b"")
+
+
+def close_payload(code, reason=b""):
+    return struct.pack(">H", code) + reason
+
+
+def make_conn(data, max_message=8192, max_request=None):
+    writer = FakeWriter()
+    reader = FakeReader(data, max_request)
+    return ws.Connection(reader, writer, max_message), reader, writer
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def recv_error(conn):
+    with pytest.raises(ws.WsClosed) as info:
+        run(conn.recv())
+    return info.value
+
+
+# ---- encoding ----------------------------------------------------------------
+
+def test_rfc_masked_hello_vector():
+    # RFC 6455 5.7: a masked single-frame "Hello"
+    frame = ws.encode_frame(0x1, b"Hello", mask=RFC_MASK)
+    assert frame == bytes([0x81, 0x85, 0x37, 0xFA, 0x21, 0x3D, 0x7F, 0x9F, 0x4D, 0x51, 0x58])
+
+
+def test_rfc_unmasked_fragments_vector():
+    # RFC 6455 5.7: "Hel" + "lo" as two unmasked fragments
+    assert srv(0x1, b"Hel", fin=False) == bytes([0x01, 0x03, 0x48, 0x65, 0x6C])
+    assert srv(0x0, b"lo") == bytes([0x80, 0x02, 0x6C, 0x6F])
+
+
+def test_random_mask_is_applied_and_differs():
+    a = ws.encode_frame(0x1, b"same payload")
+    b = ws.encode_frame(0x1, b"same payload")
+    assert a[1] & 0x80 and b[1] & 0x80
+    assert ws.apply_mask(a[6:], a[2:6]) == b"same payload"
+    assert a[2:6] != b[2:6]  # 2**-32 chance of a false failure
+
+
+@pytest.mark.parametrize("n, header_len, len_field", [
+    (0, 2, 0), (125, 2, 125), (126, 4, 126), (65535, 4, 126), (65536, 10, 127)])
+def test_length_forms(n, header_len, len_field):
+    payload = bytes(i & 0xFF for i in range(n))
+    frame = ws.encode_frame(0x1, payload, mask=RFC_MASK)
+    assert frame[1] == 0x80 | len_field
+    if len_field == 126:
+        assert struct.unpack(">H", frame[2:4])[0] == n
+    elif len_field == 127:
+        assert struct.unpack(">Q", frame[2:10])[0] == n
+    assert frame[header_len:header_len + 4] == RFC_MASK
+    assert len(frame) == header_len + 4 + n
+    assert ws.apply_mask(frame[header_len + 4:], RFC_MASK) == payload
+    # and the reader understands the unmasked server form of each length
+    fin, op, got = run(ws.read_frame(FakeReader(srv(0x1, payload)), 1 << 20))
+    assert (fin, op, got) == (True, 0x1, payload)
+
+
+def test_parse_header_fields():
+    assert ws.parse_header(bytes([0x81, 0x05])) == (True, 0x1, False, 5)
+    assert ws.parse_header(bytes([0x00, 0xFE])) == (False, 0x0, True, 126)
+    with pytest.raises(ws.WsClosed) as info:
+        ws.parse_header(bytes([0xC1, 0x00]))  # RSV1
+    assert info.value.code == 1002
+    with pytest.raises(ws.WsClosed) as info:
+        ws.parse_header(bytes([0x83, 0x00]))  # reserved opcode 3
+    assert info.value.code == 1002
+
+
+# ---- receiving -----------------------------------------------------------------
+
+def test_single_text_message_and_idle():
+    conn, _, writer = make_conn(srv(0x1, "grüß".encode()))
+    run(asyncio.sleep(0.02))
+    assert conn.idle_ms() >= 15
+    assert run(conn.recv()) == "grüß"
+    assert conn.idle_ms() < 15
+    assert writer.out == b""
+
+
+def test_fragment_reassembly_with_interleaved_ping():
+    data = (srv(0x1, b"[2,", fin=False) + srv(0x9, b"are you there") +
+            srv(0x0, b'"1",', fin=False) + srv(0xA, b"unsolicited") + srv(0x0, b'"x"]'))
+    conn, _, writer = make_conn(data)
+    assert run(conn.recv()) == '[2,"1","x"]'
+    assert writer.frames() == [(True, 0xA, b"are you there")]
+
+
+def test_empty_fragments_are_a_message():
+    conn, _, _ = make_conn(srv(0x1, b"", fin=False) + srv(0x0, b""))
+    assert run(conn.recv()) == ""
+
+
+def test_peer_close_is_echoed_with_code_and_reason():
+    conn, _, writer = make_conn(srv(0x8, close_payload(4001, b"going away")))
+    err = recv_error(conn)
+    assert (err.code, err.reason) == (4001, "going away")
+    assert writer.frames() == [(True, 0x8, close_payload(4001))]
+    assert conn.closed and writer.closed
+
+
+def test_peer_close_without_code_is_1005():
+    conn, _, writer = make_conn(srv(0x8))
+    assert recv_error(conn).code == 1005
+    assert writer.frames() == [(True, 0x8, b"")]
+
+
+def sent_close_code(writer):
+    frames = writer.frames()
+    assert len(frames) == 1 and frames[0][1] == 0x8
+    return struct.unpack(">H", frames[0][2][:2])[0]
+
+
+def test_oversize_frame_rejected_before_payload_read():
+    conn, reader, writer = make_conn(srv(0x1, b"x" * 200), max_message=100, max_request=8)
+    assert recv_error(conn).code == 1009
+    assert reader.requests == [2, 2]  # header and 16-bit length, never the 200 bytes
+    assert sent_close_code(writer) == 1009
+    assert conn.closed
+
+
+def test_oversize_64bit_length_rejected_without_reading():
+    # A declared 2**40-byte frame must not be allocated or read.
+    frame = bytes([0x81, 127]) + struct.pack(">Q", 1 << 40)
+    conn, reader, writer = make_conn(frame, max_request=8)
+    assert recv_error(conn).code == 1009
+    assert reader.requests == [2, 8]
+
+
+def test_oversize_fragmented_total_rejected():
+    data = srv(0x1, b"a" * 60, fin=False) + srv(0x0, b"b" * 60)
+    conn, reader, writer = make_conn(data, max_message=100, max_request=60)
+    assert recv_error(conn).code == 1009
+    assert reader.requests == [2, 60, 2]  # second payload never requested
+    assert sent_close_code(writer) == 1009
+
+
+def test_exact_max_message_accepted():
+    conn, _, _ = make_conn(srv(0x1, b"a" * 50, fin=False) + srv(0x0, b"b" * 50), max_message=100)
+    assert run(conn.recv()) == "a" * 50 + "b" * 50
+
+
+def test_masked_server_frame_rejected():
+    conn, reader, writer = make_conn(ws.encode_frame(0x1, b"hi", mask=RFC_MASK))
+    assert recv_error(conn).code == 1002
+    assert sent_close_code(writer) == 1002
+
+
+def test_binary_rejected_1003():
+    conn, _, writer = make_conn(srv(0x2, b"\x00\x01"))
+    assert recv_error(conn).code == 1003
+    assert sent_close_code(writer) == 1003
+
+
+def test_bad_utf8_rejected_1007():
+    conn, _, writer = make_conn(srv(0x1, b"ok \xff\xfe"))
+    assert recv_error(conn).code == 1007
+    assert sent_close_code(writer) == 1007
+
+
+def test_utf8_split_across_fragments_is_fine():
+    text = "é€".encode()
+    conn, _, _ = make_conn(srv(0x1, text[:1], fin=False) + srv(0x0, text[1:]))
+    assert run(conn.recv()) == "é€"
+
+
+@pytest.mark.parametrize("data", [
+    srv(0x0, b"orphan"),                                          # continuation without start
+    srv(0x1, b"a", fin=False) + srv(0x1, b"b"),                  # new start inside fragments
+    bytes([0x91, 0x00]),                                          # RSV1 set
+    bytes([0x8B, 0x00]),                                          # unknown control opcode
+    srv(0x9, b"p", fin=False),                                    # fragmented control frame
+    bytes([0x89, 126, 0, 126]) + b"p" * 126,                      # control frame > 125 bytes
+    srv(0x8, b"\x03"),                                            # 1-byte close payload
+    srv(0x8, close_payload(999)),                                 # invalid close code
+])
+def test_protocol_errors_close_1002(data):
+    conn, _, writer = make_conn(data)
+    assert recv_error(conn).code == 1002
+    assert sent_close_code(writer) == 1002
+
+
+def test_eof_is_abnormal_closure_without_close_frame():
+    conn, _, writer = make_conn(srv(0x1, b"abc")[:3])
+    assert recv_error(conn).code == 1006
+    assert writer.out == b"" and conn.closed
+
+
+# ---- sending -------------------------------------------------------------------
+
+def test_send_ping_close_frames():
+    conn, _, writer = make_conn(srv(0x8, close_payload(1000)))
+    run(conn.send("héllo"))
+    run(conn.ping(b"p1"))
+    run(conn.close(1000, "bye"))
+    assert writer.frames() == [(True, 0x1, "héllo".encode()), (True, 0x9, b"p1"),
+                               (True, 0x8, close_payload(1000, b"bye"))]
+    assert conn.closed and writer.closed
+    with pytest.raises(ws.WsClosed):
+        run(conn.send("after close"))
+
+
+def test_close_gives_up_waiting_when_no_echo():
+    conn, _, writer = make_conn(b"")  # EOF instead of the echo
+    run(conn.close(1001, "leaving"))
+    assert conn.closed
+    assert writer.frames() == [(True, 0x8, close_payload(1001, b"leaving"))]
+
+
+def test_ping_payload_limit():
+    conn, _, _ = make_conn(b"")
+    with pytest.raises(ws.WsError):
+        run(conn.ping(b"x" * 126))
+
+
+def test_concurrent_sends_do_not_interleave():
+    class SlowWriter(FakeWriter):
+        async def drain(self):
+            await asyncio.sleep(0)
+
+    conn = ws.Connection(FakeReader(b""), SlowWriter())
+
+    async def main():
+        await asyncio.gather(*(conn.send("m%d" % i * 300) for i in range(5)))
+        return conn._w.frames()
+
+    frames = run(main())
+    assert sorted(f[2] for f in frames) == sorted(("m%d" % i * 300).encode() for i in range(5))
+
+
+# ---- URLs and handshake checks -----------------------------------------------------
+
+def test_join_url():
+    assert ws.join_url("ws://host:9000/ocpp", "CP 1/é") == "ws://host:9000/ocpp/CP%201%2F%C3%A9"
+    assert ws.join_url("ws://host/ocpp/", "A-b_c.~9") == "ws://host/ocpp/A-b_c.~9"
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("ws://example.com", (False, "example.com", 80, "/")),
+    ("wss://example.com/ocpp/CP1", (True, "example.com", 443, "/ocpp/CP1")),
+    ("ws://10.0.0.1:9000/a?b=c", (False, "10.0.0.1", 9000, "/a?b=c")),
+    ("wss://[2001:db8::1]:8443/x", (True, "2001:db8::1", 8443, "/x")),
+    ("ws://[::1]/", (False, "::1", 80, "/")),
+    ("ws://h?q=1#frag", (False, "h", 80, "/?q=1")),
+])
+def test_parse_url(url, expected):
+    assert ws.parse_url(url) == expected
+
+
+@pytest.mark.parametrize("url", ["http://h/", "ws://", "ws://h:0/", "ws://h:x/", "ws://[::1/",
+                                 "ws://u:p@h/"])
+def test_parse_url_rejects(url):
+    with pytest.raises(ws.WsError):
+        ws.parse_url(url)
+
+
+def test_accept_key_rfc_vector():
+    assert ws.accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def head(text, tail=b""):
+    return FakeReader(text.replace("\n", "\r\n").encode() + tail)
+
+
+def test_read_http_head_and_check():
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    reader = head("HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\nConnection: Upgrade\n"
+                  "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\n"
+                  "Sec-WebSocket-Protocol: ocpp1.6\n\n", tail=b"\x81\x00")
+    status, reason, headers = run(ws.read_http_head(reader))
+    assert (status, reason, headers["sec-websocket-protocol"]) == (101, "Switching Protocols", "ocpp1.6")
+    assert reader.data[reader.pos:] == b"\x81\x00"  # stops exactly at the end of the head
+    ws.check_response(status, reason, headers, key, "ocpp1.6")
+    with pytest.raises(ws.WsError, match="bad Sec-WebSocket-Accept"):
+        ws.check_response(status, reason, headers, "AAAAAAAAAAAAAAAAAAAAAA==", "ocpp1.6")
+    with pytest.raises(ws.WsError, match=r"subprotocol ocpp2.0.1 \(got ocpp1.6\)"):
+        ws.check_response(status, reason, headers, key, "ocpp2.0.1")
+    del headers["sec-websocket-protocol"]
+    with pytest.raises(ws.WsError, match=r"subprotocol ocpp1.6 \(got none\)"):
+        ws.check_response(status, reason, headers, key, "ocpp1.6")
+    with pytest.raises(ws.WsError, match="HTTP 401 Unauthorized"):
+        ws.check_response(401, "Unauthorized", {}, key, "ocpp1.6")
+
+
+def test_read_http_head_caps():
+    with pytest.raises(ws.WsError, match="over 1024"):
+        run(ws.read_http_head(head("HTTP/1.1 101 " + "x" * 2000 + "\n\n")))
+    with pytest.raises(ws.WsError, match="header lines"):
+        run(ws.read_http_head(head("HTTP/1.1 101 OK\n" + "X-A: b\n" * 41 + "\n")))
+    with pytest.raises(ws.WsError, match="not an HTTP response"):
+        run(ws.read_http_head(head("SSH-2.0-OpenSSH\n\n")))
