@@ -5,7 +5,7 @@ A frame is a JSON array:
   CALLRESULT  [3, "<id>", {payload}]
   CALLERROR   [4, "<id>", "<errorCode>", "<errorDescription>", {errorDetails}]
 
-How a bad frame maps to a 1.6 error code (decode):
+How a bad frame maps to a 1.6 error code (decode), checked in this order:
   - not JSON, not an array, fewer than 2 elements, message id not a string
     or longer than 36 characters: FormationViolation, msg_id None (the id
     cannot be trusted, so the reply goes to "-1").
@@ -17,9 +17,18 @@ How a bad frame maps to a 1.6 error code (decode):
   - Exception: a CALLERROR is never answered, so a CALLERROR without
     errorDescription and/or errorDetails is accepted ("" and {}) to let the
     pending call it answers be resolved.
-Every OcppError that decode raises carries msg_type (2, 3, 4, or None when
-unreadable) so the caller only answers a CALL (or an unreadable frame) with
-a CALLERROR and never a CALLRESULT or CALLERROR.
+Every OcppError carries msg_type: 2, 3 or 4 when the frame is known to be
+that kind, None when the kind could not be read. Answer with a CALLERROR
+only when msg_type is CALL or None, never to a CALLRESULT or CALLERROR.
+
+check_request / check_response (payloads, per firmware.schema16):
+  action unknown to OCPP 1.6: NotImplemented; a 1.6 action that travels the
+  other way (the CSMS sending us BootNotification): NotSupported; payload not
+  an object or with a property the schema lacks: FormationViolation; required
+  property missing: OccurenceConstraintViolation; wrong JSON type (bool or
+  1.5 for an integer, "1" for an integer, ...): TypeConstraintViolation;
+  value outside an enum, too long, not a multiple of 0.1, unparseable
+  date-time or URI: PropertyConstraintViolation.
 
 Payload checks (check_request / check_response) follow firmware.schema16.
 """

@@ -100,8 +100,7 @@ class Rpc:
             msg = ocppj.decode(text)
         except ocppj.OcppError as e:
             # A broken reply to one of ours is dropped: answering a reply would never end.
-            head = text[:3].replace(" ", "")
-            if head.startswith("[3") or head.startswith("[4"):
+            if e.msg_type == ocppj.CALLRESULT or e.msg_type == ocppj.CALLERROR:
                 self._log.warn("rpc", "malformed reply ignored: %s" % e.description)
                 return
             await self._error(e.msg_id, e.code, e.description)

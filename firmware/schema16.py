@@ -232,7 +232,7 @@ def _value(a, b, v):
             # floats on the ESP32); inf and nan fail the comparison.
             x = v * 10
             r = x % 1.0
-            if not min(r, 1.0 - r) <= 1e-6 * max(1.0, abs(x)):
+            if not min(r, 1.0 - r) <= 1e-6 * abs(x):
                 return PROPERTY, "", "not a multiple of 0.1"
             return None
         if type(v) is not int:
@@ -263,7 +263,7 @@ def _value(a, b, v):
 def _in_enum(a, b, v):
     # Is v one of the "|"-separated values in _T[a:b]?
     n = len(v)
-    if not n:
+    if not n or "|" in v:
         return False
     i = _T.find(v, a, b)
     while i >= 0:

@@ -1,7 +1,6 @@
 """Minimal RFC 6455 websocket client for OCPP-J: text messages over one subprotocol.
 
-Every read asks for a known number of bytes, so a misbehaving server can never
-make the device buffer more than max_message bytes (plus one line while handshaking).
+Every read has a known size, so a server can never make us buffer more than max_message.
 """
 import binascii
 import hashlib
@@ -47,8 +46,6 @@ class WsClosed(WsError):
         self.reason = reason
 
 
-# ---- URLs ----------------------------------------------------------------
-
 def join_url(base, cp_id):
     """base + "/" + the charge point id percent-encoded as one path segment."""
     seg = "".join(chr(b) if chr(b) in _UNRESERVED else "%{:02X}".format(b)
@@ -58,72 +55,44 @@ def join_url(base, cp_id):
 
 def parse_url(url):
     """ws[s]://host[:port][/path][?query] -> (secure, host, port, resource)."""
-    if url.startswith("ws://"):
-        secure, rest, port = False, url[5:], 80
-    elif url.startswith("wss://"):
-        secure, rest, port = True, url[6:], 443
-    else:
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("ws", "wss"):
         raise WsError("not a ws:// or wss:// URL: " + url)
-    rest = rest.split("#")[0]  # fragments have no meaning for websockets (RFC 6455 3)
-    cut = len(rest)
-    for sep in "/?":
-        i = rest.find(sep)
-        if 0 <= i < cut:
-            cut = i
+    rest = rest.split("#")[0]  # fragments mean nothing to websockets (RFC 6455 3)
+    cut = min(i for i in (rest.find("/"), rest.find("?"), len(rest)) if i >= 0)
     netloc, resource = rest[:cut], rest[cut:]
-    if not resource.startswith("/"):
-        resource = "/" + resource
-    if "@" in netloc:  # credentials go through auth=, never the URL
-        raise WsError("user info not allowed in URL: " + url)
-    if netloc.startswith("["):
-        end = netloc.find("]")
-        host, tail = netloc[1:end], netloc[end + 1:]
-        if end < 0 or (tail and tail[0] != ":"):
-            raise WsError("bad IPv6 host in URL: " + url)
+    if netloc.startswith("["):  # [IPv6]:port
+        host, sep, tail = netloc[1:].partition("]")
+        ok = sep and tail[:1] in ("", ":")
     else:
-        i = netloc.find(":")
-        host, tail = (netloc, "") if i < 0 else (netloc[:i], netloc[i:])
+        host, sep, tail = netloc.partition(":")
+        tail, ok = sep + tail, "@" not in host  # credentials belong in auth=, not the URL
+    port = 443 if scheme == "wss" else 80
     if tail:
-        try:
-            port = int(tail[1:])
-        except ValueError:
-            port = 0
-        if not 0 < port < 65536:
-            raise WsError("bad port in URL: " + url)
-    if not host:
-        raise WsError("no host in URL: " + url)
-    return secure, host, port, resource
-
-
-def _host_header(secure, host, port):
-    name = "[" + host + "]" if ":" in host else host
-    return name if port == (443 if secure else 80) else "{}:{}".format(name, port)
-
-
-# ---- Handshake -------------------------------------------------------------
-
-def accept_key(key):
-    """The Sec-WebSocket-Accept value the server must send for our key (RFC 6455 4.2.2)."""
-    digest = hashlib.sha1((key + _GUID).encode()).digest()
-    return binascii.b2a_base64(digest).strip().decode()
+        port = int(tail[1:]) if tail[1:].isdigit() else 0
+    if not (ok and host and 0 < port < 65536):
+        raise WsError("bad host or port in URL: " + url)
+    return scheme == "wss", host, port, resource if resource.startswith("/") else "/" + resource
 
 
 def _b64(data):
     return binascii.b2a_base64(data).strip().decode()
 
 
+def accept_key(key):
+    """The Sec-WebSocket-Accept value the server must send for our key (RFC 6455 4.2.2)."""
+    return _b64(hashlib.sha1((key + _GUID).encode()).digest())
+
+
 async def _read_line(reader):
-    # Byte by byte: slow but exact, never reads past the header into frame data.
+    # Byte by byte: slow but exact, never reads past the head into frame data.
     line = bytearray()
-    while True:
-        c = await reader.readexactly(1)
-        if c == b"\n":
-            break
-        if len(line) >= _MAX_LINE:
+    while line[-1:] != b"\n":
+        if len(line) > _MAX_LINE:
             raise WsError("HTTP response line over {} bytes".format(_MAX_LINE))
-        line += c
+        line += await reader.readexactly(1)
     try:
-        return bytes(line).rstrip(b"\r").decode()
+        return bytes(line).rstrip(b"\r\n").decode()
     except UnicodeError:
         raise WsError("HTTP response is not text")
 
@@ -131,17 +100,13 @@ async def _read_line(reader):
 async def read_http_head(reader):
     """Status line and headers -> (status, reason, {lower-case name: value})."""
     parts = (await _read_line(reader)).split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
         raise WsError("not an HTTP response: " + " ".join(parts)[:60])
-    try:
-        status = int(parts[1])
-    except ValueError:
-        raise WsError("bad HTTP status: " + parts[1][:20])
     headers = {}
     for _ in range(_MAX_HEADERS):
         line = await _read_line(reader)
         if not line:
-            return status, parts[2] if len(parts) > 2 else "", headers
+            return int(parts[1]), parts[2] if len(parts) > 2 else "", headers
         name, _, value = line.partition(":")
         name, value = name.strip().lower(), value.strip()
         headers[name] = headers[name] + ", " + value if name in headers else value
@@ -160,14 +125,18 @@ def check_response(status, reason, headers, key, protocol):
         raise WsError("bad Sec-WebSocket-Accept")
     got = headers.get("sec-websocket-protocol")
     if got != protocol:
-        raise WsError("server did not agree to subprotocol {} (got {})".format(protocol, got or "none"))
+        raise WsError("server did not agree to subprotocol {} (got {})".format(
+            protocol, got or "none"))
     if "sec-websocket-extensions" in headers:  # we offer none, so any is a violation
         raise WsError("server chose an extension that was not offered")
 
 
-async def _handshake(reader, writer, host, resource, protocol, auth):
+async def _handshake(reader, writer, secure, host, port, resource, protocol, auth):
     key = _b64(compat.urandom(16))
-    lines = ["GET {} HTTP/1.1".format(resource), "Host: " + host, "Upgrade: websocket",
+    name = "[" + host + "]" if ":" in host else host
+    if port != (443 if secure else 80):
+        name += ":{}".format(port)
+    lines = ["GET " + resource + " HTTP/1.1", "Host: " + name, "Upgrade: websocket",
              "Connection: Upgrade", "Sec-WebSocket-Key: " + key, "Sec-WebSocket-Version: 13",
              "Sec-WebSocket-Protocol: " + protocol]
     if auth:
@@ -182,7 +151,7 @@ async def connect(url, protocol="ocpp1.6", auth=None, ca_file=None, verify=True,
                   max_message=8192, connect_timeout_ms=10000, handshake_timeout_ms=10000):
     """Open a websocket to `url` agreeing on `protocol`; returns a Connection or raises WsError."""
     secure, host, port, resource = parse_url(url)
-    if auth and ":" in str(auth[0]):  # Basic auth cannot carry a ':' in the user id (RFC 7617)
+    if auth and ":" in str(auth[0]):  # Basic auth cannot carry ':' in the user id (RFC 7617)
         raise WsError("auth id must not contain ':'")
     ctx = None
     if secure:
@@ -200,7 +169,7 @@ async def connect(url, protocol="ocpp1.6", auth=None, ca_file=None, verify=True,
         raise WsError("cannot connect to {}:{}: {}".format(host, port, e))
     try:
         await asyncio.wait_for(
-            _handshake(reader, writer, _host_header(secure, host, port), resource, protocol, auth),
+            _handshake(reader, writer, secure, host, port, resource, protocol, auth),
             handshake_timeout_ms / 1000)
         return Connection(reader, writer, max_message)
     except asyncio.TimeoutError:
@@ -215,8 +184,6 @@ async def connect(url, protocol="ocpp1.6", auth=None, ca_file=None, verify=True,
     raise err
 
 
-# ---- Frames ----------------------------------------------------------------
-
 def apply_mask(data, mask):
     """XOR data with the 4-byte mask; masking and unmasking are the same operation."""
     out = bytearray(data)
@@ -230,8 +197,7 @@ def encode_frame(opcode, payload, fin=True, mask=None):
     if mask is None:
         mask = compat.urandom(4)
     n = len(payload)
-    b0 = (0x80 if fin else 0) | opcode
-    bit = 0x80 if mask else 0
+    b0, bit = (0x80 if fin else 0) | opcode, 0x80 if mask else 0
     if n < 126:
         head = struct.pack(">BB", b0, bit | n)
     elif n < 65536:
@@ -253,11 +219,8 @@ def parse_header(two):
 
 
 async def read_frame(reader, limit):
-    """Read one server frame -> (fin, opcode, payload).
-
-    Raises WsClosed carrying the close code to send when the frame breaks the protocol,
-    or when a data payload is longer than `limit` -- decided before the payload is read.
-    """
+    """Read one server frame -> (fin, opcode, payload), or raise WsClosed with the code to
+    send: protocol violations, or a data payload over `limit` (known before it is read)."""
     fin, opcode, masked, n = parse_header(await reader.readexactly(2))
     if masked:  # servers must not mask (RFC 6455 5.1)
         raise WsClosed(_CLOSE_PROTOCOL, "masked frame from server")
@@ -271,11 +234,6 @@ async def read_frame(reader, limit):
     if opcode < _OP_CLOSE and n > limit:
         raise WsClosed(_CLOSE_TOO_BIG, "message too big")
     return fin, opcode, (await reader.readexactly(n) if n else b"")
-
-
-def _valid_close_code(code):
-    # Codes a peer may put on the wire (RFC 6455 7.4 plus the IANA registry).
-    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
 
 
 def _close_payload(code, reason):
@@ -318,7 +276,9 @@ class Connection:
             raise WsError("ping payload over {} bytes".format(_MAX_CONTROL))
         await self._send(_OP_PING, payload)
 
-    async def _send(self, opcode, payload):
+    async def _send(self, opcode, payload, wait_ms=None):
+        if wait_ms:  # closing must not hang on a peer that stopped reading
+            return await asyncio.wait_for(self._send(opcode, payload), wait_ms / 1000)
         async with self._lock:
             if self.closed or self._close_sent:  # nothing may follow our close frame
                 raise WsClosed(_CLOSE_ABNORMAL, "connection is closed")
@@ -332,6 +292,8 @@ class Connection:
 
     async def recv(self):
         """Next complete text message as str, answering pings and reassembling fragments."""
+        if self.closed:
+            raise WsClosed(_CLOSE_ABNORMAL, "connection is closed")
         self._reading = True
         try:
             return await self._recv()
@@ -339,9 +301,7 @@ class Connection:
             self._reading = False
 
     async def _recv(self):
-        parts = []
-        size = 0
-        started = False
+        parts, size, started = [], 0, False
         while True:
             try:
                 fin, op, payload = await read_frame(self._r, self._max - size)
@@ -351,23 +311,22 @@ class Connection:
                 await self._shut()
                 raise WsClosed(_CLOSE_ABNORMAL, "connection lost")
             self._last_rx = compat.ticks_ms()
-            if op == _OP_PING:
-                if not self._close_sent:
-                    await self._send(_OP_PONG, payload)
-                continue
-            if op == _OP_PONG:
-                continue
-            if op == _OP_CLOSE:
+            if op == _OP_PING and not self._close_sent:
+                await self._send(_OP_PONG, payload)
+            elif op == _OP_CLOSE:
                 await self._on_close(payload)
-            if op == _OP_CONT and not started:
+            elif op == _OP_CONT and not started:
                 await self._fail(_CLOSE_PROTOCOL, "continuation without a message")
-            if op != _OP_CONT and started:
+            elif op in (_OP_TEXT, _OP_BINARY) and started:
                 await self._fail(_CLOSE_PROTOCOL, "new message inside a fragmented one")
-            if op == _OP_BINARY:
+            elif op == _OP_BINARY:
                 await self._fail(_CLOSE_UNSUPPORTED, "binary messages not supported")
+            if op >= _OP_CLOSE:
+                continue
             started = True
-            parts.append(payload)
-            size += len(payload)
+            if payload:  # endless empty fragments must not grow the list
+                parts.append(payload)
+                size += len(payload)
             if fin:
                 try:
                     return b"".join(parts).decode("utf-8")
@@ -376,30 +335,26 @@ class Connection:
 
     async def _on_close(self, payload):
         # The peer closes: echo its code (unless we started), drop the socket, report.
-        if len(payload) == 1:
-            await self._fail(_CLOSE_PROTOCOL, "bad close frame")
-        code = struct.unpack(">H", payload[:2])[0] if payload else _CLOSE_NO_STATUS
-        if payload and not _valid_close_code(code):
-            await self._fail(_CLOSE_PROTOCOL, "bad close code {}".format(code))
+        code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else _CLOSE_NO_STATUS
+        if len(payload) == 1 or (payload and not (1000 <= code <= 1003 or 1007 <= code <= 1014
+                                                  or 3000 <= code <= 4999)):
+            await self._fail(_CLOSE_PROTOCOL, "bad close frame")  # RFC 6455 7.4 + IANA registry
         try:
             reason = bytes(payload[2:]).decode("utf-8")
         except UnicodeError:
             await self._fail(_CLOSE_BAD_DATA, "close reason is not UTF-8")
         self._close_seen.set()
-        if not self._close_sent:
-            try:
-                await asyncio.wait_for(self._send(_OP_CLOSE, payload[:2]), _CLOSE_WAIT_MS / 1000)
-            except (WsError, asyncio.TimeoutError):
-                pass
-        await self._shut()
-        raise WsClosed(code, reason)
+        await self._end(code, reason, payload[:2])
 
     async def _fail(self, code, reason):
-        """We end the connection: tell the peer why (best effort), drop it, raise."""
+        """We end the connection and tell the peer why."""
+        await self._end(code, reason, _close_payload(code, reason))
+
+    async def _end(self, code, reason, close_payload):
+        # Best effort close frame (unless one went out already), drop the socket, report.
         if not self._close_sent and not self.closed:
             try:
-                await asyncio.wait_for(self._send(_OP_CLOSE, _close_payload(code, reason)),
-                                       _CLOSE_WAIT_MS / 1000)
+                await self._send(_OP_CLOSE, close_payload, _CLOSE_WAIT_MS)
             except (WsError, asyncio.TimeoutError):
                 pass
         await self._shut()
@@ -410,12 +365,10 @@ class Connection:
         if self.closed:
             return
         try:
-            await asyncio.wait_for(self._send(_OP_CLOSE, _close_payload(code, reason)),
-                                   _CLOSE_WAIT_MS / 1000)
-            if self._reading:  # another task's recv() will see the echo
-                await asyncio.wait_for(self._close_seen.wait(), _CLOSE_WAIT_MS / 1000)
-            else:
-                await asyncio.wait_for(self._await_echo(), _CLOSE_WAIT_MS / 1000)
+            await self._send(_OP_CLOSE, _close_payload(code, reason), _CLOSE_WAIT_MS)
+            # A recv() running in another task sees the echo; else read it here.
+            echo = self._close_seen.wait() if self._reading else self._await_echo()
+            await asyncio.wait_for(echo, _CLOSE_WAIT_MS / 1000)
         except (WsError, asyncio.TimeoutError):
             pass
         await self._shut()

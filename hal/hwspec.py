@@ -146,7 +146,7 @@ def get(cfg, path):
 
 def section(prefix):
     """The defaults under a prefix ("hardware"/"wifi") as a nested dict."""
-    out = {}
+    out = {}  # type: dict
     for r in SPEC:
         parts = r[0].split(".")
         if parts[0] != prefix:

@@ -61,5 +61,8 @@ class S0Meter:
         # An S0 meter reports energy only: this is the nominal supply voltage.
         return self._voltage
 
+    def poll(self):
+        pass  # counting happens in the interrupt handler
+
     def fault(self):
         return None

@@ -11,6 +11,7 @@ from http import HTTPStatus
 
 import pytest
 from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
 
 from firmware import ws
 
@@ -110,18 +111,21 @@ def server_ssl(certs, leaf="server"):
 # ---- server ---------------------------------------------------------------------------
 
 class Seen:
-    def __init__(self):
-        self.headers = None
-        self.path = None
+    """What the server observed on one connection."""
+
+    def __init__(self, conn):
+        self.headers, self.path = conn.request.headers, conn.request.path
         self.close = None
 
 
 def echo_handler(seen):
+    """Echo server; appends a Seen per connection to the list `seen`."""
     async def handler(conn):
-        seen.headers, seen.path = conn.request.headers, conn.request.path
+        rec = Seen(conn)
+        seen.append(rec)
         try:
             async for msg in conn:
-                if msg == "ping-me":
+                if msg == "ping-me":  # answer only once the client's pong arrived
                     await asyncio.wait_for(await conn.ping(b"heartbeat"), 2)
                     await conn.send("pong-ok")
                 elif msg == "close-me":
@@ -130,15 +134,18 @@ def echo_handler(seen):
                     await conn.send("z" * int(msg[5:]))
                 else:
                     await conn.send(msg)
+        except ConnectionClosed:
+            pass
         finally:
-            seen.close = (conn.close_code, conn.close_reason)
+            rec.close = (conn.close_code, conn.close_reason)
     return handler
 
 
 @contextlib.asynccontextmanager
 async def running(handler, tls=None, subprotocols=("ocpp1.6",), **kw):
-    async with serve(handler, "127.0.0.1", 0, subprotocols=list(subprotocols) if subprotocols else None,
-                     ssl=tls, compression=None, ping_interval=None, **kw) as server:
+    protocols = list(subprotocols) if subprotocols else None
+    async with serve(handler, "127.0.0.1", 0, subprotocols=protocols, ssl=tls, compression=None,
+                     ping_interval=None, **kw) as server:
         port = server.sockets[0].getsockname()[1]
         yield "%s://127.0.0.1:%d/ocpp" % ("wss" if tls else "ws", port)
 
@@ -150,7 +157,7 @@ def run(coro):
 # ---- CPython client ------------------------------------------------------------------------
 
 def test_handshake_echo_and_close():
-    seen = Seen()
+    seen = []
 
     async def main():
         async with running(echo_handler(seen)) as base:
@@ -167,15 +174,15 @@ def test_handshake_echo_and_close():
         return base
 
     base = run(main())
-    assert seen.path == "/ocpp/CP%201"
-    assert seen.headers["Host"] == base.split("/")[2]
-    assert seen.headers["Sec-WebSocket-Protocol"] == "ocpp1.6"
-    assert "Authorization" not in seen.headers
-    assert seen.close == (1000, "bye")
+    assert seen[0].path == "/ocpp/CP%201"
+    assert seen[0].headers["Host"] == base.split("/")[2]
+    assert seen[0].headers["Sec-WebSocket-Protocol"] == "ocpp1.6"
+    assert "Authorization" not in seen[0].headers
+    assert seen[0].close == (1000, "bye")
 
 
 def test_basic_auth_header_reaches_server():
-    seen = Seen()
+    seen = []
 
     async def main():
         async with running(echo_handler(seen)) as base:
@@ -183,15 +190,15 @@ def test_basic_auth_header_reaches_server():
             await conn.close()
 
     run(main())
-    assert seen.headers["Authorization"] == "Basic " + base64.b64encode(b"CP_1:s3cr:t").decode()
+    assert seen[0].headers["Authorization"] == "Basic " + base64.b64encode(b"CP_1:s3cr:t").decode()
 
 
 def test_subprotocol_not_echoed_is_an_error():
     async def main():
-        async with running(echo_handler(Seen()), subprotocols=None) as base:
+        async with running(echo_handler([]), subprotocols=None) as base:
             await ws.connect(base + "/CP_1")
 
-    with pytest.raises(ws.WsError, match=r"server did not agree to subprotocol ocpp1.6 \(got none\)"):
+    with pytest.raises(ws.WsError, match=r"did not agree to subprotocol ocpp1.6 \(got none\)"):
         run(main())
 
 
@@ -200,7 +207,7 @@ def test_http_error_status_is_reported():
         return conn.respond(HTTPStatus.UNAUTHORIZED, "who are you?\n")
 
     async def main():
-        async with running(echo_handler(Seen()), process_request=reject) as base:
+        async with running(echo_handler([]), process_request=reject) as base:
             await ws.connect(base + "/CP_1")
 
     with pytest.raises(ws.WsError, match="HTTP 401 Unauthorized"):
@@ -208,7 +215,7 @@ def test_http_error_status_is_reported():
 
 
 def test_server_ping_is_answered_and_server_close_reported():
-    seen = Seen()
+    seen = []
 
     async def main():
         async with running(echo_handler(seen)) as base:
@@ -225,7 +232,7 @@ def test_server_ping_is_answered_and_server_close_reported():
 
 
 def test_oversize_message_closes_1009():
-    seen = Seen()
+    seen = []
 
     async def main():
         async with running(echo_handler(seen)) as base:
@@ -239,7 +246,7 @@ def test_oversize_message_closes_1009():
             await asyncio.sleep(0.05)
 
     run(main())
-    assert seen.close[0] == 1009
+    assert seen[0].close[0] == 1009
 
 
 def test_connect_refused_and_timeouts(monkeypatch):
@@ -267,7 +274,7 @@ def test_connect_refused_and_timeouts(monkeypatch):
 
 def test_wss_verifies_against_given_ca(certs):
     async def main():
-        async with running(echo_handler(Seen()), tls=server_ssl(certs)) as base:
+        async with running(echo_handler([]), tls=server_ssl(certs)) as base:
             conn = await ws.connect(base + "/CP_1", ca_file=certs["ca"])
             await conn.send("secure")
             assert await conn.recv() == "secure"
@@ -278,7 +285,7 @@ def test_wss_verifies_against_given_ca(certs):
             await conn.send("unverified")
             assert await conn.recv() == "unverified"
             await conn.close()
-        async with running(echo_handler(Seen()), tls=server_ssl(certs, "wrongname")) as base:
+        async with running(echo_handler([]), tls=server_ssl(certs, "wrongname")) as base:
             with pytest.raises(ws.WsError, match="(?i)certificate|hostname"):
                 await ws.connect(base + "/CP_1", ca_file=certs["ca"])
 
@@ -287,7 +294,8 @@ def test_wss_verifies_against_given_ca(certs):
 
 # ---- MicroPython client ------------------------------------------------------------------------
 
-needs_mp = pytest.mark.skipif(not os.path.exists(MICROPYTHON), reason="micropython not next to python")
+needs_mp = pytest.mark.skipif(not os.path.exists(MICROPYTHON),
+                              reason="micropython not next to python")
 
 
 async def run_micropython(*args):
@@ -299,12 +307,12 @@ async def run_micropython(*args):
 
 
 EXPECTED_MP = ["CONNECTED", "ECHO héllo", "ECHO_LEN 300", "AFTER_PING pong-ok", "IDLE_OK True",
-               "CLOSED True"]
+               "RECEIVER_CLOSED 1000", "CLOSED True", "SERVER_CLOSED 4001 bye now True"]
 
 
 @needs_mp
 def test_micropython_ws_echo():
-    seen = Seen()
+    seen = []
 
     async def main():
         async with running(echo_handler(seen)) as base:
@@ -314,17 +322,18 @@ def test_micropython_ws_echo():
 
     out = run(main())
     assert out.splitlines() == EXPECTED_MP, out
-    assert seen.headers["Authorization"] == "Basic " + base64.b64encode(b"CP_1:secret").decode()
-    assert seen.close == (1000, "bye")
+    assert seen[0].headers["Authorization"] == "Basic " + base64.b64encode(b"CP_1:secret").decode()
+    # the server's close is echoed with its code only
+    assert [rec.close for rec in seen] == [(1000, "bye"), (4001, "")]
 
 
 @needs_mp
 def test_micropython_wss_verify(certs):
     async def main():
-        async with running(echo_handler(Seen()), tls=server_ssl(certs)) as base:
+        async with running(echo_handler([]), tls=server_ssl(certs)) as base:
             good = await run_micropython(base + "/CP_1", certs["ca"])
             bad_ca = await run_micropython(base + "/CP_1", certs["other_ca"])
-        async with running(echo_handler(Seen()), tls=server_ssl(certs, "wrongname")) as base:
+        async with running(echo_handler([]), tls=server_ssl(certs, "wrongname")) as base:
             bad_name = await run_micropython(base + "/CP_1", certs["ca"])
         return good, bad_ca, bad_name
 
@@ -333,4 +342,20 @@ def test_micropython_wss_verify(certs):
     assert bad_ca.splitlines() == [
         "CONNECT_ERROR handshake failed: The certificate is not correctly signed by the trusted CA"]
     assert bad_name.splitlines() == [
-        "CONNECT_ERROR handshake failed: The certificate Common Name (CN) does not match with the expected CN"]
+        "CONNECT_ERROR handshake failed: "
+        "The certificate Common Name (CN) does not match with the expected CN"]
+
+
+@needs_mp
+def test_micropython_frame_handling():
+    out = asyncio.run(run_micropython("frames"))
+    assert out.splitlines() == [
+        "RFC 818537fa213d7f9f4d5158",                   # RFC 6455 5.7 masked "Hello"
+        "LEN64 81ff0000000000010000",                   # 64-bit length form
+        r"FRAG (b'ab\xc3\xa9', (10, b'hi'), [2, 2, 2, 2, 2, 2])",   # pong sent between fragments
+        r"BIG (1009, (8, b'\x03\xf1message too big'), [2, 8])",      # payload never requested
+        "UTF8 1007",
+        "BINARY 1003",
+        "MASKED 1002",
+        r"CLOSE (4001, (8, b'\x0f\xa1'), [2, 5])",                  # close code echoed
+    ], out

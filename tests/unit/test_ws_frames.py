@@ -241,6 +241,7 @@ def test_utf8_split_across_fragments_is_fine():
 @pytest.mark.parametrize("data", [
     srv(0x0, b"orphan"),                                          # continuation without start
     srv(0x1, b"a", fin=False) + srv(0x1, b"b"),                  # new start inside fragments
+    srv(0x1, b"", fin=False) + srv(0x1, b"b"),                   # ... after an empty first one
     bytes([0x91, 0x00]),                                          # RSV1 set
     bytes([0x8B, 0x00]),                                          # unknown control opcode
     srv(0x9, b"p", fin=False),                                    # fragmented control frame
@@ -279,6 +280,61 @@ def test_close_gives_up_waiting_when_no_echo():
     run(conn.close(1001, "leaving"))
     assert conn.closed
     assert writer.frames() == [(True, 0x8, close_payload(1001, b"leaving"))]
+
+
+def test_close_while_another_task_is_receiving():
+    class EchoingReader:
+        """Blocks like a socket until the client's close frame is out, then echoes it."""
+
+        def __init__(self, writer):
+            self.writer, self.data = writer, b""
+
+        async def readexactly(self, n):
+            while not self.data:
+                if self.writer.out:
+                    self.data = srv(0x8, close_payload(1000))
+                await asyncio.sleep(0.001)
+            chunk, self.data = self.data[:n], self.data[n:]
+            return chunk
+
+    async def main():
+        writer = FakeWriter()
+        conn = ws.Connection(EchoingReader(writer), writer)
+        receiver = asyncio.ensure_future(conn.recv())
+        await asyncio.sleep(0.01)
+        start = asyncio.get_running_loop().time()
+        await conn.close(1000, "bye")
+        elapsed = asyncio.get_running_loop().time() - start
+        with pytest.raises(ws.WsClosed) as info:
+            await receiver
+        return conn, writer, elapsed, info.value
+
+    conn, writer, elapsed, err = run(main())
+    assert elapsed < 0.5  # woken by the receiving task, not by the 1 s timeout
+    assert err.code == 1000 and conn.closed
+    assert writer.frames() == [(True, 0x8, close_payload(1000, b"bye"))]  # no second close
+
+
+def test_handshake_request_and_response(monkeypatch):
+    # a fixed key makes the expected Sec-WebSocket-Accept known
+    monkeypatch.setattr(ws.compat, "urandom", lambda n: b"the sample nonce"[:n])
+    key, accept = "dGhlIHNhbXBsZSBub25jZQ==", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    ok = ("HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\nConnection: Upgrade\n"
+          "Sec-WebSocket-Accept: " + accept + "\nSec-WebSocket-Protocol: ocpp1.6\n\n")
+    writer = FakeWriter()
+    run(ws._handshake(head(ok), writer, False, "::1", 9000, "/ocpp/CP%201?x=1", "ocpp1.6",
+                      ("CP 1", "pw")))
+    lines = bytes(writer.out).decode().split("\r\n")
+    assert lines[0] == "GET /ocpp/CP%201?x=1 HTTP/1.1"
+    assert lines[-2:] == ["", ""]
+    assert set(lines[1:-2]) == {
+        "Host: [::1]:9000", "Upgrade: websocket", "Connection: Upgrade",
+        "Sec-WebSocket-Key: " + key, "Sec-WebSocket-Version: 13", "Sec-WebSocket-Protocol: ocpp1.6",
+        "Authorization: Basic Q1AgMTpwdw=="}
+    writer = FakeWriter()
+    run(ws._handshake(head(ok), writer, True, "example.com", 443, "/", "ocpp1.6", None))
+    lines = bytes(writer.out).decode().split("\r\n")
+    assert "Host: example.com" in lines and not any(x.startswith("Authorization") for x in lines)
 
 
 def test_ping_payload_limit():
@@ -342,7 +398,8 @@ def test_read_http_head_and_check():
                   "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\n"
                   "Sec-WebSocket-Protocol: ocpp1.6\n\n", tail=b"\x81\x00")
     status, reason, headers = run(ws.read_http_head(reader))
-    assert (status, reason, headers["sec-websocket-protocol"]) == (101, "Switching Protocols", "ocpp1.6")
+    assert (status, reason) == (101, "Switching Protocols")
+    assert headers["sec-websocket-protocol"] == "ocpp1.6"
     assert reader.data[reader.pos:] == b"\x81\x00"  # stops exactly at the end of the head
     ws.check_response(status, reason, headers, key, "ocpp1.6")
     with pytest.raises(ws.WsError, match="bad Sec-WebSocket-Accept"):

@@ -1,0 +1,126 @@
+"""config.json validation: every problem names the key, what was found and the fix;
+a broken file falls back to the last good config."""
+import json
+import os
+import shutil
+
+import pytest
+
+from firmware import config
+from firmware.log import Log
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def good():
+    with open(os.path.join(ROOT, "config.json")) as f:
+        return json.load(f)
+
+
+def problems_of(mutate):
+    cfg = good()
+    mutate(cfg)
+    return config.validate(cfg)
+
+
+def test_shipped_config_is_valid():
+    assert config.validate(good()) == []
+
+
+def _set(path, value):
+    def mutate(cfg):
+        node = cfg
+        parts = path.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return mutate
+
+
+def _delete(path):
+    def mutate(cfg):
+        node = cfg
+        parts = path.split(".")
+        for p in parts[:-1]:
+            node = node[p]
+        del node[parts[-1]]
+    return mutate
+
+
+BAD = [
+    ("csms.url", _set("csms.url", "htp://host/ocpp"), "ws:// or wss://"),
+    ("csms.url", _set("csms.url", 42), "string"),
+    ("csms.url", _delete("csms.url"), "missing"),
+    ("csms.id", _set("csms.id", ""), "1 to 48"),
+    ("csms.id", _set("csms.id", "x" * 49), "1 to 48"),
+    ("csms.verify_tls", _set("csms.verify_tls", "yes"), "true or false"),
+    ("csms.max_message", _set("csms.max_message", 10), "1024 to 65536"),
+    ("csms.password", _set("csms.password", "p" * 41), "0 to 40"),
+    ("station.vendor", _delete("station.vendor"), "missing"),
+    ("station.vendor", _set("station.vendor", "v" * 21), "1 to 20"),
+    ("station.connectors", _set("station.connectors", 0), "1 to 8"),
+    ("station.connectors", _set("station.connectors", 1.5), "whole number"),
+    ("station.connectors", _set("station.connectors", True), "whole number"),
+    ("station.phases", _set("station.phases", 4), "1 to 3"),
+    ("log.level", _set("log.level", "verbose"), "one of debug"),
+    ("csms.urll", _set("csms.urll", "ws://x"), "unknown key"),
+    ("sttion", _set("sttion", {}), "unknown section"),
+    ("ocpp.HeartbeatInterval", _set("ocpp.HeartbeatInterval", -5), "1..86400"),
+    ("ocpp.HeartbeatInterval", _set("ocpp.HeartbeatInterval", "often"), "whole number"),
+    ("ocpp.MeterValuesSampledData", _set("ocpp.MeterValuesSampledData", "Energy.Bogus"), "unsupported measurand"),
+    ("ocpp.NoSuchKey", _set("ocpp.NoSuchKey", 1), "unknown OCPP key"),
+    ("ocpp.SupportedFeatureProfiles", _set("ocpp.SupportedFeatureProfiles", "Core"), "read-only"),
+    ("ocpp.StopTransactionOnInvalidId", _set("ocpp.StopTransactionOnInvalidId", "maybe"), "true or false"),
+]
+
+
+@pytest.mark.parametrize("path,mutate,expected", BAD, ids=["%s-%d" % (b[0], i) for i, b in enumerate(BAD)])
+def test_bad_value_is_named_with_its_fix(path, mutate, expected):
+    problems = problems_of(mutate)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(path), problems
+    assert expected in problems[0], problems
+
+
+def test_defaults_are_filled():
+    cfg = good()
+    del cfg["log"]
+    assert config.validate(cfg) == []
+    assert cfg["log"]["level"] == "info"
+    assert cfg["csms"]["max_message"] == 8192
+
+
+@pytest.mark.parametrize("text,line,words", [
+    ('{\n  "csms": {\n    "url": "ws://x"\n    "id": "CP"\n  }\n}', 4, "expected ',' or '}'"),
+    ('{\n  "a": 1,\n}', 3, "trailing ','"),
+    ("{\n  'a': 1\n}", 2, "double quotes"),
+    ('{\n  "a": tru\n}', 2, "expected a value"),
+    ('{\n  "a": "open\n}', 2, "not closed"),
+    ('{"a": 1} x', 1, "after the end"),
+    ('', 1, "end of file"),
+])
+def test_syntax_error_names_the_line(text, line, words):
+    cfg, problems = config.parse(text)
+    assert cfg is None
+    assert problems[0].startswith("line %d:" % line), problems
+    assert words in problems[0]
+
+
+def test_broken_file_falls_back_to_last_good(tmp_path):
+    path = str(tmp_path / "config.json")
+    shutil.copy(os.path.join(ROOT, "config.json"), path)
+    cfg = config.load(path, Log("error"))
+    assert cfg["csms"]["id"] == "CP_1" and "_invalid" not in cfg
+    with open(path, "w") as f:
+        f.write('{"csms": {"url": "htp://broken"}}')
+    cfg = config.load(path, Log("error"))
+    assert cfg["_invalid"] is True
+    assert cfg["csms"]["url"] == "ws://127.0.0.1:9000/ocpp"  # the last good one
+
+
+def test_broken_file_without_last_good_is_an_error(tmp_path):
+    path = str(tmp_path / "config.json")
+    with open(path, "w") as f:
+        f.write('{"csms": ')
+    with pytest.raises(config.ConfigError):
+        config.load(path, Log("error"))

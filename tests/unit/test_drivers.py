@@ -1,0 +1,769 @@
+"""ESP32 driver logic on CPython, with fake pins, UARTs, ADCs and clocks."""
+import struct
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import boot  # noqa: E402
+from hal import hwspec  # noqa: E402
+from hal.esp32 import (  # noqa: E402
+    EstimatedMeter, Rtc, Watchdog, civil_from_days, datetime_to_unix,
+    days_from_civil, unix_to_datetime)
+from hal.led import Led, PATTERNS, level_at  # noqa: E402
+from hal.lock import Lock  # noqa: E402
+from hal.modbus import (  # noqa: E402
+    ModbusError, ModbusMaster, crc16, float32, parse_response, read_request,
+    with_crc)
+from hal.pilot import Pilot, classify_pilot, duty_for_current  # noqa: E402
+from hal.relay import Relay  # noqa: E402
+from hal.rfid_mfrc522 import bcc_ok, crc_a  # noqa: E402
+from hal.rfid_token import TokenReader, id_tag  # noqa: E402
+from hal.s0 import S0Meter  # noqa: E402
+from hal.sdm import SdmMeter  # noqa: E402
+
+
+# -- fakes -------------------------------------------------------------------
+
+class Clock:
+    def __init__(self, t=1000):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+    def advance(self, ms):
+        self.t += ms
+
+    def sleep(self, ms):
+        self.t += ms
+
+
+class FakePin:
+    def __init__(self, level=0, on_change=None):
+        self.level = level
+        self.history = []
+        self.on_change = on_change
+
+    def value(self, v=None):
+        if v is None:
+            return self.level
+        self.level = 1 if v else 0
+        self.history.append(self.level)
+        if self.on_change:
+            self.on_change(self.level)
+        return None
+
+
+class FakeUart:
+    """Half-duplex bus: write() hands the request to `respond`, whose bytes
+    become readable; `latency` polls pass before they show up."""
+
+    def __init__(self, respond):
+        self.respond = respond
+        self.rx = bytearray()
+        self.sent = []
+
+    def write(self, buf):
+        self.sent.append(bytes(buf))
+        reply = self.respond(bytes(buf), len(self.sent))
+        if reply:
+            self.rx.extend(reply)
+        return len(buf)
+
+    def any(self):
+        return len(self.rx)
+
+    def read(self, n):
+        out = bytes(self.rx[:n])
+        del self.rx[:n]
+        return out or None
+
+
+def input_reply(unit, values):
+    """Function 0x04 response carrying big-endian float32 values."""
+    data = b"".join(struct.pack(">f", v) for v in values)
+    return with_crc(bytes((unit, 4, len(data))) + data)
+
+
+def meter_model(regs, unit=1):
+    """A meter answering 0x04 from a register dict {addr: float}."""
+    def respond(req, n):
+        if crc16(req[:-2]) != req[-2] | req[-1] << 8:
+            return b""
+        u, fn, addr, count = struct.unpack(">BBHH", req[:6])
+        if u != unit or fn != 4:
+            return b""
+        vals = []
+        for a in range(addr, addr + count, 2):
+            if a not in regs:
+                return with_crc(bytes((unit, 0x84, 2)))
+            vals.append(regs[a])
+        return input_reply(unit, vals)
+    return respond
+
+
+# -- Modbus framing ---------------------------------------------------------
+
+def test_crc16_known_request_vector():
+    assert read_request(1, 0x0000, 2) == bytes.fromhex("010400000002 71CB".replace(" ", ""))
+    assert crc16(bytes.fromhex("010400000002")) == 0xCB71
+
+
+def test_request_layout_is_big_endian_with_crc_low_byte_first():
+    req = read_request(0x11, 0x0048, 2)
+    assert req[:6] == bytes((0x11, 0x04, 0x00, 0x48, 0x00, 0x02))
+    crc = crc16(req[:6])
+    assert req[6] == crc & 0xFF and req[7] == crc >> 8
+
+
+def test_parse_response_returns_register_bytes_and_float_decodes():
+    frame = input_reply(1, [230.5])
+    data = parse_response(frame, 1, 2)
+    assert data == struct.pack(">f", 230.5)
+    assert float32(data) == 230.5
+    assert float32(bytes.fromhex("43480000")) == 200.0
+
+
+@pytest.mark.parametrize("mutate,kind", [
+    (lambda f: f[:-1] + bytes((f[-1] ^ 0xFF,)), "crc"),
+    (lambda f: with_crc(bytes((2,)) + f[1:-2]), "frame"),       # other unit
+    (lambda f: with_crc(f[:2] + bytes((2,)) + f[3:5]), "frame"),  # byte count
+])
+def test_parse_response_rejects_bad_frames(mutate, kind):
+    frame = input_reply(1, [1.0])
+    with pytest.raises(ModbusError) as e:
+        parse_response(mutate(frame), 1, 2)
+    assert e.value.kind == kind
+
+
+def test_parse_exception_response_carries_code():
+    with pytest.raises(ModbusError) as e:
+        parse_response(with_crc(bytes((1, 0x84, 0x02))), 1, 2)
+    assert e.value.kind == "exception" and e.value.code == 2
+
+
+def test_master_reads_across_polls_without_blocking():
+    clock = Clock()
+    uart = FakeUart(meter_model({0x0000: 231.0}))
+    bus = ModbusMaster(uart, timeout_ms=200, retries=0, clock=clock)
+    # Response trickles in: hold it back and release one byte per poll.
+    bus.start(1, 0x0000, 2)
+    held = bytes(uart.rx)
+    uart.rx.clear()
+    assert uart.sent == [read_request(1, 0, 2)]
+    result = None
+    for b in held:
+        assert result is None
+        uart.rx.append(b)
+        result = bus.poll()
+    assert float32(result) == 231.0
+    assert not bus.busy()
+
+
+def test_master_retries_after_crc_error_then_succeeds():
+    clock = Clock()
+    good = meter_model({0x0048: 12.5})
+
+    def respond(req, n):
+        frame = good(req, n)
+        return frame[:-1] + bytes((frame[-1] ^ 0x55,)) if n == 1 else frame
+
+    uart = FakeUart(respond)
+    bus = ModbusMaster(uart, timeout_ms=200, retries=1, clock=clock)
+    bus.start(1, 0x0048, 2)
+    assert bus.poll() is None          # bad CRC -> resent at once
+    assert len(uart.sent) == 2 and uart.sent[0] == uart.sent[1]
+    assert float32(bus.poll()) == 12.5
+
+
+def test_master_times_out_after_retries():
+    clock = Clock()
+    uart = FakeUart(lambda req, n: b"")
+    bus = ModbusMaster(uart, timeout_ms=100, retries=2, clock=clock)
+    bus.start(1, 0, 2)
+    assert bus.poll() is None
+    clock.advance(99)
+    assert bus.poll() is None and len(uart.sent) == 1
+    clock.advance(1)
+    assert bus.poll() is None and len(uart.sent) == 2   # retry 1
+    clock.advance(100)
+    assert bus.poll() is None and len(uart.sent) == 3   # retry 2
+    clock.advance(100)
+    with pytest.raises(ModbusError) as e:
+        bus.poll()
+    assert e.value.kind == "timeout" and not bus.busy()
+
+
+def test_master_exception_response_is_not_retried():
+    uart = FakeUart(meter_model({}))
+    bus = ModbusMaster(uart, timeout_ms=100, retries=3, clock=Clock())
+    bus.start(1, 0x0100, 2)
+    with pytest.raises(ModbusError) as e:
+        bus.poll()
+    assert e.value.kind == "exception" and e.value.code == 2
+    assert len(uart.sent) == 1
+
+
+def test_master_drains_stale_bytes_before_sending():
+    uart = FakeUart(meter_model({0: 1.5}))
+    uart.rx.extend(b"\x01\x04\x04garbage")
+    bus = ModbusMaster(uart, clock=Clock())
+    bus.start(1, 0, 2)
+    assert float32(bus.poll()) == 1.5
+
+
+def test_master_drives_de_pin_around_the_write():
+    levels = []
+    de = FakePin()
+
+    class Uart(FakeUart):
+        def write(self, buf):
+            levels.append(de.level)
+            return super().write(buf)
+
+        def flush(self):
+            levels.append(("flush", de.level))
+
+    uart = Uart(meter_model({0: 1.0}))
+    bus = ModbusMaster(uart, de=de, clock=Clock())
+    bus.start(1, 0, 2)
+    assert levels == [1, ("flush", 1)] and de.level == 0
+
+
+# -- SDM meters ---------------------------------------------------------------
+
+def run_polls(meter, n):
+    for _ in range(n):
+        meter.poll()
+
+
+def test_sdm120_round_robin_fills_all_readings():
+    regs = {0x0000: 229.5, 0x0006: 15.25, 0x000C: 3500.0, 0x0048: 1234.567}
+    uart = FakeUart(meter_model(regs))
+    m = SdmMeter(ModbusMaster(uart, clock=Clock()), 1, "sdm120")
+    run_polls(m, 5)
+    assert m.energy_wh() == 1234567
+    assert m.voltage_v() == 229.5 and m.current_a() == 15.25 and m.power_w() == 3500.0
+    assert m.phases() == ((229.5, 15.25),)
+    # one request per poll, each for one float
+    assert all(len(r) == 8 and r[5] == 2 for r in uart.sent)
+
+
+def test_sdm630_reads_phase_block_and_keeps_energy_monotone():
+    regs = {a: 0.0 for a in range(0, 18, 2)}
+    regs.update({0x0000: 230.0, 0x0002: 231.0, 0x0004: 232.0,
+                 0x0006: 10.0, 0x0008: 16.0, 0x000A: 12.0,
+                 0x0034: 11000.0, 0x0048: 50.0})
+    uart = FakeUart(meter_model(regs))
+    m = SdmMeter(ModbusMaster(uart, clock=Clock()), 1, "sdm630")
+    run_polls(m, 4)
+    assert m.phases() == ((230.0, 10.0), (231.0, 16.0), (232.0, 12.0))
+    assert m.current_a() == 16.0 and m.power_w() == 11000.0
+    assert m.energy_wh() == 50000
+    # Answers are fixed when the request goes out: a full cycle (3 requests)
+    # plus one poll brings a changed register in.
+    regs[0x0048] = 49.0     # a glitch must not run the register backwards
+    run_polls(m, 4)
+    assert m.energy_wh() == 50000
+    regs[0x0048] = 50.25
+    run_polls(m, 4)
+    assert m.energy_wh() == 50250
+
+
+def test_sdm_silent_meter_becomes_stale_and_reports_fault():
+    clock = Clock()
+    m = SdmMeter(ModbusMaster(FakeUart(lambda r, n: b""), timeout_ms=50, retries=0,
+                              clock=clock), 1, "sdm120")
+    assert m.fault() is None
+    for _ in range(40):
+        m.poll()
+        clock.advance(60)
+    assert m.last_error == "timeout"
+    assert m.stale() and m.fault() == "PowerMeterFailure"
+
+
+# -- S0 -----------------------------------------------------------------------
+
+def test_s0_counts_energy_and_estimates_power():
+    clock = Clock(0)
+    m = S0Meter(1000, voltage=230, phases=1, clock=clock)
+    assert m.power_w() == 0.0
+    for _ in range(10):         # 1000 imp/kWh, one impulse per 1.8 s = 2 kW
+        m.irq()
+        clock.advance(1800)
+    assert m.energy_wh() == 10
+    clock.t -= 1800             # just after the last impulse
+    assert m.power_w() == pytest.approx(2000.0)
+    assert m.current_a() == pytest.approx(2000.0 / 230)
+    clock.advance(3600)         # twice the interval without impulse: at most half
+    assert m.power_w() == pytest.approx(1000.0)
+    clock.advance(600001)
+    assert m.power_w() == 0.0
+
+
+def test_s0_ignores_bounce_and_scales_impulse_rate():
+    clock = Clock(0)
+    m = S0Meter(800, clock=clock, base_wh=5000)
+    m.irq()
+    clock.advance(5)
+    m.irq()                      # bounce
+    assert m.impulses() == 1
+    for _ in range(799):
+        clock.advance(100)
+        m.irq()
+    assert m.impulses() == 800 and m.energy_wh() == 6000
+
+
+# -- pilot --------------------------------------------------------------------
+
+@pytest.mark.parametrize("amps,duty", [
+    (6, 10.0), (10, 16.667), (16, 26.667), (32, 53.333), (51, 85.0),
+    (63, 89.2), (80, 96.0), (100, 96.0)])
+def test_duty_for_current_annex_a(amps, duty):
+    assert duty_for_current(amps) == pytest.approx(duty, abs=0.001)
+
+
+@pytest.mark.parametrize("amps", [None, 0, 5.9])
+def test_no_charging_below_6a_is_steady_high(amps):
+    assert duty_for_current(amps) == 100.0
+
+
+@pytest.mark.parametrize("volts,state", [
+    (12.0, "A"), (10.5, "A"), (10.4, "B"), (9.0, "B"), (7.5, "B"), (7.4, "C"),
+    (6.0, "C"), (4.4, "D"), (3.0, "D"), (1.4, "E"), (0.0, "E"), (-5.9, "E"),
+    (-6.1, "F"), (-12.0, "F")])
+def test_classify_pilot_midpoints(volts, state):
+    assert classify_pilot(volts) == state
+
+
+class FakePwm:
+    def __init__(self):
+        self.duty = None
+
+    def duty_u16(self, v):
+        self.duty = v
+
+
+class FakeAdc:
+    """Pilot reads as square wave: `high`/`low` pilot volts mapped back to
+    ADC microvolts with scale 8, offset -12 (pilot = adc_v * 8 - 12)."""
+
+    def __init__(self, high, low=-12.0, high_every=4):
+        self.set(high, low)
+        self.n = 0
+        self.high_every = high_every
+
+    def set(self, high, low=-12.0):
+        self.hi = int((high + 12) / 8 * 1e6)
+        self.lo = int((low + 12) / 8 * 1e6)
+
+    def read_uv(self):
+        self.n += 1
+        return self.hi if self.n % self.high_every == 0 else self.lo
+
+
+def make_pilot(adc, checks=(), invert=False):
+    clock = Clock()
+    pwm = FakePwm()
+    return Pilot(pwm, adc, invert=invert, samples=32, checks=checks, clock=clock), pwm, clock
+
+
+def test_pilot_pwm_duty_and_inversion():
+    p, pwm, _ = make_pilot(FakeAdc(12.0))
+    assert pwm.duty == 65535 and p.current_limit is None
+    p.set_current_limit(16)
+    assert pwm.duty == round(65535 * 16 / 0.6 / 100) and p.current_limit == 16
+    p.set_current_limit(3)
+    assert pwm.duty == 65535 and p.current_limit is None
+    p2, pwm2, _ = make_pilot(FakeAdc(12.0), invert=True)
+    p2.set_current_limit(6)
+    assert pwm2.duty == round(65535 * 0.9)
+
+
+def test_pilot_state_from_high_level_and_cache():
+    adc = FakeAdc(9.0)
+    p, _, clock = make_pilot(adc)
+    p.set_current_limit(16)
+    assert p.state() == "B"
+    adc.set(6.0)
+    assert p.state() == "B"          # cached reading (< 50 ms old)
+    clock.advance(50)
+    assert p.state() == "C"
+    assert p.fault() is None
+
+
+def test_pilot_diode_failure_and_error_states():
+    adc = FakeAdc(6.0, low=-6.0)     # negative half pulled up: no diode
+    p, _, clock = make_pilot(adc)
+    p.set_current_limit(16)
+    assert p.state() == "F" and p.fault() == "EVCommunicationError"
+    p.set_current_limit(None)        # no PWM, no negative half to judge
+    adc.set(6.0, 6.0)
+    assert p.state() == "C" and p.fault() is None
+    adc.set(0.0, 0.0)
+    clock.advance(60)
+    assert p.state() == "E" and p.fault() == "EVCommunicationError"
+
+
+def test_pilot_fault_reports_connector_parts_first():
+    class Part:
+        code = None
+
+        def fault(self):
+            return self.code
+
+    relay, lock = Part(), Part()
+    p, _, _ = make_pilot(FakeAdc(0.0, 0.0), checks=(relay, lock))
+    assert p.fault() == "EVCommunicationError"
+    lock.code = "ConnectorLockFailure"
+    assert p.fault() == "ConnectorLockFailure"
+    relay.code = "PowerSwitchFailure"
+    assert p.fault() == "PowerSwitchFailure"
+
+
+# -- relay ---------------------------------------------------------------------
+
+def test_relay_output_polarity():
+    out = FakePin()
+    r = Relay(out, active_low=True, clock=Clock())
+    assert out.level == 1 and not r.is_on()
+    r.set(True)
+    assert out.level == 0 and r.is_on()
+    assert not r.welded()        # no feedback: never welded
+
+
+def test_relay_weld_detection_waits_for_settle():
+    clock = Clock()
+    fb = FakePin(level=1)        # active low aux contact: 1 = open
+    out = FakePin(on_change=lambda v: setattr(fb, "level", 0 if v else 1))
+    r = Relay(out, fb, settle_ms=300, clock=clock)
+    r.set(True)
+    clock.advance(1000)
+    assert not r.welded() and r.feedback_closed()
+    out.on_change = None         # contacts stick from now on
+    r.set(False)
+    clock.advance(299)
+    assert not r.welded()
+    clock.advance(1)
+    assert r.welded() and r.fault() == "PowerSwitchFailure"
+    fb.level = 1
+    assert not r.welded() and r.fault() is None
+
+
+# -- lock ---------------------------------------------------------------------
+
+def test_lock_two_pin_pulses_and_confirms():
+    clock = Clock()
+    sense = FakePin(0)
+    drive = FakePin(on_change=lambda v: v and setattr(sense, "level", 1))
+    release = FakePin(on_change=lambda v: v and setattr(sense, "level", 0))
+    lk = Lock(drive, sense, release, pulse_ms=250, sleep=clock.sleep)
+    t0 = clock.t
+    assert lk.lock() is True and lk.is_locked()
+    assert clock.t - t0 == 250
+    assert drive.history[-2:] == [1, 0] and drive.level == 0
+    assert lk.unlock() is True and not lk.is_locked()
+    assert release.history[-2:] == [1, 0] and lk.fault() is None
+
+
+def test_lock_fails_without_confirmation():
+    clock = Clock()
+    sense = FakePin(0)           # switch never moves (jammed or not fitted)
+    lk = Lock(FakePin(), sense, FakePin(), pulse_ms=100, sleep=clock.sleep)
+    assert lk.lock() is False
+    assert lk.fault() == "ConnectorLockFailure"
+    assert lk.unlock() is True   # it is indeed open
+    assert lk.fault() is None
+
+
+def test_lock_single_pin_holds_level_and_active_low_sense():
+    clock = Clock()
+    sense = FakePin(1)
+    drive = FakePin(on_change=lambda v: setattr(sense, "level", 0 if v else 1))
+    lk = Lock(drive, sense, None, sense_active_low=True, sleep=clock.sleep)
+    assert lk.lock() is True and drive.level == 1
+    assert lk.unlock() is True and drive.level == 0
+
+
+# -- LED ----------------------------------------------------------------------
+
+def test_level_at_steps_through_pattern():
+    pat = (100, 100, 100, 700)
+    assert [level_at(pat, t) for t in (0, 99, 100, 199, 200, 299, 300, 999, 1000)] == \
+        [True, True, False, False, True, True, False, False, True]
+    assert level_at((1, 0), 12345) is True
+    assert level_at((0, 1), 5) is False
+
+
+def test_led_poll_follows_pattern_and_polarity():
+    clock = Clock()
+    pin = FakePin()
+    led = Led(pin, active_low=True, clock=clock)
+    led.show("connecting")           # 250 on / 250 off
+    assert led.lit() and pin.level == 0
+    clock.advance(250)
+    led.poll()
+    assert not led.lit() and pin.level == 1
+    clock.advance(250)
+    led.poll()
+    assert led.lit()
+    clock.advance(10 * 500 + 260)    # late poll skips ahead
+    led.poll()
+    assert not led.lit()
+    led.show("ready")
+    clock.advance(123456)
+    led.poll()
+    assert led.lit()
+    led.show("no-such-pattern")      # falls back to "error"
+    assert led.pattern == "no-such-pattern" and led.lit()
+    clock.advance(130)
+    led.poll()
+    assert not led.lit()
+
+
+def test_every_indicator_pattern_exists():
+    names = {n for n, _ in PATTERNS}
+    assert names == {"idle", "connecting", "ready", "charging", "error", "fault"}
+
+
+# -- RFID ---------------------------------------------------------------------
+
+def test_crc_a_and_bcc_known_vectors():
+    assert crc_a(b"\x00\x00") == b"\xa0\x1e"      # ISO/IEC 14443-3 annex
+    assert crc_a(b"\x12\x34") == b"\x26\xcf"
+    assert crc_a(b"\x50\x00") == b"\x57\xcd"      # HLTA frame
+    assert bcc_ok(b"\x04\xa2\x1b\x7f" + bytes((0x04 ^ 0xA2 ^ 0x1B ^ 0x7F,)))
+    assert not bcc_ok(b"\x04\xa2\x1b\x7f\x00")
+
+
+def test_id_tag_uppercase_hex():
+    assert id_tag(b"\x04\xa2\x1b\x7f") == "04A21B7F"
+    assert id_tag(bytes(range(1, 8))) == "01020304050607"
+
+
+class FakeUidReader:
+    def __init__(self):
+        self.uid = None
+
+    def read_uid(self):
+        if isinstance(self.uid, Exception):
+            raise self.uid
+        return self.uid
+
+
+def test_token_reader_reports_each_card_once():
+    clock = Clock()
+    low = FakeUidReader()
+    tr = TokenReader(low, absent_ms=1000, clock=clock)
+    assert tr.poll() is None
+    low.uid = b"\xde\xad\xbe\xef"
+    assert tr.poll() == "DEADBEEF"
+    for _ in range(30):              # held on the reader for 6 s
+        clock.advance(200)
+        assert tr.poll() is None
+    low.uid = None                   # taken away briefly
+    clock.advance(500)
+    assert tr.poll() is None
+    low.uid = b"\xde\xad\xbe\xef"
+    clock.advance(400)
+    assert tr.poll() is None          # absent < 1 s: same swipe
+    low.uid = None
+    clock.advance(1000)
+    assert tr.poll() is None
+    low.uid = b"\xde\xad\xbe\xef"
+    assert tr.poll() == "DEADBEEF"    # absent >= 1 s: new swipe
+    low.uid = b"\x01\x02\x03\x04\x05\x06\x07"
+    clock.advance(100)
+    assert tr.poll() == "01020304050607"  # another card at once
+    low.uid = OSError("spi")
+    assert tr.poll() is None
+
+
+# -- RTC, watchdog, estimated meter ------------------------------------------------
+
+@pytest.mark.parametrize("t", [0, 951782400, 946684800, 1700000000, 1709164800,
+                               4102444799, 2147483648, 86399])
+def test_civil_conversions_match_gmtime(t):
+    dt = unix_to_datetime(t)
+    g = time.gmtime(t)
+    assert dt[:3] == (g.tm_year, g.tm_mon, g.tm_mday)
+    assert dt[3] == g.tm_wday and dt[4:7] == (g.tm_hour, g.tm_min, g.tm_sec)
+    assert datetime_to_unix(dt) == t
+
+
+def test_days_round_trip_over_leap_years():
+    for z in range(-800, 60000, 7):
+        assert days_from_civil(*civil_from_days(z)) == z
+    assert days_from_civil(2000, 3, 1) - days_from_civil(2000, 2, 28) == 2
+    assert days_from_civil(2100, 3, 1) - days_from_civil(2100, 2, 28) == 1
+
+
+def test_rtc_wraps_machine_rtc():
+    class FakeRtc:
+        dt = (2000, 1, 1, 5, 0, 0, 0, 0)
+
+        def datetime(self, dt=None):
+            if dt is None:
+                return self.dt
+            self.dt = dt
+
+    r = Rtc(FakeRtc())
+    assert r.now() == 946684800
+    r.set(1700000000)
+    assert r._rtc.dt == (2023, 11, 14, 1, 22, 13, 20, 0)
+    assert r.now() == 1700000000
+
+
+def test_watchdog_feeds_only_when_enabled():
+    class Wdt:
+        fed = 0
+
+        def feed(self):
+            self.fed += 1
+
+    w = Wdt()
+    dog = Watchdog(w)
+    dog.feed()
+    dog.feed()
+    assert dog.enabled and w.fed == 2
+    off = Watchdog()
+    off.feed()
+    assert not off.enabled
+
+
+def test_estimated_meter_integrates_while_charging():
+    clock = Clock(0)
+    relay = Relay(FakePin(), clock=clock)
+    adc = FakeAdc(6.0)
+    pilot = Pilot(FakePwm(), adc, samples=32, clock=clock)
+    m = EstimatedMeter(relay, pilot, voltage=230, phases=1, clock=clock)
+    pilot.set_current_limit(16)
+    relay.set(True)
+    for _ in range(3600):            # one hour at 16 A x 230 V, polled every second
+        clock.advance(1000)
+        m.poll()
+    assert m.energy_wh() == 3680
+    assert m.power_w() == 3680.0
+    relay.set(False)
+    clock.advance(60000)
+    assert m.energy_wh() == 3680 and m.power_w() == 0.0
+
+
+# -- hwspec ----------------------------------------------------------------------
+
+def test_hwspec_rows_are_well_formed():
+    seen = set()
+    for path, typ, default, rule, help_ in hwspec.SPEC:
+        assert path not in seen
+        seen.add(path)
+        assert path.split(".")[0] in ("hardware", "wifi")
+        assert typ in ("int", "float", "bool", "str", "pin") and help_
+        if typ == "pin":
+            assert default is None or 0 <= default <= 39
+        elif typ == "bool":
+            assert isinstance(default, bool)
+        elif typ == "str":
+            assert isinstance(default, str)
+            assert rule is None or default in rule
+        else:
+            assert isinstance(default, (int, float)) and not isinstance(default, bool)
+            if rule is not None:
+                assert rule[0] <= default <= rule[1]
+
+
+def test_hwspec_outputs_avoid_input_only_pins():
+    for path, typ, default, _, _ in hwspec.SPEC:
+        if typ == "pin" and default in hwspec.INPUT_ONLY:
+            assert "sense" in path or "feedback" in path or "adc" in path, path
+
+
+def test_hwspec_get_falls_back_to_default():
+    cfg = {"hardware": {"relay": {"pin": 13}}}
+    assert hwspec.get(cfg, "hardware.relay.pin") == 13
+    assert hwspec.get(cfg, "hardware.relay.settle_ms") == 500
+    assert hwspec.get({}, "wifi.static.netmask") == "255.255.255.0"
+    with pytest.raises(KeyError):
+        hwspec.get(cfg, "hardware.nope")
+    assert hwspec.section("hardware")["meter"]["type"] == "sim"
+
+
+# -- boot ------------------------------------------------------------------------
+
+class FakeWlan:
+    def __init__(self, connect_on_attempt=None):
+        self.calls = []
+        self.attempts = 0
+        self.connect_on = connect_on_attempt
+        self.up = False
+
+    def active(self, on):
+        self.calls.append(("active", on))
+
+    def ifconfig(self, cfg=None):
+        if cfg is not None:
+            self.calls.append(("ifconfig", cfg))
+        return ("10.0.0.2", "255.255.255.0", "10.0.0.1", "10.0.0.1")
+
+    def config(self, **kw):
+        self.calls.append(("config", kw))
+
+    def connect(self, ssid, password):
+        self.attempts += 1
+        self.calls.append(("connect", ssid, password))
+        self.up = self.attempts == self.connect_on
+
+    def isconnected(self):
+        return self.up
+
+    def disconnect(self):
+        self.calls.append(("disconnect",))
+
+    def status(self):
+        return 201
+
+
+def test_boot_backoff_is_exponential_and_capped():
+    assert [boot.backoff_ms(i) for i in range(6)] == [1000, 2000, 4000, 8000, 8000, 8000]
+    assert boot.backoff_ms(100) == 8000
+
+
+def test_boot_join_gives_up_within_the_total_bound():
+    clock = Clock(0)
+    wlan = FakeWlan()
+    sta = boot.join(wlan, {"ssid": "site", "password": "pw", "timeout_s": 60},
+                    clock=clock, sleep=clock.sleep)
+    assert sta is None
+    assert clock.t <= 60000 + 100
+    assert wlan.attempts >= 3
+    assert ("connect", "site", "pw") in wlan.calls
+
+
+def test_boot_join_applies_static_ip_then_connects():
+    clock = Clock(0)
+    wlan = FakeWlan(connect_on_attempt=2)
+    wifi = {"ssid": "site", "password": "", "static": {"ip": "10.0.0.2", "gateway": "10.0.0.1"}}
+    assert boot.join(wlan, wifi, clock=clock, sleep=clock.sleep) is wlan
+    assert wlan.calls[:2] == [("active", True),
+                              ("ifconfig", ("10.0.0.2", "255.255.255.0", "10.0.0.1", "10.0.0.1"))]
+    assert wlan.attempts == 2
+    assert clock.t < 25000
+
+
+def test_boot_static_ip_without_gateway_falls_back_to_dhcp():
+    wlan = FakeWlan(connect_on_attempt=1)
+    clock = Clock(0)
+    assert boot.join(wlan, {"ssid": "s", "static": {"ip": "10.0.0.2"}},
+                     clock=clock, sleep=clock.sleep) is wlan
+    assert not any(c[0] == "ifconfig" for c in wlan.calls)
+
+
+def test_boot_main_returns_at_once_without_network_module():
+    t = time.monotonic()
+    assert boot.main() is None
+    assert time.monotonic() - t < 1.0
