@@ -94,8 +94,10 @@ class EstimatedMeter:
         self._wms = 0.0  # part of a Wh, in watt-milliseconds (float32 on the ESP32)
 
     def power_w(self):
-        amps = self._pilot.current_limit
-        if amps is None or not self._relay.is_on() or self._pilot.state() not in ("C", "D"):
+        amps = self._pilot.limit
+        if amps is None or amps < 6 or not self._relay.is_on():
+            return 0.0
+        if self._pilot.state() not in ("C", "D"):
             return 0.0
         return self._voltage * amps * self._phases
 

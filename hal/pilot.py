@@ -71,11 +71,11 @@ class Pilot:
         self._at = None
         self._state = "F"
         self._diode_bad = False
-        self.current_limit = None
+        self.limit = None
         self.set_current_limit(None)
 
     def set_current_limit(self, amps):
-        self.current_limit = amps if amps is None or amps >= _MIN_A else None
+        self.limit = amps  # as asked; the duty says whether it can be offered
         self.duty = duty_for_current(amps)
         d = 100.0 - self.duty if self._invert else self.duty
         self._pwm.duty_u16(int(d * 65535 / 100 + 0.5))

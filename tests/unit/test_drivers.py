@@ -376,11 +376,11 @@ def make_pilot(adc, checks=(), invert=False):
 
 def test_pilot_pwm_duty_and_inversion():
     p, pwm, _ = make_pilot(FakeAdc(12.0))
-    assert pwm.duty == 65535 and p.current_limit is None
+    assert pwm.duty == 65535 and p.limit is None
     p.set_current_limit(16)
-    assert pwm.duty == round(65535 * 16 / 0.6 / 100) and p.current_limit == 16
+    assert pwm.duty == round(65535 * 16 / 0.6 / 100) and p.limit == 16
     p.set_current_limit(3)
-    assert pwm.duty == 65535 and p.current_limit is None
+    assert pwm.duty == 65535 and p.limit == 3
     p2, pwm2, _ = make_pilot(FakeAdc(12.0), invert=True)
     p2.set_current_limit(6)
     assert pwm2.duty == round(65535 * 0.9)
@@ -542,6 +542,97 @@ def test_crc_a_and_bcc_known_vectors():
     assert not bcc_ok(b"\x04\xa2\x1b\x7f\x00")
 
 
+class FakeMfrc522Spi:
+    """Register-level MFRC522 with an ISO 14443 A card model behind it."""
+
+    def __init__(self, uid=None):
+        self.uid = uid
+        self.regs = {0x37: 0x92, 0x14: 0x80}
+        self.fifo = []
+        self.pending = None
+        self.frames = []
+        self.halted = False
+
+    def write(self, buf):
+        if len(buf) == 1:
+            self.pending = (buf[0] >> 1) & 0x3F
+            return
+        reg, val = (buf[0] >> 1) & 0x3F, buf[1]
+        if reg == 0x09:
+            self.fifo.append(val)
+        elif reg == 0x0A and val & 0x80:
+            self.fifo = []
+        elif reg == 0x04:
+            self.regs[0x04] = 0       # clear flags
+        else:
+            self.regs[reg] = val
+        if reg == 0x0D and val & 0x80 and self.regs.get(0x01) == 0x0C:
+            self._exchange(bytes(self.fifo), val & 0x07)
+
+    def readinto(self, buf):
+        reg = self.pending
+        if reg == 0x09:
+            buf[0] = self.fifo.pop(0)
+        elif reg == 0x0A:
+            buf[0] = len(self.fifo)
+        else:
+            buf[0] = self.regs.get(reg, 0)
+
+    def _answer(self, frame, bits):
+        if self.uid is None:
+            return None
+        u = self.uid
+        if frame == b"\x52" and bits == 7:
+            self.halted = False
+            return b"\x44\x00"
+        if self.halted:
+            return None
+        levels = [u] if len(u) == 4 else [b"\x88" + u[:3], u[3:]]
+        for i, sel in enumerate((0x93, 0x95)[:len(levels)]):
+            cl = levels[i] + bytes((levels[i][0] ^ levels[i][1] ^ levels[i][2] ^ levels[i][3],))
+            if frame == bytes((sel, 0x20)):
+                return cl
+            if frame[:2] == bytes((sel, 0x70)) and frame[2:7] == cl and crc_a(frame[:7]) == frame[7:]:
+                sak = b"\x04" if i + 1 < len(levels) else b"\x08"
+                return sak + crc_a(sak)
+        if frame == b"\x50\x00" + crc_a(b"\x50\x00"):
+            self.halted = True
+        return None
+
+    def _exchange(self, frame, bits):
+        self.frames.append(frame)
+        reply = self._answer(frame, bits)
+        self.fifo = []
+        if reply is None:
+            self.regs[0x04] = 0x01    # TimerIRq
+        else:
+            self.fifo = list(reply)
+            self.regs[0x04] = 0x20    # RxIRq
+
+
+@pytest.mark.parametrize("uid", [b"\xde\xad\xbe\xef", bytes.fromhex("04a21b7f2c5d80")])
+def test_mfrc522_reads_single_and_double_size_uids(uid):
+    from hal.rfid_mfrc522 import Mfrc522
+    spi = FakeMfrc522Spi()
+    chip = Mfrc522(spi, FakePin(), FakePin(), sleep=lambda ms: None)
+    assert chip.version == 0x92 and spi.regs[0x14] & 0x03 == 0x03   # antenna on
+    assert chip.read_uid() is None
+    spi.uid = uid
+    assert chip.read_uid() == uid
+    assert spi.halted and spi.frames[-1] == b"\x50\x00\x57\xcd"
+    assert chip.read_uid() == uid          # WUPA wakes the halted card
+    tr = TokenReader(chip, clock=Clock())
+    assert tr.poll() == uid.hex().upper()
+
+
+def test_mfrc522_absent_chip_raises():
+    from hal.rfid_mfrc522 import Mfrc522
+    spi = FakeMfrc522Spi()
+    spi.regs[0x37] = 0xFF
+    with pytest.raises(OSError):
+        Mfrc522(spi, FakePin(), sleep=lambda ms: None)
+
+
 def test_id_tag_uppercase_hex():
     assert id_tag(b"\x04\xa2\x1b\x7f") == "04A21B7F"
     assert id_tag(bytes(range(1, 8))) == "01020304050607"
@@ -665,6 +756,7 @@ def test_hwspec_rows_are_well_formed():
         assert path.split(".")[0] in ("hardware", "wifi")
         assert typ in ("int", "float", "bool", "str", "pin") and help_
         if typ == "pin":
+            assert rule == (0, 39)
             assert default is None or 0 <= default <= 39
         elif typ == "bool":
             assert isinstance(default, bool)
@@ -681,6 +773,24 @@ def test_hwspec_outputs_avoid_input_only_pins():
     for path, typ, default, _, _ in hwspec.SPEC:
         if typ == "pin" and default in hwspec.INPUT_ONLY:
             assert "sense" in path or "feedback" in path or "adc" in path, path
+
+
+def test_hwspec_default_pins_do_not_collide():
+    pins = [d for _, typ, d, _, _ in hwspec.SPEC if typ == "pin" and d is not None]
+    assert len(pins) == len(set(pins))
+
+
+def test_hwspec_defaults_pass_the_config_validator():
+    from firmware import config
+    cfg = {"csms": {"url": "ws://127.0.0.1:9000/ocpp", "id": "CP_1"},
+           "station": {"vendor": "v", "model": "m"},
+           "hardware": hwspec.section("hardware"), "wifi": hwspec.section("wifi")}
+    assert config.validate(cfg) == []
+    cfg["hardware"]["relay"]["pin"] = 40
+    cfg["hardware"]["meter"]["type"] = "sdm999"
+    problems = config.validate(cfg)
+    assert any("hardware.relay.pin" in p for p in problems)
+    assert any("hardware.meter.type" in p for p in problems)
 
 
 def test_hwspec_get_falls_back_to_default():
@@ -767,3 +877,190 @@ def test_boot_main_returns_at_once_without_network_module():
     t = time.monotonic()
     assert boot.main() is None
     assert time.monotonic() - t < 1.0
+
+
+# -- make_board with a stand-in `machine` module -------------------------------------
+
+class _Machine:
+    """Records what make_board asks of `machine`."""
+
+    def __init__(self, low_pins=(), spi_version=0x92):
+        import types
+        m = types.ModuleType("machine")
+        made = m.made = {"pins": {}, "pwm": [], "adc": [], "uart": [], "spi": [], "wdt": [],
+                         "resets": []}
+
+        class Pin:
+            OUT, IN, PULL_UP, PULL_DOWN, IRQ_FALLING = 1, 0, 2, 1, 2
+
+            def __init__(self, n, mode=-1, pull=-1, value=None):
+                self.n, self.mode, self.pull = n, mode, pull
+                self.level = 0 if n in low_pins else 1
+                if value is not None:
+                    self.level = value
+                self.irq_handler = None
+                made["pins"][n] = self
+
+            def value(self, v=None):
+                if v is None:
+                    return self.level
+                self.level = v
+
+            def irq(self, handler=None, trigger=0):
+                self.irq_handler = (handler, trigger)
+
+        class PWM:
+            def __init__(self, pin, freq=0, duty_u16=0):
+                self.pin, self.freq, self.duty = pin, freq, duty_u16
+                made["pwm"].append(self)
+
+            def duty_u16(self, v):
+                self.duty = v
+
+        class ADC:
+            ATTN_11DB = 3
+
+            def __init__(self, pin, atten=None):
+                self.pin, self.atten = pin, atten
+                made["adc"].append(self)
+
+            def read_uv(self):
+                return 3000000  # 3.0 V -> +12 V pilot: state A
+
+        class UART:
+            def __init__(self, uid, **kw):
+                self.uid, self.kw = uid, kw
+                made["uart"].append(self)
+
+            def any(self):
+                return 0
+
+            def write(self, b):
+                return len(b)
+
+        class SPI:
+            def __init__(self, sid, **kw):
+                self.sid, self.kw = sid, kw
+                made["spi"].append(self)
+
+            def write(self, b):
+                pass
+
+            def readinto(self, buf):
+                buf[0] = spi_version
+
+        class RTC:
+            def datetime(self, dt=None):
+                return (2024, 1, 1, 0, 0, 0, 0, 0)
+
+        class WDT:
+            def __init__(self, timeout=0):
+                made["wdt"].append(timeout)
+
+            def feed(self):
+                pass
+
+        def reset():
+            made["resets"].append("hard")
+
+        def soft_reset():
+            made["resets"].append("soft")
+
+        for name, v in list(locals().items()):
+            if name in ("Pin", "PWM", "ADC", "UART", "SPI", "RTC", "WDT", "reset", "soft_reset"):
+                setattr(m, name, v)
+        self.module = m
+
+
+def _board_cfg(**hardware):
+    cfg = {"station": {"connectors": 1, "fixed_cable": False, "voltage": 230, "phases": 1},
+           "hardware": {}}
+    for path, v in hardware.items():
+        node = cfg["hardware"]
+        parts = path.split("__")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = v
+    return cfg
+
+
+def _build(monkeypatch, cfg, **kw):
+    from hal import esp32
+    fake = _Machine(**kw).module
+    monkeypatch.setitem(sys.modules, "machine", fake)
+    return esp32.make_board(cfg), fake.made
+
+
+def test_make_board_defaults(monkeypatch):
+    board, made = _build(monkeypatch, _board_cfg())
+    (conn,) = board.connectors
+    assert made["pins"][26].mode == 1 and made["pins"][26].level == 0  # contactor open
+    assert isinstance(conn.lock, Lock) and isinstance(conn.meter, EstimatedMeter)
+    (pwm,) = made["pwm"]
+    assert pwm.freq == 1000 and pwm.pin.n == 27 and pwm.duty == 65535
+    assert made["adc"][0].pin.n == 36 and made["adc"][0].atten == 3
+    assert conn.pilot.state() == "A" and conn.pilot.fault() is None
+    assert made["wdt"] == [30000] and board.watchdog.enabled
+    assert board.reader.poll() is None
+    assert board.rtc.now() == 1704067200
+    board.indicator.show("charging")
+    assert made["pins"][2].level == 1
+    board.poll()
+    board.reset(False)
+    board.reset(True)
+    assert made["resets"] == ["soft", "hard", "hard"]
+
+
+def test_make_board_maintenance_pin_disables_watchdog(monkeypatch):
+    board, made = _build(monkeypatch, _board_cfg(), low_pins=(0,))
+    assert made["wdt"] == [] and not board.watchdog.enabled
+    board, made = _build(monkeypatch, _board_cfg(watchdog=False))
+    assert made["wdt"] == [] and not board.watchdog.enabled
+
+
+def test_make_board_modbus_meter(monkeypatch):
+    cfg = _board_cfg(meter__type="sdm630", meter__baudrate=2400, meter__parity="even",
+                     meter__address=7, meter__de_pin=25)
+    board, made = _build(monkeypatch, cfg)
+    (uart,) = made["uart"]
+    assert uart.uid == 2 and uart.kw["baudrate"] == 2400 and uart.kw["parity"] == 0
+    assert uart.kw["tx"] == 17 and uart.kw["rx"] == 16 and uart.kw["timeout"] == 0
+    meter = board.connectors[0].meter
+    assert isinstance(meter, SdmMeter) and meter._unit == 7
+    assert made["pins"][25].level == 0      # RS485 driver off until a request
+
+
+def test_make_board_s0_meter_counts_on_falling_edges(monkeypatch):
+    board, made = _build(monkeypatch, _board_cfg(meter__type="s0", meter__s0_pin=13))
+    handler, trigger = made["pins"][13].irq_handler
+    assert trigger == 2 and made["pins"][13].pull == 2
+    handler(made["pins"][13])
+    assert board.connectors[0].meter.impulses() == 1
+
+
+def test_make_board_fixed_cable_has_no_lock(monkeypatch):
+    cfg = _board_cfg()
+    cfg["station"]["fixed_cable"] = True
+    board, _ = _build(monkeypatch, cfg)
+    assert board.connectors[0].lock is None
+
+
+def test_make_board_rejects_bad_wiring(monkeypatch):
+    with pytest.raises(ValueError, match="hardware.relay.pin.*input-only"):
+        _build(monkeypatch, _board_cfg(relay__pin=35))
+    with pytest.raises(ValueError, match="hardware.pilot.adc_pin"):
+        _build(monkeypatch, _board_cfg(pilot__adc_pin=4))
+    with pytest.raises(ValueError, match="hardware.relay.pin.*required"):
+        _build(monkeypatch, _board_cfg(relay__pin=None))
+    cfg = _board_cfg()
+    cfg["station"]["connectors"] = 2
+    with pytest.raises(ValueError, match="one connector"):
+        _build(monkeypatch, cfg)
+
+
+def test_make_board_rfid_missing_reader_does_not_stop_boot(monkeypatch, capsys):
+    board, made = _build(monkeypatch, _board_cfg(rfid__type="mfrc522"), spi_version=0x00)
+    assert made["spi"] and board.reader.poll() is None
+    assert "reader not available" in capsys.readouterr().out
+    board, _ = _build(monkeypatch, _board_cfg(rfid__type="mfrc522"), spi_version=0x92)
+    assert isinstance(board.reader, TokenReader)
