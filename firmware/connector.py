@@ -33,6 +33,7 @@ class Connector:
         self.auth_parent = None
         self.auth_until = 0
         self.finishing = False    # a transaction ended while the cable stayed in
+        self.lock_failed = False  # the lock did not confirm; cleared by unplugging
         self.was_plugged = False
         self.queued = None        # (status, errorCode) last queued for the CSMS
         self.reported = None      # (status, errorCode) the CSMS has confirmed
@@ -46,6 +47,8 @@ class Connector:
             return code
         if self.hw.relay.welded():
             return "PowerSwitchFailure"
+        if self.lock_failed:
+            return "ConnectorLockFailure"
         return "NoError"
 
     def offered_a(self):

@@ -76,11 +76,15 @@ class Sessions:
         conn.auth_tag = None
         now = cp.now()
         meter = conn.hw.meter.energy_wh()
+        if conn.hw.lock is not None and not conn.hw.lock.lock():
+            # Never energise an unlocked socket: report the fault, start nothing.
+            conn.lock_failed = True
+            cp.log.warn("tx", "connector %d: lock failed, no transaction" % conn.id)
+            return
         tx = Transaction(conn.id, tag, meter, now)
         conn.tx = tx
         conn.finishing = False
-        if conn.hw.lock is not None:
-            conn.hw.lock.lock()
+        conn.hw.pilot.set_current_limit(conn.max_current)
         conn.hw.relay.set(True)
         if cp.keys.measurands("StopTxnSampledData"):
             tx.begin = meter_value(conn, cp.keys.measurands("StopTxnSampledData"), "Transaction.Begin", now)
@@ -101,6 +105,7 @@ class Sessions:
             self.stop(conn, "DeAuthorized")
         else:
             conn.hw.relay.set(False)  # keep the transaction, stop the energy
+            conn.hw.pilot.set_current_limit(None)
 
     def stop(self, conn, reason, tag=None):
         """End the running transaction on `conn` and queue its StopTransaction."""
@@ -109,6 +114,7 @@ class Sessions:
         if tx is None:
             return
         conn.hw.relay.set(False)
+        conn.hw.pilot.set_current_limit(None)
         now = cp.now()
         meter = max(conn.hw.meter.energy_wh(), tx.meter_start)
         payload = {"meterStop": meter, "timestamp": cp.iso(now), "reason": reason}
@@ -144,6 +150,7 @@ class Sessions:
             cp.log.info("hw", "connector %d %s" % (conn.id, "plugged in" if plugged else "unplugged"))
             if not plugged:
                 conn.finishing = False
+                conn.lock_failed = False
                 if conn.tx is not None and cp.keys["StopTransactionOnEVSideDisconnect"]:
                     self.stop(conn, "EVDisconnected")
                     conn.finishing = False

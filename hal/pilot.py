@@ -6,6 +6,9 @@ for energy), 3 V (D, asks for energy with ventilation). 0 V (E) is a short,
 -12 V (F) means no usable pilot. The EV's diode leaves the negative half at
 -12 V; a negative level well above that while PWM runs means the diode is
 missing or shorted, which is treated as state F.
+
+The ADC samples a burst and keeps the highest (pilot level) and lowest
+(negative half) value, so the burst must span a full 1 ms PWM period.
 """
 from firmware.compat import ticks_ms, ticks_diff
 
@@ -17,6 +20,11 @@ _MAX_A = 80.0
 _CACHE_MS = 50
 # A negative half above this (volts) while PWM runs: diode missing.
 _DIODE_MAX_V = -10.5
+# With PWM running, a burst whose levels differ by less than this is "flat".
+_MIN_SWING_V = 3.0
+# Readings in a row needed before a flat burst or a bad diode is believed:
+# a burst can miss a short phase (10 % duty: 100 us high; 96 %: 40 us low).
+_CONFIRM = 3
 
 
 def duty_for_current(amps):
@@ -70,7 +78,8 @@ class Pilot:
         self._clock = clock
         self._at = None
         self._state = "F"
-        self._diode_bad = False
+        self._flat = 0
+        self._diode = 0
         self.limit = None
         self.set_current_limit(None)
 
@@ -101,10 +110,22 @@ class Pilot:
         if self._at is not None and ticks_diff(now, self._at) < _CACHE_MS:
             return self._state
         high, low = self.sample()
-        s = classify_pilot(high)
         pwm_on = 0.0 < self.duty < 100.0
-        self._diode_bad = pwm_on and s in ("B", "C", "D") and low > _DIODE_MAX_V
-        self._state = "F" if self._diode_bad else s
+        if pwm_on and high - low < _MIN_SWING_V:
+            # Either the burst missed a short phase or the pilot is stuck
+            # (shorted: E, pulled negative: F). Believe it once it repeats;
+            # until then keep the last state and sample again next call.
+            self._flat += 1
+            if self._flat < _CONFIRM:
+                return self._state
+        else:
+            self._flat = 0
+        s = classify_pilot(high)
+        if pwm_on and not self._flat and s in ("B", "C", "D") and low > _DIODE_MAX_V:
+            self._diode += 1
+        else:
+            self._diode = 0
+        self._state = "F" if self._diode >= _CONFIRM else s
         self._at = now
         return self._state
 

@@ -398,17 +398,45 @@ def test_pilot_state_from_high_level_and_cache():
     assert p.fault() is None
 
 
-def test_pilot_diode_failure_and_error_states():
+def test_pilot_diode_failure_confirmed_over_readings():
     adc = FakeAdc(6.0, low=-6.0)     # negative half pulled up: no diode
     p, _, clock = make_pilot(adc)
     p.set_current_limit(16)
+    assert p.state() == "C"
+    clock.advance(50)
+    assert p.state() == "C"
+    clock.advance(50)
     assert p.state() == "F" and p.fault() == "EVCommunicationError"
-    p.set_current_limit(None)        # no PWM, no negative half to judge
-    adc.set(6.0, 6.0)
+    adc.set(6.0, -12.0)              # diode back: recovers at once
+    clock.advance(50)
     assert p.state() == "C" and p.fault() is None
+
+
+def test_pilot_without_pwm_reads_level_directly():
+    adc = FakeAdc(6.0, 6.0)
+    p, _, clock = make_pilot(adc)
+    assert p.state() == "C" and p.fault() is None   # 100 %: flat is normal
     adc.set(0.0, 0.0)
     clock.advance(60)
     assert p.state() == "E" and p.fault() == "EVCommunicationError"
+
+
+def test_pilot_flat_burst_with_pwm_is_believed_only_when_repeated():
+    adc = FakeAdc(9.0)
+    p, _, clock = make_pilot(adc)
+    p.set_current_limit(10)
+    assert p.state() == "B"
+    adc.set(-12.0, -12.0)            # burst missed the 167 us high phase
+    clock.advance(50)
+    assert p.state() == "B"
+    assert p.state() == "B"          # resampled at once, still unsure
+    assert p.state() == "F"          # third flat burst: pilot really stuck
+    adc.set(0.0, 0.0)
+    clock.advance(50)
+    assert p.state() == "E"          # still flat: followed directly
+    adc.set(6.0)
+    clock.advance(50)
+    assert p.state() == "C"          # both levels seen again
 
 
 def test_pilot_fault_reports_connector_parts_first():
@@ -610,7 +638,8 @@ class FakeMfrc522Spi:
             self.regs[0x04] = 0x20    # RxIRq
 
 
-@pytest.mark.parametrize("uid", [b"\xde\xad\xbe\xef", bytes.fromhex("04a21b7f2c5d80")])
+@pytest.mark.parametrize("uid", [b"\xde\xad\xbe\xef", bytes.fromhex("04a21b7f2c5d80")],
+                         ids=["4-byte", "7-byte"])
 def test_mfrc522_reads_single_and_double_size_uids(uid):
     from hal.rfid_mfrc522 import Mfrc522
     spi = FakeMfrc522Spi()
@@ -819,9 +848,6 @@ class FakeWlan:
         if cfg is not None:
             self.calls.append(("ifconfig", cfg))
         return ("10.0.0.2", "255.255.255.0", "10.0.0.1", "10.0.0.1")
-
-    def config(self, **kw):
-        self.calls.append(("config", kw))
 
     def connect(self, ssid, password):
         self.attempts += 1
