@@ -1,0 +1,124 @@
+"""Regular charging sessions started and ended at the charger."""
+from ocpp.v16 import call
+
+from tests.scenarios.steps import FAST, booted, start_session
+
+
+def test_tc_003_regular_charging_session_plugin_first(csms, charger):
+    cp = charger(ocpp=FAST)
+    booted(csms)
+    tx_id = start_session(csms, cp)
+    mv = csms.wait_for("MeterValues", {"transactionId": tx_id}, timeout=6)
+    sampled = mv["meterValue"][0]["sampledValue"]
+    assert {s["measurand"] for s in sampled} >= {"Energy.Active.Import.Register"}
+    assert all(s["context"] == "Sample.Periodic" for s in sampled)
+    cp.console("swipe TAG1")
+    stop = csms.wait_for("StopTransaction", {"transactionId": tx_id})
+    assert stop["reason"] == "Local" and stop["idTag"] == "TAG1"
+    assert stop["meterStop"] >= csms.transactions[tx_id]["start"]["meterStart"]
+    csms.wait_for_status(1, "Finishing")
+    cp.console("unplug 1")
+    csms.wait_for_status(1, "Available")
+
+
+def test_tc_004_1_regular_charging_session_identification_first(csms, charger):
+    cp = charger(ocpp=dict(FAST, MeterValuesSampledData="Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage"))
+    booted(csms)
+    cp.console("swipe TAG2")
+    csms.wait_for("Authorize", {"idTag": "TAG2"})
+    csms.wait_for_status(1, "Preparing")
+    cp.console("plug 1")
+    start = csms.wait_for("StartTransaction", {"idTag": "TAG2"})
+    csms.wait_for_status(1, "Charging")
+    mv = csms.wait_for("MeterValues", timeout=6)
+    units = {s["measurand"]: s.get("unit") for s in mv["meterValue"][0]["sampledValue"]}
+    assert units == {"Energy.Active.Import.Register": "Wh", "Power.Active.Import": "W",
+                     "Current.Import": "A", "Voltage": "V"}
+    assert start["connectorId"] == 1
+
+
+def test_tc_004_2_identification_first_connection_timeout(csms, charger):
+    cp = charger(ocpp=dict(FAST, ConnectionTimeOut=2))
+    booted(csms)
+    cp.console("swipe TAG2")
+    csms.wait_for_status(1, "Preparing")
+    csms.wait_for_status(1, "Available", timeout=6)
+    csms.expect_none("StartTransaction", 0.5)
+
+
+def test_tc_005_1_ev_side_disconnected(csms, charger):
+    cp = charger(ocpp=dict(FAST, StopTransactionOnEVSideDisconnect=True, UnlockConnectorOnEVSideDisconnect=True))
+    booted(csms)
+    tx_id = start_session(csms, cp)
+    cp.console("unplug 1")
+    stop = csms.wait_for("StopTransaction", {"transactionId": tx_id})
+    assert stop["reason"] == "EVDisconnected"
+    csms.wait_for_status(1, "Available")
+
+
+def test_tc_005_3_ev_side_disconnected_transaction_kept(csms, charger):
+    cp = charger(ocpp=dict(FAST, StopTransactionOnEVSideDisconnect=False, UnlockConnectorOnEVSideDisconnect=False))
+    booted(csms)
+    tx_id = start_session(csms, cp)
+    cp.console("unplug 1")
+    csms.wait_for_status(1, "SuspendedEV")
+    csms.expect_none("StopTransaction", 1)
+    assert csms.call(call.RemoteStopTransaction(transaction_id=tx_id)).status == "Accepted"
+    assert csms.wait_for("StopTransaction")["reason"] == "Remote"
+
+
+def test_stop_transaction_carries_stop_txn_sampled_data(csms, charger):
+    cp = charger(ocpp=dict(FAST, StopTxnSampledData="Energy.Active.Import.Register"))
+    booted(csms)
+    tx_id = start_session(csms, cp)
+    csms.wait_for("MeterValues", {"transactionId": tx_id}, timeout=6)
+    cp.console("swipe TAG1")
+    stop = csms.wait_for("StopTransaction")
+    contexts = [mv["sampledValue"][0]["context"] for mv in stop["transactionData"]]
+    assert contexts[0] == "Transaction.Begin" and contexts[-1] == "Transaction.End"
+    energies = [float(mv["sampledValue"][0]["value"]) for mv in stop["transactionData"]]
+    assert energies == sorted(energies)
+
+
+def test_tc_023_authorize_invalid(csms, charger):
+    csms.id_tags = {"BADTAG": "Invalid", "OLDTAG": "Expired", "BLOCKED": "Blocked"}
+    cp = charger(ocpp=FAST)
+    booted(csms)
+    for tag in ("BADTAG", "OLDTAG", "BLOCKED"):
+        cp.console("swipe " + tag)
+        csms.wait_for("Authorize", {"idTag": tag})
+    cp.console("plug 1")
+    csms.wait_for_status(1, "Preparing")
+    csms.expect_none("StartTransaction", 1.5)
+
+
+def test_tc_024_lock_failure_starts_nothing(csms, charger):
+    cp = charger(ocpp=FAST)
+    booted(csms)
+    cp.console("lockfail 1")
+    cp.console("plug 1")
+    csms.wait_for_status(1, "Preparing")
+    cp.console("swipe TAG1")
+    status = csms.wait_for_status(1, "Faulted")
+    assert status["errorCode"] == "ConnectorLockFailure"
+    csms.expect_none("StartTransaction", 1)
+
+
+def test_fault_reported_and_cleared(csms, charger):
+    cp = charger(ocpp=FAST)
+    booted(csms)
+    cp.console("fault 1 GroundFailure")
+    assert csms.wait_for_status(1, "Faulted")["errorCode"] == "GroundFailure"
+    cp.console("clear 1")
+    csms.wait_for_status(1, "Available")
+
+
+def test_tc_064_data_transfer_to_central_system(csms, charger):
+    csms.data_transfer_status = "UnknownVendorId"
+    cp = charger()
+    booted(csms)
+    cp.console("data com.example hello 42")
+    dt = csms.wait_for("DataTransfer")
+    assert dt == {"vendorId": "com.example", "messageId": "hello", "data": "42"}
+    cp.wait_log("DataTransfer: UnknownVendorId")
+    assert cp.running
