@@ -73,6 +73,7 @@ _CACHE_HEAD_LEN = const(4)
 _SLOT_BODY = const(49)  # 4 sequence + 45 record, covered by the CRC after it
 _SLOT_LEN = const(53)
 _CHUNK_SLOTS = const(8)
+_FREE_REC = b"\0" * 45
 
 
 def _key(id_tag):
@@ -121,6 +122,12 @@ def _unpack(buf, off=0):
     return info
 
 
+def _slot_ok(buf, off):
+    """Whether the cache slot at buf[off:] matches its CRC."""
+    body = memoryview(buf)[off:off + _SLOT_BODY]
+    return crc32(body) == struct.unpack_from("<I", buf, off + _SLOT_BODY)[0]
+
+
 def _first(item):
     return item[0]
 
@@ -161,13 +168,13 @@ class _Writer:
         self.crc = 0
         self.records = 0
 
-    def put(self, data):
+    def put(self, data, records=0):
         self.f.write(data)
         self.crc = crc32(data, self.crc)
+        self.records += records
 
     def record(self, rec):
-        self.put(rec)
-        self.records += 1
+        self.put(rec, 1)
 
     def finish(self):
         self.f.write(struct.pack("<I", self.crc))
@@ -211,13 +218,14 @@ class LocalList:
                 if magic != _LIST_MAGIC or size != _LIST_HEAD_LEN + count * _REC_LEN + _CRC_LEN:
                     raise ValueError("bad header")
                 crc = crc32(head)
+                buf = memoryview(bytearray(_CHUNK_RECS * _REC_LEN))
                 left = count * _REC_LEN
                 while left:
-                    chunk = f.read(min(left, _CHUNK_RECS * _REC_LEN))
-                    if not chunk:
+                    got = f.readinto(buf[:min(left, len(buf))])
+                    if not got:
                         raise ValueError("truncated")
-                    crc = crc32(chunk, crc)
-                    left -= len(chunk)
+                    crc = crc32(buf[:got], crc)
+                    left -= got
                 tail = f.read(_CRC_LEN)
                 if len(tail) != _CRC_LEN or struct.unpack("<I", tail)[0] != crc:
                     raise ValueError("checksum mismatch")
@@ -227,13 +235,14 @@ class LocalList:
         self._version = version
         self._count = count
 
-    def _find(self, f, key):
-        """Index of `key` in the open list file, or -1."""
+    def _find(self, f, key, k):
+        """Index of `key` in the open list file, or -1; k is a 20-byte scratch buffer."""
         lo, hi = 0, self._count
         while lo < hi:
             mid = (lo + hi) // 2
             f.seek(_LIST_HEAD_LEN + mid * _REC_LEN)
-            k = f.read(_TAG_LEN)
+            if f.readinto(k) != _TAG_LEN:
+                raise OSError("list file shrank")
             if k == key:
                 return mid
             if k < key:
@@ -249,7 +258,7 @@ class LocalList:
             return None
         try:
             with open(self._path, "rb") as f:
-                i = self._find(f, key)
+                i = self._find(f, key, bytearray(_TAG_LEN))
                 if i < 0:
                     return None
                 f.seek(_LIST_HEAD_LEN + i * _REC_LEN)
@@ -313,9 +322,10 @@ class LocalList:
         n = self._count
         if not n:
             return sum(1 for _, rec in changes if rec is not None)
+        k = bytearray(_TAG_LEN)
         with open(self._path, "rb") as f:
             for key, rec in changes:
-                present = self._find(f, key) >= 0
+                present = self._find(f, key, k) >= 0
                 if rec is None and present:
                     n -= 1
                 elif rec is not None and not present:
@@ -337,31 +347,46 @@ class LocalList:
             out.finish()
 
     def _merge(self, out, changes):
-        # Old file and changes are both sorted: one pass, a chunk of old records in RAM.
+        # Old file and changes are both sorted: one pass with one chunk of old records
+        # in a reused buffer. Runs of untouched records are copied as slices of it, and
+        # a change finds its place in the chunk by binary search, so the garbage made
+        # grows with the number of changes, not with the size of the list.
         i, n = 0, len(changes)
         left = self._count
         if left:
+            buf = bytearray(_CHUNK_RECS * _REC_LEN)
+            mv = memoryview(buf)
             f = open(self._path, "rb")
             try:
                 f.seek(_LIST_HEAD_LEN)
                 while left:
                     want = min(left, _CHUNK_RECS)
-                    chunk = f.read(want * _REC_LEN)
-                    if len(chunk) != want * _REC_LEN:
+                    if f.readinto(mv[:want * _REC_LEN]) != want * _REC_LEN:
                         raise ValueError("list file shrank")
                     left -= want
-                    for off in range(0, len(chunk), _REC_LEN):
-                        key = chunk[off:off + _TAG_LEN]
-                        while i < n and changes[i][0] < key:
-                            if changes[i][1] is not None:
-                                out.record(changes[i][1])
-                            i += 1
-                        if i < n and changes[i][0] == key:
-                            if changes[i][1] is not None:  # replaced, else removed
-                                out.record(changes[i][1])
-                            i += 1
-                        else:
-                            out.record(chunk[off:off + _REC_LEN])
+                    r = 0  # first record of the chunk not written yet
+                    while r < want:
+                        if i >= n:
+                            out.put(mv[r * _REC_LEN:want * _REC_LEN], want - r)
+                            break
+                        key, rec = changes[i]
+                        lo, hi = r, want  # first record whose key >= key
+                        while lo < hi:
+                            mid = (lo + hi) // 2
+                            if buf[mid * _REC_LEN:mid * _REC_LEN + _TAG_LEN] < key:
+                                lo = mid + 1
+                            else:
+                                hi = mid
+                        if lo > r:
+                            out.put(mv[r * _REC_LEN:lo * _REC_LEN], lo - r)
+                            r = lo
+                        if r == want:
+                            break  # the change belongs in a later chunk
+                        if buf[r * _REC_LEN:r * _REC_LEN + _TAG_LEN] == key:
+                            r += 1  # the old record is replaced or removed
+                        if rec is not None:
+                            out.record(rec)
+                        i += 1
             finally:
                 f.close()
         while i < n:
@@ -412,34 +437,54 @@ class AuthCache:
                 if slots > self._max:
                     raise ValueError("%d slots, room for %d" % (slots, self._max))
                 self._slots = slots
-                for _, seq, _ in self._scan(f):
-                    if seq:
-                        self._count += 1
-                        if seq >= self._seq:
-                            self._seq = seq + 1
+                damaged = []
+                buf = bytearray(_CHUNK_SLOTS * _SLOT_LEN)
+                for i, off in self._scan(f, buf):
+                    seq = struct.unpack_from("<I", buf, off)[0]
+                    if not seq:
+                        continue
+                    if not _slot_ok(buf, off):
+                        damaged.append(i)
+                        continue
+                    self._count += 1
+                    if seq >= self._seq:
+                        self._seq = seq + 1
         except (OSError, ValueError) as e:
             self._warn("%s unusable (%s): starting empty" % (self._path, e))
             self.clear()
+            return
+        if damaged:
+            # Freed once here, so later scans can trust a non-zero sequence number.
+            self._warn("%d damaged slot(s) dropped" % len(damaged))
+            try:
+                with open(self._path, "r+b") as f:
+                    for i in damaged:
+                        self._write_slot(f, i, 0, _FREE_REC)
+            except OSError as e:
+                self._warn("%s unusable (%r): starting empty" % (self._path, e))
+                self.clear()
 
-    def _scan(self, f):
-        """(index, sequence, slot bytes) of every slot; 0 for free or damaged ones."""
+    def _scan(self, f, buf):
+        """(index, offset in buf) of every slot, buf holding that slot while it is visited."""
+        mv = memoryview(buf)
         f.seek(_CACHE_HEAD_LEN)
         i = 0
         while i < self._slots:
-            chunk = f.read(min(self._slots - i, _CHUNK_SLOTS) * _SLOT_LEN)
-            if not chunk:
+            want = min(self._slots - i, _CHUNK_SLOTS)
+            if f.readinto(mv[:want * _SLOT_LEN]) != want * _SLOT_LEN:
                 return
-            for off in range(0, len(chunk) - _SLOT_LEN + 1, _SLOT_LEN):
-                seq = struct.unpack_from("<I", chunk, off)[0]
-                if seq and crc32(chunk[off:off + _SLOT_BODY]) != struct.unpack_from("<I", chunk, off + _SLOT_BODY)[0]:
-                    seq = 0
-                yield i, seq, chunk[off:off + _SLOT_LEN]
+            for k in range(want):
+                yield i, k * _SLOT_LEN
                 i += 1
 
     def _match(self, f, key):
-        for i, seq, slot in self._scan(f):
-            if seq and slot[4:4 + _TAG_LEN] == key:
-                return i, slot
+        """(index, record bytes) of key's slot, or (-1, None)."""
+        buf = bytearray(_CHUNK_SLOTS * _SLOT_LEN)
+        for i, off in self._scan(f, buf):
+            if buf[off + 4:off + 4 + _TAG_LEN] == key and struct.unpack_from("<I", buf, off)[0]:
+                if not _slot_ok(buf, off):
+                    return -1, None
+                return i, bytes(buf[off + 4:off + _SLOT_BODY])
         return -1, None
 
     def get(self, id_tag):
@@ -453,7 +498,7 @@ class AuthCache:
         except OSError as e:
             self._warn("get failed: %r" % (e,))
             return None
-        return _unpack(slot, 4) if slot else None
+        return _unpack(slot) if slot else None
 
     def put(self, id_tag, id_tag_info):
         """Insert or replace id_tag's entry; False when it cannot be cached."""
@@ -470,11 +515,13 @@ class AuthCache:
             try:
                 match = free = oldest = -1
                 oldest_seq = 0
-                for i, seq, slot in self._scan(f):
+                buf = bytearray(_CHUNK_SLOTS * _SLOT_LEN)
+                for i, off in self._scan(f, buf):
+                    seq = struct.unpack_from("<I", buf, off)[0]
                     if not seq:
                         if free < 0:
                             free = i
-                    elif slot[4:4 + _TAG_LEN] == key:
+                    elif buf[off + 4:off + 4 + _TAG_LEN] == key:
                         match = i
                         break
                     elif oldest < 0 or seq < oldest_seq:
@@ -510,7 +557,7 @@ class AuthCache:
                 i, _ = self._match(f, key)
                 if i < 0:
                     return False
-                self._write_slot(f, i, 0, b"\0" * _REC_LEN)
+                self._write_slot(f, i, 0, _FREE_REC)
         except OSError as e:
             self._warn("remove failed: %r" % (e,))
             return False

@@ -214,8 +214,11 @@ class Channel:
             return bytes(b if b < 0x80 else 0x3F for b in line).decode()
 
     async def write(self, data):
-        self._w.write(data)
-        await self._io(self._w.drain(), "write")
+        await self._io(self._send(data), "write")
+
+    async def _send(self, data):
+        self._w.write(data)  # MicroPython sends at once here and may raise already
+        await self._w.drain()
 
     async def close(self):
         try:
@@ -260,7 +263,10 @@ class Sink:
             self._open()
         self.n += len(data)
         self._hash.update(data)
-        self._f.write(data)
+        try:
+            self._f.write(data)
+        except OSError as e:  # e.g. the filesystem is full
+            raise TransferError("cannot write {}: {}".format(self.path, e))
 
     def finish(self):
         """Close the file -> (bytes, sha256 hex)."""

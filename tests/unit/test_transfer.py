@@ -7,6 +7,7 @@ import http.server
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -163,6 +164,7 @@ def ftpd(tmp_path_factory):
         passive_ports = list(range(61000, 61100))  # above Linux's ephemeral range
         # An unroutable address in every PASV reply: clients must use the control host.
         masquerade_address = "192.0.2.1"
+        auth_failed_timeout = 0.05
 
         def ftp_PASV(self, line):
             if self.username == "nopasv":  # drives the client to its EPSV fallback
@@ -209,7 +211,7 @@ import sys, json, asyncio
 from firmware import transfer
 
 async def main():
-    for kind, args, kw in json.loads(sys.argv[1]):
+    for kind, args, kw in json.loads(sys.stdin.read()):
         try:
             if kind == "parse":
                 u = transfer.Url(args[0])
@@ -227,7 +229,8 @@ asyncio.run(main())
 
 
 def run_micropython(ops):
-    out = subprocess.run([MICROPYTHON, "-c", MP_DRIVER, json.dumps(ops)], cwd=ROOT,
+    # The operations go in on stdin: the 1.29 unix port aborts on a -c argument over ~256 bytes.
+    out = subprocess.run([MICROPYTHON, "-c", MP_DRIVER], input=json.dumps(ops), cwd=ROOT,
                          capture_output=True, text=True, timeout=15)
     lines = out.stdout.splitlines()
     assert out.returncode == 0 and len(lines) == len(ops), out.stdout + out.stderr
@@ -391,7 +394,10 @@ def test_http_upload(client, web, tmp_path):
         up(web.url + "/forbidden", data),
         up(web.url + "/put/", data),
         up("http://127.0.0.1:%d/x" % free_port(), data),
+        up(web.url + "/put/", tmp_path / "absent.log"),
     ])
+    assert got[6] == ["error", "cannot read %s: [Errno 2] ENOENT" % (tmp_path / "absent.log")] \
+        or got[6][1].startswith("cannot read %s: [Errno 2] No such file" % (tmp_path / "absent.log"))
     assert got[:5] == [ok(data), ok(BODY), ok(data), ["error", "HTTP 403 Forbidden"],
                        ["error", "URL names a folder and no filename was given"]]
     assert got[5][1].startswith("cannot connect to 127.0.0.1:"), got[5]
@@ -527,5 +533,6 @@ def test_ftp_max_bytes_while_streaming(ftpd, tmp_path, monkeypatch):
     monkeypatch.setattr(ftp, "command", no_size)
     got = run_cpython([down(ftpd["url"] + "/big.bin", tmp_path / "big", max_bytes=2000),
                        down(ftpd["url"] + "/big.bin", tmp_path / "fits", max_bytes=3000)])
-    assert got == [["error", "file larger than max_bytes (2048 > 2000)"], ok(blob(3000, 6))]
+    assert got[1] == ok(blob(3000, 6))
+    assert re.fullmatch(r"file larger than max_bytes \(\d{4} > 2000\)", got[0][1]), got[0]
     assert os.listdir(tmp_path) == ["fits"]
