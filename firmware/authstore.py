@@ -2,7 +2,9 @@
 
 Both live in files of fixed-width records and are read a few bytes at a time, so a
 list of thousands of idTags costs flash, not heap: a lookup reads one 20-byte key per
-binary-search step and then one record.
+binary-search step and then one record. An update holds only the request's own
+entries (bounded by SendLocalListMaxLength, which the caller enforces) and one
+720-byte chunk of the old file while it streams the merge into the new one.
 
 idTags are CiString20Type, compared case-insensitively: the stored key is the tag's
 UTF-8 with ASCII letters upper-cased (bytes.upper(), which does the same on both
@@ -38,9 +40,11 @@ Cache file:
     magic b"OAC1" | slots of "<I20sBI20sI": put sequence number (0 = free slot),
     record, CRC-32 of the 49 bytes before it.
 Slots are rewritten in place: one put or remove is one slot write (counted in
-.writes). A slot that fails its CRC (torn write) counts as free. When every slot
-is taken, put() overwrites the entry least recently put; get() does not refresh an
-entry, because that would cost a flash write per card swipe.
+.writes). A slot that fails its CRC (a write torn by a power cut) is freed when the
+file is opened; a bad magic, or more slots than max_entries, empties the cache.
+When every slot is taken, put() overwrites the entry least recently put; get()
+does not refresh an entry, because that would cost a flash write per card swipe.
+Lookups scan all slots (128 x 53 bytes, read 8 slots at a time).
 """
 import os
 import struct
@@ -175,10 +179,6 @@ class _Writer:
 
     def record(self, rec):
         self.put(rec, 1)
-
-    def finish(self):
-        self.f.write(struct.pack("<I", self.crc))
-        self.f.close()
 
 
 class LocalList:
@@ -343,8 +343,9 @@ class LocalList:
                 self._merge(out, changes)
             if out.records != count:
                 raise ValueError("wrote %d records, expected %d" % (out.records, count))
+            out.f.write(struct.pack("<I", out.crc))
         finally:
-            out.finish()
+            out.f.close()  # also on failure: the caller removes the file
 
     def _merge(self, out, changes):
         # Old file and changes are both sorted: one pass with one chunk of old records

@@ -117,6 +117,15 @@ def mem_free():
         return -1
 
 
+def mem_alloc():
+    """Allocated heap bytes on MicroPython, -1 on CPython."""
+    try:
+        import gc
+        return gc.mem_alloc()
+    except AttributeError:
+        return -1
+
+
 def collect():
     import gc
     gc.collect()

@@ -1,8 +1,8 @@
 """The host console: lines on stdin drive the simulated board and inspect the charger."""
-from firmware.compat import stdin_reader
+from firmware.compat import collect, mem_alloc, mem_free, stdin_reader
 
 HELP = ("commands: plug N | unplug N | swipe TAG | power N W | fault N CODE | clear N | lockfail N"
-        " | data VENDOR [MESSAGE [DATA]] | status | help | quit")
+        " | data VENDOR [MESSAGE [DATA]] | status | mem | help | quit")
 
 
 def describe(cp):
@@ -35,6 +35,9 @@ async def run(get_cp, board):
             return
         if words[0] == "status":
             print(describe(cp))
+        elif words[0] == "mem":
+            collect()
+            print("mem: alloc=%d free=%d" % (mem_alloc(), mem_free()))
         elif words[0] == "help":
             print(HELP)
         elif words[0] == "data" and len(words) >= 2:

@@ -11,7 +11,8 @@ On flash, in the journal folder:
                   "<seq> <crc> <json>"  a record; crc = CRC-32 of "<seq> <json>", 8 hex digits
                   "A <seq> <crc>"       every record with a seq <= <seq> is done
                   "X <seq> <crc>"       record <seq> alone is done (acked out of order)
-                (crc of an A/X line = CRC-32 of "A <seq>" / "X <seq>").
+                  "N <seq> <crc>"       the next record gets a seq >= <seq>
+                (crc of an A/X/N line = CRC-32 of "A <seq>" / "X <seq>" / "N <seq>").
   NNNNNNNN.end  empty: every record with a seq < NNNNNNNN is done. Written when the last
                 pending record is acked, then every segment is deleted; it also carries the
                 seq counter across a restart while no segment exists.
@@ -27,8 +28,8 @@ Writing (each open-for-write counts one flash write, each rename one):
                so the torn bytes stay a line of their own).
   ack(first)   one "A" line; or, when that was the last pending record, the .end file.
   ack(other)   one "X" line; more than 8 of them outstanding trigger a rewrite.
-  rewrite      the pending records are copied to rewrite.tmp after an "A <first-1>" line,
-               which is renamed to <first>.log before the other segments are deleted. A crash
+  rewrite      the pending records are copied to rewrite.tmp after the lines "A <first-1>"
+               and "N <next seq>"; it is renamed to <first>.log before the other segments are deleted. A crash
                in between leaves records present twice; load then ignores the second copies
                and rewrites again.
 Room: when an append would take the segments past 90 % of max_bytes, a rewrite drops the
@@ -52,6 +53,7 @@ _SEG_MAX = const(32768)
 _REC = const(0)
 _ACK = const(1)          # "A": watermark
 _ONE = const(2)          # "X": a single record
+_NEXT = const(3)         # "N": the seq counter
 _MV = "MeterValues"
 
 
@@ -82,7 +84,8 @@ def _parse(line):
     """(kind, seq, json bytes or None) of a valid line, else None."""
     if line.endswith(b"\n"):
         line = line[:-1]
-    if line[:2] == b"A " or line[:2] == b"X ":
+    kind = line[:2]
+    if kind == b"A " or kind == b"X " or kind == b"N ":
         parts = line.split(b" ")
         if len(parts) != 3:
             return None
@@ -93,7 +96,7 @@ def _parse(line):
             return None
         if seq < 0 or crc != _crc32(parts[0] + b" " + parts[1]) & 0xFFFFFFFF:
             return None
-        return (_ACK if parts[0] == b"A" else _ONE, seq, None)
+        return (_ACK if kind == b"A " else (_ONE if kind == b"X " else _NEXT), seq, None)
     parts = line.split(b" ", 2)
     if len(parts) != 3:
         return None
@@ -404,7 +407,8 @@ class Journal:
         n = mv = live = seen_mv = 0
         hpos = None
         with open(tmp, "wb") as out:
-            mark = _mark_line(b"A", first - 1)
+            # What the dropped lines told: all below `first` is done, seqs go on from _next.
+            mark = _mark_line(b"A", first - 1) + _mark_line(b"N", self._next)
             out.write(mark)
             size = len(mark)
             for _, _, seq, js, line in self._records(self._hpos[0], self._hpos[1]):
@@ -478,6 +482,8 @@ class Journal:
                 last = max(last, p[1])
             elif p[0] == _ACK:
                 self._done = max(self._done, p[1])
+            elif p[0] == _NEXT:
+                top = max(top, p[1])
             elif p[1] not in self._x:
                 self._x.append(p[1])
                 if len(self._x) > 4 * _X_MAX:

@@ -273,13 +273,15 @@ class SmartCharging:
         return sched
 
     def _min_rate(self, entries, now, rel, unit):
-        # minChargingRate of the Tx-side profile in force at `now`, in `unit`.
+        # minChargingRate of the Tx-side profile in force at `now`, in `unit`, or None.
         best = None
         for e in entries:
-            m = e.profile["chargingSchedule"].get("minChargingRate")
-            if e.purpose == CP_MAX or m is None or e.at(now, rel)[0] is None:
+            if e.purpose == CP_MAX or e.at(now, rel)[0] is None:
                 continue
             rank = (e.purpose == TX, e.stack, e.connector_id != 0)
             if best is None or rank > best[0]:
-                best = (rank, convert(tenths(m), e.unit, unit, self.phases, self.volt10))
-        return None if best is None else best[1]
+                best = (rank, e)
+        m = None if best is None else best[1].profile["chargingSchedule"].get("minChargingRate")
+        if m is None:
+            return None
+        return convert(tenths(m), best[1].unit, unit, self.phases, self.volt10)

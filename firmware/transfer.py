@@ -84,7 +84,7 @@ class Url:
         scheme, sep, rest = url.partition("://")
         self.scheme = scheme.lower()
         if not sep or self.scheme not in ("http", "https", "ftp"):
-            raise TransferError("unsupported URL (http, https or ftp): " + url[:80])
+            raise TransferError("unsupported URL scheme (http, https or ftp): " + scheme[:20])
         _no_controls(url, "")
         rest = rest.split("#")[0]
         cut = min(i for i in (rest.find("/"), rest.find("?"), len(rest)) if i >= 0)
@@ -104,7 +104,7 @@ class Url:
         if tail:
             port = int(tail[1:]) if tail[1:].isdigit() else 0
         if not (ok and host and 0 < port < 65536) or " " in host:
-            raise TransferError("bad host or port in URL: " + url[:80])
+            raise TransferError("bad host or port in URL: " + hostport[:80])  # no password
         self.host, self.port = host, port
         if not target.startswith("/"):
             target = "/" + target
@@ -132,7 +132,7 @@ def _redirect(base, location):
             location = base.target.split("?")[0].rpartition("/")[0] + "/" + location
         url = Url(prefix + location)
     if url.scheme == "ftp":
-        raise TransferError("redirect to ftp refused: " + location[:80])
+        raise TransferError("redirect to ftp refused")
     if url.user is None and url.same_server(base):  # credentials stay with their server
         url.user, url.password = base.user, base.password
     return url
@@ -175,7 +175,8 @@ class Channel:
         try:
             return await asyncio.wait_for(coro, self.timeout_ms / 1000)
         except asyncio.TimeoutError:
-            raise TransferError("{} timeout after {} ms ({})".format(what, self.timeout_ms, self.name))
+            raise TransferError("{} timeout after {} ms ({})".format(
+                what, self.timeout_ms, self.name))
         except (OSError, ValueError) as e:
             # MicroPython connects in the background: a refused connect or a rejected
             # certificate only shows up at the first read or write.
@@ -248,7 +249,8 @@ class Sink:
     def expect(self, total):
         """Fail before reading when the sender announces more than max_bytes."""
         if total > self.max_bytes:
-            raise TransferError("file larger than max_bytes ({} > {})".format(total, self.max_bytes))
+            raise TransferError("file larger than max_bytes ({} > {})".format(
+                total, self.max_bytes))
 
     def _open(self):
         try:

@@ -291,9 +291,12 @@ class Charger:
         with open(self.log_path, "a", encoding="utf-8") as log:
             log.write(f"===== run {self.runs}: {self.interpreter} main.py "
                       f"{self.config_path}\n")
+        # CPython block-buffers stdout into a pipe; the log must be live.
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [self.interpreter, "main.py", self.config_path], cwd=self.repo_root,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=env)
         self._reader = threading.Thread(target=self._read, args=(self.proc,),
                                         name="charger-output", daemon=True)
         self._reader.start()

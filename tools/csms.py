@@ -825,6 +825,10 @@ def _parse_args(argv):
                     help="status for unknown idTags (Accepted)")
     ap.add_argument("--ping-interval", type=float, default=20,
                     help="WebSocket ping interval, 0 = off (20)")
+    ap.add_argument("--no-registration-check", action="store_true",
+                    help="do not flag messages sent before an accepted "
+                         "BootNotification (for a charger that was already "
+                         "booted when this CSMS started)")
     ap.add_argument("--quiet", action="store_true",
                     help="print only connections and violations")
     args = ap.parse_args(argv)
@@ -848,6 +852,7 @@ async def _main(args):
     cs.heartbeat_interval = args.heartbeat_interval
     cs.default_tag_status = args.default_tag_status
     cs.id_tags = dict(item.split("=", 1) for item in args.tag)
+    cs.enforce_registration = not args.no_registration_check
     await cs.start()
     try:
         await asyncio.Event().wait()

@@ -232,6 +232,38 @@ def test_failed_rename_keeps_the_old_list(tmp_path, log, monkeypatch):
     assert (again.version, list(again.idtags())) == (1, ["A"])
 
 
+def test_flash_full_while_writing_keeps_the_old_list(tmp_path, log, monkeypatch):
+    path = str(tmp_path / "l.dat")
+    ll = LocalList(path, 100, log)
+    assert ll.update("Full", 1, [entry(tag(n)) for n in range(50)]) == "Accepted"
+    real_open = open
+    opened = []
+
+    class Full:
+        def __init__(self, f):
+            self.f, self.left = f, 500
+            opened.append(self)
+
+        def write(self, data):
+            self.left -= len(data)
+            if self.left < 0:
+                raise OSError(28, "ENOSPC")
+            return self.f.write(data)
+
+        def close(self):
+            self.f.close()
+
+    monkeypatch.setattr(authstore, "open",
+                        lambda p, m: Full(real_open(p, m)) if "w" in m else real_open(p, m), raising=False)
+    assert ll.update("Differential", 2, [entry(tag(n) + "X") for n in range(30)]) == "Failed"
+    monkeypatch.undo()
+    assert opened and all(o.f.closed for o in opened)
+    assert not os.path.exists(path + ".tmp")
+    assert (ll.version, len(ll)) == (1, 50)
+    again = LocalList(path, 100, log)
+    assert (again.version, list(again.idtags())) == (1, [tag(n) for n in range(50)])
+
+
 def test_stale_temporary_file_is_harmless(tmp_path, log):
     path = str(tmp_path / "l.dat")
     with open(path + ".tmp", "wb") as f:
@@ -352,6 +384,39 @@ def test_1200_entries_with_room_for_2000(tmp_path, log, monkeypatch):
     assert reopened.lookup("TAG") is None and reopened.lookup("ZZZ") is None
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_differentials_match_a_model(tmp_path, log, seed):
+    # Random adds, replacements and removals, many of them at the 16-record chunk
+    # edges the merge reads in, checked against a dict after every update.
+    import random
+    rnd = random.Random(seed)
+    ll = LocalList(str(tmp_path / "l.dat"), 400, log)
+    model = {}
+    statuses = ["Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"]
+    for version in range(1, 30):
+        batch, seen = [], set()
+        for _ in range(rnd.choice((1, 2, 17, 40))):
+            t = "K%03d" % rnd.randrange(300)
+            if t in seen:
+                continue
+            seen.add(t)
+            if rnd.random() < 0.3:
+                batch.append(remove(t))
+                model.pop(t, None)
+            else:
+                st = rnd.choice(statuses)
+                batch.append(entry(t, st))
+                model[t] = st
+        assert ll.update("Differential", version, batch) == "Accepted"
+        assert list(ll.idtags()) == sorted(model)
+        assert len(ll) == len(model)
+    for n in range(300):
+        got = ll.lookup("K%03d" % n)
+        assert (got or {}).get("status") == model.get("K%03d" % n)
+    again = LocalList(str(tmp_path / "l.dat"), 400, log)
+    assert list(again.idtags()) == sorted(model)
+
+
 # ---- under MicroPython ---------------------------------------------------------------
 
 MP_SCRIPT = r"""
@@ -464,6 +529,24 @@ def test_cache_evicts_the_entry_least_recently_put(cache):
     assert [cache.get(t) is not None for t in "BCDE"] == [True, False, True, True]
     assert len(cache) == 3
     assert cache.writes == 6
+
+
+def test_cache_larger_than_one_read(tmp_path, log):
+    c = AuthCache(str(tmp_path / "c.dat"), 20, log)
+    for n in range(20):
+        assert c.put("T%02d" % n, {"status": "Accepted"})
+    c.put("T05", {"status": "Blocked"})  # refreshed: T00..T04 and T06.. are older
+    for n in range(20, 26):
+        assert c.put("T%02d" % n, {"status": "Accepted"})
+    present = [n for n in range(26) if c.get("T%02d" % n) is not None]
+    assert present == [5] + list(range(7, 26))  # T00-T04 and T06 evicted, oldest first
+    assert c.get("T05") == {"status": "Blocked"}
+    assert len(c) == 20
+    assert os.path.getsize(str(tmp_path / "c.dat")) == 4 + 20 * 53
+    reopened = AuthCache(str(tmp_path / "c.dat"), 20, log)
+    assert len(reopened) == 20
+    reopened.put("NEW", {"status": "Accepted"})
+    assert reopened.get("T07") is None and reopened.get("T08") is not None
 
 
 def test_cache_remove_and_clear(cache, tmp_path, log):

@@ -4,7 +4,6 @@ or a bare websockets client for hand-made frames."""
 
 import asyncio
 import json
-import sys
 import threading
 import time
 
@@ -428,19 +427,25 @@ def test_send_raw_and_wait_raw(csms, client):
 
 # ------------------------------------------------------------ process driver
 
+# Stand-in for main.py, valid for both interpreters. It never flushes: the
+# driver must get live output anyway.
 FAKE_MAIN = """
 import sys
-print("booting with", sys.argv[1], flush=True)
-for line in sys.stdin:
-    cmd = line.strip()
-    print("console:", cmd, flush=True)
+print("booting with", sys.argv[1])
+while True:
+    cmd = sys.stdin.readline().strip()
+    print("console:", cmd)
     if cmd == "quit":
-        print("bye", flush=True)
+        print("bye")
         sys.exit(0)
+    if not cmd:
+        break
 """
 
 
-def test_charger_process_driver(tmp_path):
+def test_charger_process_driver(tmp_path, interpreter, monkeypatch):
+    # The driver itself must make CPython output unbuffered.
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
     root = tmp_path / "repo"
     root.mkdir()
     (root / "main.py").write_text(FAKE_MAIN)
@@ -455,7 +460,7 @@ def test_charger_process_driver(tmp_path):
     assert written["ocpp"] == {"HeartbeatInterval": 5, "Keep": 1}
     assert written["station"] == {"connectors": 2} and written["data_dir"] == "data"
 
-    unit = Charger(sys.executable, cfg, root)
+    unit = Charger(interpreter, cfg, root)
     assert unit.cp_id == "CP_1"
     unit.start()
     assert str(cfg) in unit.wait_log("booting with")

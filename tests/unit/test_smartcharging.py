@@ -100,6 +100,9 @@ def test_tc056_tx_default_profile_on_one_connector_and_on_all(tmp_path):
     assert sc.limit(2, NOW) == 10.0
     assert sc.limit(1, NOW) == 6.0  # same stack level: the connector's own wins
     assert sc.limit(0, NOW) is None  # connector 0 is the grid: ChargePointMaxProfile only
+    # ... also when the connector's own arrives after the one for all connectors.
+    assert sc.set_profile(2, prof(3, TXD, 0, [(0, 12)], start=NOW - 60), now=NOW) == "Accepted"
+    assert sc.limit(2, NOW) == 12.0
 
 
 # -- TC_057: TxProfile over TxDefaultProfile -----------------------------------------------
@@ -249,6 +252,19 @@ def test_daily_recurring_across_midnight(tmp_path):
     assert len(sc.composite(1, 7 * 86400, "A", NOW)["chargingSchedulePeriod"]) == 1 + 3 * 7
 
 
+def test_recurring_duration_longer_than_the_cycle_is_cut(tmp_path):
+    sc = make(tmp_path, n=1)
+    # Daily from 00:00 with duration 100000 s: the period at 90000 s (01:00 the next
+    # day) is never run, the next day restarts at period 0 (§5.16.4).
+    p = prof(1, TXD, 0, [(0, 10), (86000, 12), (90000, 99)], kind="Recurring", recurrency="Daily",
+             start=parse_iso("2024-01-01T00:00:00Z"), duration=100000)
+    assert sc.set_profile(1, p, now=NOW) == "Accepted"
+    eleven = parse_iso("2024-03-10T23:00:00Z")
+    assert sc.next_change(1, eleven + 3300) == eleven + 3600  # 23:55 -> midnight
+    assert periods(sc.composite(1, 7200, "A", eleven)) == [(0, 10.0), (3200, 12.0), (3600, 10.0)]
+    assert sc.limit(1, eleven + 3600 + 3600) == 10.0
+
+
 def test_weekly_recurring(tmp_path):
     sc = make(tmp_path, n=1)
     monday = parse_iso("2024-03-04T08:00:00Z")
@@ -274,7 +290,8 @@ def test_weekly_recurring(tmp_path):
 # -- Relative --------------------------------------------------------------------------------------
 def test_relative_starts_at_transaction_start_or_now(tmp_path):
     sc = make(tmp_path)
-    tx = prof(1, TXP, 0, [(0, 16), (600, 8), (1200, 10)], kind="Relative")
+    # A startSchedule on a Relative profile means nothing and is ignored.
+    tx = prof(1, TXP, 0, [(0, 16), (600, 8), (1200, 10)], kind="Relative", start=NOW + 86400)
     assert sc.set_profile(1, tx, tx_id=1, now=NOW) == "Accepted"
     assert sc.limit(1, NOW, tx_start=NOW - 700) == 8.0
     assert sc.next_change(1, NOW, tx_start=NOW - 700) == NOW + 500
@@ -353,6 +370,11 @@ def test_min_charging_rate_is_reported(tmp_path):
     assert sc.composite(1, 60, "A", NOW)["minChargingRate"] == 6.0
     assert sc.composite(1, 60, "W", NOW)["minChargingRate"] == 1380.0
     assert sc.limit(1, NOW) == 16.0
+    # From the Tx-side profile in force: the higher stack level.
+    assert sc.set_profile(1, prof(2, TXD, 1, [(0, 16)], start=NOW, min_rate=8.0), now=NOW) == "Accepted"
+    assert sc.composite(1, 60, "A", NOW)["minChargingRate"] == 8.0
+    assert sc.set_profile(1, prof(3, TXD, 2, [(0, 16)], start=NOW), now=NOW) == "Accepted"
+    assert "minChargingRate" not in sc.composite(1, 60, "A", NOW)
 
 
 # -- replacement ---------------------------------------------------------------------------------
@@ -439,6 +461,11 @@ def test_persistence_round_trip_and_unreadable_file(tmp_path):
 def test_composite_bounds(tmp_path):
     sc = make(tmp_path, n=1)
     assert sc.composite(2, 60, "A", NOW) is None  # unknown connector
+    # Installed, but limiting nothing in the window: nothing to report.
+    assert sc.set_profile(1, prof(2, TXD, 0, [(0, 6)], start=NOW + 60), now=NOW) == "Accepted"
+    assert sc.composite(1, 60, "A", NOW) is None
+    assert periods(sc.composite(1, 61, "A", NOW)) == [(0, 32.0), (60, 6.0)]
+    assert sc.clear() == "Accepted"
     # 24 alternating 10-minute periods a day, for a week: cut at 128 periods.
     day = prof(1, TXD, 0, [(i * 600, 6 + i % 2) for i in range(24)], kind="Recurring",
                recurrency="Daily", start=parse_iso("2024-01-01T00:00:00Z"), duration=14400)
@@ -465,6 +492,8 @@ for c, p, tx in args["set"]:
 now = args["now"]
 print(json.dumps([sc.composite(1, 400, "W", now), sc.composite(1, 400, "A", now),
                   sc.limit(1, now + 120), sc.next_change(1, now + 120)]))
+again = SmartCharging(args["path"], 2, args["limits"], L(), phases=3)  # reloaded from flash
+print(again.profiles() == sc.profiles() and again.composite(1, 400, "A", now) == sc.composite(1, 400, "A", now))
 """
 
 
@@ -492,5 +521,6 @@ def test_micropython_gives_the_same_composite(tmp_path):
     expected = [sc.composite(1, 400, "W", NOW), sc.composite(1, 400, "A", NOW),
                 sc.limit(1, NOW + 120), sc.next_change(1, NOW + 120)]
     assert json.loads(lines[4]) == expected
+    assert lines[5] == "True"
     assert periods(expected[1]) == [(0, 6.0), (50, 10.0), (100, 7.0), (180, 10.0), (250, 8.0),
                                     (300, 9.5), (330, 8.0)]

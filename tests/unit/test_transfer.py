@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 
 import pytest
 
@@ -155,10 +156,12 @@ def web():
 
 @pytest.fixture(scope="module")
 def ftpd(tmp_path_factory):
-    pytest.importorskip("pyftpdlib")
-    from pyftpdlib.authorizers import DummyAuthorizer
-    from pyftpdlib.handlers import FTPHandler
-    from pyftpdlib.servers import FTPServer
+    with warnings.catch_warnings():  # asyncore/asynchat deprecation on CPython 3.11
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pytest.importorskip("pyftpdlib")
+        from pyftpdlib.authorizers import DummyAuthorizer
+        from pyftpdlib.handlers import FTPHandler
+        from pyftpdlib.servers import FTPServer
 
     class Handler(FTPHandler):
         passive_ports = list(range(61000, 61100))  # above Linux's ephemeral range
@@ -292,7 +295,8 @@ def test_url_parsing(client):
         "ftp://h/%2Fabs/x;type=i",
         "https://[::1]/p?q=1 2#frag",
         "HTTP://host",
-        "http://h:0/", "http://h:99999/", "http://:80/", "gopher://h/", "ftp://h/a%0D%0ADELE%20b",
+        "http://h:0/", "http://h:99999/", "http://u:secret@h:x/", "http://:80/",
+        "gopher://h/", "ftp://h/a%0D%0ADELE%20b",
         "ftp://u:p%zz@h/", "http://h/caf%C3%A9",
     )])
     assert got == [
@@ -300,10 +304,11 @@ def test_url_parsing(client):
         ["ok", ["ftp", None, None, "h", 21, "/abs/x;type=i", "/%2Fabs/x;type=i"]],
         ["ok", ["https", None, None, "::1", 443, "p", "/p?q=1%202"]],
         ["ok", ["http", None, None, "host", 80, "", "/"]],
-        ["error", "bad host or port in URL: http://h:0/"],
-        ["error", "bad host or port in URL: http://h:99999/"],
-        ["error", "bad host or port in URL: http://:80/"],
-        ["error", "unsupported URL (http, https or ftp): gopher://h/"],
+        ["error", "bad host or port in URL: h:0"],
+        ["error", "bad host or port in URL: h:99999"],
+        ["error", "bad host or port in URL: h:x"],  # credentials never show up in messages
+        ["error", "bad host or port in URL: :80"],
+        ["error", "unsupported URL scheme (http, https or ftp): gopher"],
         ["error", "control character in URL path"],   # no FTP command injection
         ["error", "bad percent escape in URL"],
         ["ok", ["http", None, None, "h", 80, "café", "/caf%C3%A9"]],
@@ -396,8 +401,7 @@ def test_http_upload(client, web, tmp_path):
         up("http://127.0.0.1:%d/x" % free_port(), data),
         up(web.url + "/put/", tmp_path / "absent.log"),
     ])
-    assert got[6] == ["error", "cannot read %s: [Errno 2] ENOENT" % (tmp_path / "absent.log")] \
-        or got[6][1].startswith("cannot read %s: [Errno 2] No such file" % (tmp_path / "absent.log"))
+    assert got[6][1].startswith("cannot read %s: [Errno 2] " % (tmp_path / "absent.log")), got[6]
     assert got[:5] == [ok(data), ok(BODY), ok(data), ["error", "HTTP 403 Forbidden"],
                        ["error", "URL names a folder and no filename was given"]]
     assert got[5][1].startswith("cannot connect to 127.0.0.1:"), got[5]
@@ -536,3 +540,21 @@ def test_ftp_max_bytes_while_streaming(ftpd, tmp_path, monkeypatch):
     assert got[1] == ok(blob(3000, 6))
     assert re.fullmatch(r"file larger than max_bytes \(\d{4} > 2000\)", got[0][1]), got[0]
     assert os.listdir(tmp_path) == ["fits"]
+
+
+def test_cancelled_download_leaves_no_file(web, tmp_path):
+    dest = tmp_path / "f"
+
+    async def main():
+        task = asyncio.create_task(transfer.download(web.url + "/slow", str(dest)))
+        for _ in range(100):  # until the first bytes are on disk
+            await asyncio.sleep(0.01)
+            if dest.exists():
+                break
+        assert dest.exists()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert not dest.exists()
