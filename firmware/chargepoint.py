@@ -3,6 +3,7 @@ and the tick that polls the hardware. Built by main.py from a config and a board
 """
 from firmware import clock, store, ws
 from firmware.compat import asyncio, const, ticks_ms, ticks_diff, urandom
+from firmware.auth import Auth
 from firmware.connector import Connector
 from firmware.keys import Keys
 from firmware.outbox import Entry, Outbox
@@ -34,6 +35,7 @@ class ChargePoint:
         self.rpc = Rpc(log, cfg["csms"]["call_timeout"] * 1000)
         self.outbox = Outbox(log)
         self.sessions = Sessions(self)
+        self.auth = Auth(self)
         self.accepted = False      # BootNotification Accepted in this power cycle
         self.reported0 = None      # connector 0 status the CSMS has
         self.queued0 = None

@@ -9,7 +9,7 @@ _RESET_DRAIN_MS = const(15000)  # how long a Reset waits for StopTransactions to
 def register(cp):
     h = _Handlers(cp)
     for action in ("ChangeAvailability", "ChangeConfiguration", "ClearCache", "DataTransfer",
-                   "GetConfiguration", "RemoteStartTransaction", "RemoteStopTransaction", "Reset",
+                   "GetConfiguration", "GetLocalListVersion", "RemoteStartTransaction", "SendLocalList", "RemoteStopTransaction", "Reset",
                    "TriggerMessage", "UnlockConnector"):
         cp.rpc.on(action, getattr(h, action))
 
@@ -54,10 +54,14 @@ class _Handlers:
         return reply
 
     def ClearCache(self, req):
-        cache = getattr(self.cp, "auth_cache", None)
-        if cache is not None:
-            cache.clear()
+        self.cp.auth.clear_cache()
         return {"status": "Accepted"}
+
+    def SendLocalList(self, req):
+        return {"status": self.cp.auth.send_local_list(req)}
+
+    def GetLocalListVersion(self, req):
+        return {"listVersion": self.cp.auth.list_version()}
 
     def DataTransfer(self, req):
         # This firmware defines no vendor messages of its own yet.

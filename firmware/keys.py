@@ -10,12 +10,13 @@ from firmware.store import write_atomic
 
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import",
               "Current.Offered", "Voltage", "SoC")
-PROFILES = "Core,RemoteTrigger"
+PROFILES = "Core,LocalAuthListManagement,RemoteTrigger"
 
 # (name, type, writable, default, rule, reboot)
 # type: "int" (rule = (lo, hi)), "bool", "csl" (measurand list, rule = max items), "str" (rule = max length)
 _TABLE = (
     ("AllowOfflineTxForUnknownId", "bool", 1, False, None, 0),
+    ("AuthorizationCacheEnabled", "bool", 1, True, None, 0),
     ("AuthorizeRemoteTxRequests", "bool", 1, False, None, 0),
     ("ClockAlignedDataInterval", "int", 1, 0, (0, 86400), 0),
     ("ConnectionTimeOut", "int", 1, 60, (1, 3600), 0),
@@ -24,6 +25,8 @@ _TABLE = (
     ("ConnectorPhaseRotationMaxLength", "int", 0, 9, None, 0),
     ("GetConfigurationMaxKeys", "int", 0, 64, None, 0),
     ("HeartbeatInterval", "int", 1, 300, (1, 86400), 0),
+    ("LocalAuthListEnabled", "bool", 1, True, None, 0),
+    ("LocalAuthListMaxLength", "int", 0, 1000, None, 0),
     ("LocalAuthorizeOffline", "bool", 1, True, None, 0),
     ("LocalPreAuthorize", "bool", 1, False, None, 0),
     ("MaxEnergyOnInvalidId", "int", 1, 0, (0, 1000000), 0),
@@ -35,6 +38,7 @@ _TABLE = (
     ("MinimumStatusDuration", "int", 1, 0, (0, 3600), 0),
     ("NumberOfConnectors", "int", 0, 1, None, 0),
     ("ResetRetries", "int", 1, 1, (0, 10), 0),
+    ("SendLocalListMaxLength", "int", 0, 100, None, 0),
     ("StopTransactionOnEVSideDisconnect", "bool", 1, True, None, 0),
     ("StopTransactionOnInvalidId", "bool", 1, True, None, 0),
     ("StopTxnAlignedData", "csl", 1, "", 6, 0),

@@ -3,7 +3,6 @@ from firmware.compat import asyncio, ticks_ms, ticks_diff, ticks_add
 from firmware.connector import Transaction
 from firmware.metering import meter_value
 from firmware.outbox import Entry
-from firmware.rpc import CallFailed, NotConnected
 
 _KEEP_SAMPLES = 4  # periodic values carried in StopTransaction.transactionData (RAM bound)
 
@@ -56,18 +55,8 @@ class Sessions:
         cp.log.info("auth", "card %s accepted for connector %d" % (tag, conn.id))
 
     async def authorize(self, tag):
-        """(status, parentIdTag) for `tag`, from the Central System or, offline, local rules."""
-        cp = self.cp
-        if cp.online():
-            try:
-                reply = await cp.rpc.call("Authorize", {"idTag": tag})
-                info = reply["idTagInfo"]
-                return info["status"], info.get("parentIdTag")
-            except (CallFailed, NotConnected) as e:
-                cp.log.warn("auth", "Authorize failed: %s" % e)
-        if cp.keys["LocalAuthorizeOffline"] and cp.keys["AllowOfflineTxForUnknownId"]:
-            return "Accepted", None
-        return "Invalid", None
+        """(status, parentIdTag) for `tag`: see firmware/auth.py."""
+        return await self.cp.auth.authorize(tag)
 
     # -- transactions ----------------------------------------------------------------------
     def start(self, conn):
@@ -96,6 +85,7 @@ class Sessions:
 
     def _started(self, conn, tx, reply):
         tx.tx_id = reply["transactionId"]
+        self.cp.auth.remember(tx.id_tag, reply["idTagInfo"])
         status = reply["idTagInfo"]["status"]
         self.cp.log.info("tx", "transaction %d on connector %d: %s" % (tx.tx_id, conn.id, status))
         if status == "Accepted" or conn.tx is not tx:

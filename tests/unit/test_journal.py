@@ -407,6 +407,7 @@ class Ledger:
         self.kills = 0
         self.slack = 0       # kills since the journal was last checked
         self.in_flight = 0   # records that appeared or vanished by an interrupted operation
+        self.starts = []     # the meta counter of starts, as each child found it
 
     def killed(self):
         self.kills += 1
@@ -429,6 +430,8 @@ class Ledger:
                 self.acked.add(int(parts[1]))
             elif parts[0] == "T":
                 self.thins.append(self.events)
+            elif parts[0] == "M":
+                self.starts.append(int(parts[1]))
 
     def check(self, seqs, nonces):
         assert seqs == sorted(seqs), "order lost: %r" % seqs
@@ -496,6 +499,10 @@ def test_power_cut_at_random_instants(name, tmp_path):
         pytest.skip(name + " not found at " + interpreter)
     ledger, runs = _crash_run(interpreter, str(tmp_path / "journal"), 30, 1000 + len(name))
     assert ledger.kills == 30 and runs > 30
+    # a meta counter each child bumps before reporting it: a reported save is never lost
+    assert ledger.starts[0] == 0 and len(ledger.starts) > 20
+    assert all(a < b for a, b in zip(ledger.starts, ledger.starts[1:]))
+    assert ledger.starts[-1] < runs
     assert len(ledger.durable) > 100 and len(ledger.acked) > 50  # the children did real work
 
 
