@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MP := $(VENV)/bin/micropython
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-long bench clean
+.PHONY: setup demo test test-long bench bundle deploy clean
 
 setup: $(VENV)/.ready
 
@@ -26,6 +26,14 @@ test-long: setup
 
 bench: setup
 	$(PY) -m tools.bench
+
+# The board's file set in build/bundle (+ build/bundle.tar); see tools/bundle.py.
+bundle: setup
+	$(PY) -m tools.bundle
+
+# Copy the changed files onto the board: make deploy PORT=/dev/ttyUSB0 [DEPLOY_ARGS="--no-config --dry-run"]
+deploy: setup
+	$(PY) -m tools.deploy $(if $(PORT),--port $(PORT)) $(DEPLOY_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build

@@ -5,6 +5,7 @@ from firmware import clock, store, ws
 from firmware.compat import asyncio, const, ticks_ms, ticks_diff, urandom
 from firmware.auth import Auth
 from firmware.connector import Connector
+from firmware.journal import Journal
 from firmware.keys import Keys
 from firmware.outbox import Entry, Outbox
 from firmware.rpc import Rpc, CallFailed, NotConnected
@@ -33,9 +34,10 @@ class ChargePoint:
             for c in self.connectors:
                 c.operative = bool(avail[c.id])
         self.rpc = Rpc(log, cfg["csms"]["call_timeout"] * 1000)
-        self.outbox = Outbox(log)
+        self.outbox = Outbox(log, Journal(store.join(data, "journal"), log))
         self.sessions = Sessions(self)
         self.auth = Auth(self)
+        self.sessions.recover()
         self.accepted = False      # BootNotification Accepted in this power cycle
         self.reported0 = None      # connector 0 status the CSMS has
         self.queued0 = None
@@ -84,7 +86,7 @@ class ChargePoint:
             else:
                 self.connectors[cid - 1].reported = (status, error)
         payload = {"connectorId": cid, "errorCode": error, "status": status, "timestamp": self.iso()}
-        self.outbox.put(Entry("StatusNotification", payload, None, done, key=cid))
+        self.outbox.put(Entry("StatusNotification", payload, done, key=cid))
         self.kick()
 
     def _update_statuses(self):
@@ -141,34 +143,25 @@ class ChargePoint:
                 except asyncio.TimeoutError:
                     pass
                 continue
-            payload = entry.payload
-            if entry.tx is not None and entry.action != "StartTransaction":
-                if entry.tx.tx_id is None:
-                    if entry.action == "StopTransaction" or entry.tx.dropped:
-                        self.log.warn("tx", "%s dropped: its StartTransaction was never confirmed" % entry.action)
-                        self.outbox.done(entry)
-                        continue
-                else:
-                    payload["transactionId"] = entry.tx.tx_id
             try:
-                reply = await self.rpc.call(entry.action, payload)
-            except NotConnected:
-                raise
+                reply = await self.rpc.call(entry.action, entry.payload)
             except CallFailed as e:
                 if e.code == "NotConnected":
                     raise NotConnected()
                 self.log.warn("ocpp", "%s failed: %s" % (entry.action, e))
-                if not self.outbox.failed(entry, self.keys["TransactionMessageAttempts"],
-                                          self.keys["TransactionMessageRetryInterval"]):
-                    if entry.action == "StartTransaction":
-                        entry.tx.dropped = True
+                self.outbox.failed(entry, self.keys["TransactionMessageAttempts"],
+                                   self.keys["TransactionMessageRetryInterval"])
                 continue
-            self.outbox.done(entry)
-            if entry.on_reply:
-                try:
+            self.outbox.done(entry, reply)
+            try:
+                if entry.on_reply:
                     entry.on_reply(reply)
-                except Exception as e:
-                    self.log.exc("ocpp", "handling %s reply" % entry.action, e)
+                elif entry.action == "StartTransaction":
+                    self.sessions.started(entry.ref, reply)
+                elif entry.action == "StopTransaction" and "idTagInfo" in reply and "idTag" in entry.payload:
+                    self.auth.remember(entry.payload["idTag"], reply["idTagInfo"])
+            except Exception as e:
+                self.log.exc("ocpp", "handling %s reply" % entry.action, e)
 
     def _heartbeat_due(self):
         if self.rpc.tx_count != self._last_tx_count:
@@ -256,7 +249,7 @@ class ChargePoint:
             self.rpc.detach()
             for t in tasks:
                 t.cancel()
-            self.outbox.drop_untransacted()
+            self.outbox.drop_volatile()
         if failure:
             raise failure[0]
 

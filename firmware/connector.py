@@ -15,7 +15,7 @@ class Transaction:
         self.start_time = start_time
         self.tx_id = None         # given by StartTransaction.conf
         self.rejected = False     # StartTransaction.conf said the idTag is not valid
-        self.dropped = False      # StartTransaction could not be delivered
+        self.ref = None           # local name in the journal until the transactionId is known
         self.begin = None         # MeterValue at start (Transaction.Begin), for transactionData
         self.samples = []         # a few periodic StopTxnSampledData values
         self.next_sample = 0

@@ -91,7 +91,7 @@ class _Handlers:
         async def authorize():
             if not cp.keys["AuthorizeRemoteTxRequests"]:
                 return
-            status, parent = await cp.sessions.authorize(tag)
+            status, parent = await cp.auth.authorize(tag)
             if status != "Accepted" and conn.auth_tag == tag:
                 cp.log.info("auth", "remote start for %s: %s" % (tag, status))
                 conn.auth_tag = None

@@ -6,8 +6,8 @@ power cut at any instant loses neither, nor brings back an acked record, nor reo
 On flash, in the journal folder:
 
   NNNNNNNN.log  segments, only ever appended to; the number is the lowest seq the segment
-                may hold (a new segment starts when the last one passes 1/8 of max_bytes).
-                ASCII lines, each at most 4096 bytes with its "\\n":
+                may hold (a new segment starts when the last passes max_bytes/8, 2..32 KB).
+                Lines of UTF-8 text, each at most 4096 bytes with its "\\n":
                   "<seq> <crc> <json>"  a record; crc = CRC-32 of "<seq> <json>", 8 hex digits
                   "A <seq> <crc>"       every record with a seq <= <seq> is done
                   "X <seq> <crc>"       record <seq> alone is done (acked out of order)
@@ -23,19 +23,20 @@ Reading: segments in numeric order, line by line. A line that is torn, longer th
 bytes, fails its crc, or holds a record seq not above the previous record's is ignored.
 Pending = the records above the highest "A"/".end" mark not named by an "X" line.
 
-Writing (each open-for-write counts one flash write, each rename one):
+Writing (each open-for-write+close counts as one flash write in .writes, each rename one):
   append       one line appended to the last segment (after a torn tail: "\\n" first,
                so the torn bytes stay a line of their own).
-  ack(first)   one "A" line; or, when that was the last pending record, the .end file.
+  ack(first)   one "A" line; the oldest segment is deleted once no pending record is left
+               in it; when nothing is pending any more: the .end file instead of the line.
   ack(other)   one "X" line; more than 8 of them outstanding trigger a rewrite.
-  rewrite      the pending records are copied to rewrite.tmp after the lines "A <first-1>"
-               and "N <next seq>"; it is renamed to <first>.log before the other segments are deleted. A crash
-               in between leaves records present twice; load then ignores the second copies
-               and rewrites again.
+  rewrite      rewrite.tmp gets "A <first-1>", "N <next seq>" and the pending records, is
+               renamed to <first>.log, then the other segments are deleted. A power cut in
+               between leaves records present twice: load ignores the second copies (so the
+               result is the old or the new state) and rewrites again.
 Room: when an append would take the segments past 90 % of max_bytes, a rewrite drops the
 acked records; if that cannot get below 75 %, thin() also drops every second pending
 MeterValues. Start/Stop are never dropped: past max_bytes the append still succeeds and
-an error is logged.
+an error is logged. .bytes counts the segments only (not meta.json).
 
 RAM: counters, the first pending record, the segment numbers and the few out-of-order acks.
 """
@@ -210,7 +211,7 @@ class Journal:
         return seq
 
     def first(self):
-        """(seq, record) of the oldest pending record, or None."""
+        """(seq, record) of the oldest pending record, or None. Kept in RAM: do not mutate."""
         return self._head
 
     def pending(self):

@@ -1,15 +1,34 @@
-"""Authorization and the transaction lifecycle: who may charge, start, sample, stop."""
-from firmware.compat import asyncio, ticks_ms, ticks_diff, ticks_add
+"""Authorization and the transaction lifecycle: who may charge, start, sample, stop,
+and what survives a power cut.
+
+A running transaction is mirrored in `<data_dir>/tx<N>.json` (ref, idTag, meterStart, start
+time, last meter value and its time). The file is written before StartTransaction enters
+the journal and removed after StopTransaction did, so at boot a file means the power went
+during that transaction: it is then stopped with reason PowerLoss at its last persisted
+meter value (see recover()).
+"""
+import json
+import os
+
+from firmware import store
+from firmware.compat import asyncio, const, ticks_ms, ticks_diff, ticks_add, urandom
 from firmware.connector import Transaction
 from firmware.metering import meter_value
 from firmware.outbox import Entry
 
-_KEEP_SAMPLES = 4  # periodic values carried in StopTransaction.transactionData (RAM bound)
+_KEEP_SAMPLES = const(4)  # periodic values carried in StopTransaction.transactionData (RAM bound)
 
 
 class Sessions:
     def __init__(self, cp):
         self.cp = cp
+
+    def _tx_path(self, conn):
+        return store.join(self.cp.cfg["_data"], "tx%d.json" % conn.id)
+
+    def _persist(self, conn, tx, meter, t):
+        store.write_atomic(self._tx_path(conn), json.dumps(
+            {"r": tx.ref, "tag": tx.id_tag, "ms": tx.meter_start, "st": tx.start_time, "m": meter, "t": t}))
 
     # -- identification -------------------------------------------------------------------
     def present_tag(self, tag):
@@ -43,7 +62,7 @@ class Sessions:
 
     async def _authorize(self, conn, tag):
         cp = self.cp
-        status, parent = await self.authorize(tag)
+        status, parent = await cp.auth.authorize(tag)
         if status != "Accepted":
             cp.log.info("auth", "card %s %s" % (tag, status))
             cp.board.indicator.show("error")
@@ -53,10 +72,6 @@ class Sessions:
         conn.arm(tag, parent, cp.keys["ConnectionTimeOut"])
         conn.finishing = False
         cp.log.info("auth", "card %s accepted for connector %d" % (tag, conn.id))
-
-    async def authorize(self, tag):
-        """(status, parentIdTag) for `tag`: see firmware/auth.py."""
-        return await self.cp.auth.authorize(tag)
 
     # -- transactions ----------------------------------------------------------------------
     def start(self, conn):
@@ -71,6 +86,12 @@ class Sessions:
             cp.log.warn("tx", "connector %d: lock failed, no transaction" % conn.id)
             return
         tx = Transaction(conn.id, tag, meter, now)
+        tx.ref = "%08x" % int.from_bytes(urandom(4), "big")
+        # The mirror file first: a cut before the journal append leaves a file without a Start,
+        # which recover() simply deletes. The other order could leave a Start never stopped.
+        self._persist(conn, tx, meter, now)
+        payload = {"connectorId": conn.id, "idTag": tag, "meterStart": meter, "timestamp": cp.iso(now)}
+        cp.outbox.put_tx("StartTransaction", tx.ref, payload)
         conn.tx = tx
         conn.finishing = False
         conn.hw.pilot.set_current_limit(conn.max_current)
@@ -78,22 +99,34 @@ class Sessions:
         if cp.keys.measurands("StopTxnSampledData"):
             tx.begin = meter_value(conn, cp.keys.measurands("StopTxnSampledData"), "Transaction.Begin", now)
         tx.next_sample = ticks_add(ticks_ms(), cp.keys["MeterValueSampleInterval"] * 1000)
-        payload = {"connectorId": conn.id, "idTag": tag, "meterStart": meter, "timestamp": cp.iso(now)}
         cp.log.info("tx", "start on connector %d for %s at %d Wh" % (conn.id, tag, meter))
-        cp.outbox.put(Entry("StartTransaction", payload, tx, lambda r: self._started(conn, tx, r)))
         cp.board.indicator.show("charging")
+        cp.kick()
 
-    def _started(self, conn, tx, reply):
-        tx.tx_id = reply["transactionId"]
-        self.cp.auth.remember(tx.id_tag, reply["idTagInfo"])
-        status = reply["idTagInfo"]["status"]
-        self.cp.log.info("tx", "transaction %d on connector %d: %s" % (tx.tx_id, conn.id, status))
-        if status == "Accepted" or conn.tx is not tx:
+    def started(self, ref, reply):
+        """StartTransaction.conf for the transaction `ref` (maybe long after it started)."""
+        cp = self.cp
+        info = reply["idTagInfo"]
+        for conn in cp.connectors:
+            tx = conn.tx
+            if tx is None or tx.ref != ref:
+                continue
+            tx.tx_id = reply["transactionId"]
+            cp.auth.remember(tx.id_tag, info)
+            cp.log.info("tx", "transaction %d on connector %d: %s" % (tx.tx_id, conn.id, info["status"]))
+            if info["status"] != "Accepted":
+                tx.rejected = True
+                self._deauthorized(conn)
             return
-        tx.rejected = True
-        if self.cp.keys["StopTransactionOnInvalidId"]:
+
+    def _deauthorized(self, conn):
+        """The CSMS says the idTag of the running transaction is not valid (maybe learnt offline)."""
+        cp = self.cp
+        if cp.keys["StopTransactionOnInvalidId"]:
             self.stop(conn, "DeAuthorized")
-        else:
+            return
+        limit = cp.keys["MaxEnergyOnInvalidId"]
+        if limit <= 0 or conn.hw.meter.energy_wh() - conn.tx.meter_start >= limit:
             conn.hw.relay.set(False)  # keep the transaction, stop the energy
             conn.hw.pilot.set_current_limit(None)
 
@@ -119,17 +152,44 @@ class Sessions:
             data.append(meter_value(conn, measurands, "Transaction.End", now))
         if data:
             payload["transactionData"] = data
+        cp.outbox.put_tx("StopTransaction", tx.ref, payload)
+        try:
+            os.remove(self._tx_path(conn))
+        except OSError:
+            pass
         conn.tx = None
         conn.finishing = conn.plugged()
         if conn.hw.lock is not None and (reason != "EVDisconnected" or cp.keys["UnlockConnectorOnEVSideDisconnect"]):
             conn.hw.lock.unlock()
         cp.log.info("tx", "stop on connector %d (%s) at %d Wh" % (conn.id, reason, meter))
-        cp.outbox.put(Entry("StopTransaction", payload, tx))
         if conn.scheduled is not None:
             conn.operative = conn.scheduled
             conn.scheduled = None
             cp.save_state()
         cp.board.indicator.show("ready")
+        cp.kick()
+
+    def recover(self):
+        """At boot: stop, with reason PowerLoss, every transaction the power cut short."""
+        cp = self.cp
+        for conn in cp.connectors:
+            path = self._tx_path(conn)
+            st = store.read_json(path)
+            if st is None:
+                continue
+            ref = st["r"]
+            stops = cp.outbox.pending_refs("StopTransaction")
+            started = ref in cp.outbox.tx_map() or ref in cp.outbox.pending_refs("StartTransaction")
+            if ref not in stops and started:
+                now_wh = conn.hw.meter.energy_wh()
+                meter = now_wh if now_wh >= st["m"] else st["m"]  # a meter that kept its register knows best
+                cp.outbox.put_tx("StopTransaction", ref, {
+                    "meterStop": meter, "timestamp": cp.iso(st["t"]), "reason": "PowerLoss", "idTag": st["tag"]})
+                cp.log.warn("tx", "connector %d: transaction cut by a power loss, stopped at %d Wh" % (conn.id, meter))
+            try:
+                os.remove(path)
+            except OSError:
+                pass
 
     # -- per tick --------------------------------------------------------------------------
     def tick(self, conn):
@@ -151,8 +211,12 @@ class Sessions:
                 cp.log.info("auth", "connector %d: no cable within ConnectionTimeOut" % conn.id)
                 conn.auth_tag = None
         tx = conn.tx
+        if tx is None:
+            return
+        if tx.rejected and conn.hw.relay.is_on():
+            self._deauthorized(conn)  # MaxEnergyOnInvalidId reached?
         interval = cp.keys["MeterValueSampleInterval"]
-        if tx is not None and interval > 0 and ticks_diff(ticks_ms(), tx.next_sample) >= 0:
+        if interval > 0 and ticks_diff(ticks_ms(), tx.next_sample) >= 0:
             tx.next_sample = ticks_add(tx.next_sample, interval * 1000)
             if ticks_diff(ticks_ms(), tx.next_sample) > 0:  # we fell behind (e.g. interval shortened)
                 tx.next_sample = ticks_add(ticks_ms(), interval * 1000)
@@ -163,10 +227,17 @@ class Sessions:
         now = cp.now()
         tx = conn.tx
         mv = meter_value(conn, cp.keys.measurands("MeterValuesSampledData"), context, now)
-        if tx is not None and context == "Sample.Periodic":
-            stm = cp.keys.measurands("StopTxnSampledData")
-            if stm:
-                tx.samples.append(meter_value(conn, stm, context, now))
-                if len(tx.samples) > _KEEP_SAMPLES:
-                    tx.samples.pop(0)
-        cp.outbox.put(Entry("MeterValues", {"connectorId": conn.id, "meterValue": [mv]}, tx))
+        payload = {"connectorId": conn.id, "meterValue": [mv]}
+        if tx is None:
+            cp.outbox.put(Entry("MeterValues", payload))
+        else:
+            cp.outbox.put_tx("MeterValues", tx.ref, payload)
+            if context == "Sample.Periodic":
+                self._persist(conn, tx, conn.hw.meter.energy_wh(), now)
+                stm = cp.keys.measurands("StopTxnSampledData")
+                if stm:
+                    tx.samples.append(meter_value(conn, stm, context, now))
+                    if len(tx.samples) > _KEEP_SAMPLES:
+                        tx.samples.pop(0)
+        cp.kick()
+

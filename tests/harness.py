@@ -146,11 +146,12 @@ class CsmsThread:
         """Send an ocpp.v16.call.* request, return the call_result object."""
         return self._run(self.cs.call(cp_id, request, timeout), timeout)
 
-    def send_raw(self, data, cp_id=None):
-        """Send text (text frame) or bytes (binary frame) verbatim; later
+    def send_raw(self, data, cp_id=None, text=None):
+        """Send data verbatim: str -> text frame, bytes -> binary frame,
+        bytes with text=True -> text frame (e.g. invalid UTF-8). Later
         wait_raw() calls only look at frames that arrive after this."""
         object.__setattr__(self, "_raw_cursor", len(self.cs.ledger))
-        self._run(self.cs.send_raw(cp_id, data), 10)
+        self._run(self.cs.send_raw(cp_id, data, text), 10)
 
     def wait_raw(self, predicate, timeout=10, cp_id=None, since=None):
         """Next not-yet-consumed frame FROM a charger (after the last

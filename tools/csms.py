@@ -596,12 +596,14 @@ class CentralSystem:
 
     # --- outbound frames
 
-    async def _transmit(self, session, message):
+    async def _transmit(self, session, message, text=None):
         """Every outbound frame goes through here (library replies, calls,
-        raw test frames) so the ledger is complete."""
-        text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+        raw test frames) so the ledger is complete. `text` as in
+        websockets' send(): force the frame type regardless of str/bytes."""
+        decoded = (message.decode("utf-8", "replace") if isinstance(message, bytes)
+                   else message)
         try:
-            parsed = json.loads(text)
+            parsed = json.loads(decoded)
         except ValueError:
             parsed = None
         if (isinstance(parsed, list) and len(parsed) == 4 and parsed[0] == 2
@@ -611,7 +613,7 @@ class CentralSystem:
             session.answered.discard(parsed[1])
         self._append(Frame(time.monotonic(), session.id, "out", message, parsed),
                      session)
-        await session.ws.send(message)
+        await session.ws.send(message, text=text)
 
     async def _send_call_error(self, session, uid, code, description, details=None):
         await self._transmit(session, json.dumps(
@@ -765,9 +767,10 @@ class CentralSystem:
             raise ViolationError(f"{type(request).__name__}.conf: " + "; ".join(bad))
         return result
 
-    async def send_raw(self, cp_id, data):
-        """Send text (text frame) or bytes (binary frame) exactly as given."""
-        await self._transmit(self.session(cp_id), data)
+    async def send_raw(self, cp_id, data, text=None):
+        """Send data exactly as given: str -> text frame, bytes -> binary
+        frame; text=True sends bytes as a text frame (e.g. invalid UTF-8)."""
+        await self._transmit(self.session(cp_id), data, text)
 
 
 def cp_id_from_path(path):

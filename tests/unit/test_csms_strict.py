@@ -425,6 +425,18 @@ def test_send_raw_and_wait_raw(csms, client):
     assert '[2,"raw-2","NoSuchAction",{}]' in out
 
 
+def test_send_raw_frame_types(server):
+    with raw_client(server) as ws:
+        server.wait_connected(timeout=5)
+        server.send_raw(b"\x00\x01")
+        assert ws.recv(timeout=5) == b"\x00\x01"
+        server.send_raw(b"[]", text=True)
+        assert ws.recv(timeout=5) == "[]"
+        server.send_raw("[]")
+        assert ws.recv(timeout=5) == "[]"
+    assert [f.raw for f in server.ledger if f.direction == "out"] == [b"\x00\x01", b"[]", "[]"]
+
+
 # ------------------------------------------------------------ process driver
 
 # Stand-in for main.py, valid for both interpreters. It never flushes: the

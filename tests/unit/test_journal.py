@@ -128,7 +128,7 @@ def test_reopen_keeps_pending_in_order_and_seq_increases(folder):
 
 def test_torn_last_line_is_ignored_and_later_appends_survive(folder):
     j = Journal(folder, Log())
-    a, b, c = j.append(mv(1)), j.append(mv(2)), j.append(mv(3))
+    a, b, _ = j.append(mv(1)), j.append(mv(2)), j.append(mv(3))
     (seg,) = segments(folder)
     size = os.path.getsize(seg)
     with open(seg, "r+b") as f:
@@ -158,7 +158,7 @@ def test_line_missing_only_its_newline_is_kept(folder):
 
 def test_corrupt_crc_line_is_ignored(folder):
     j = Journal(folder, Log())
-    a, b, c = j.append(mv(1)), j.append(mv(2)), j.append(mv(3))
+    a, _, c = j.append(mv(1)), j.append(mv(2)), j.append(mv(3))
     (seg,) = segments(folder)
     data = open(seg, "rb").read()
     lines = data.split(b"\n")

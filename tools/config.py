@@ -1,0 +1,165 @@
+"""Check, show and change config.json with the firmware's own validator.
+
+    python -m tools.config check [config.json]      every problem, exit code 1 when there is one
+    python -m tools.config show [config.json]       the effective config, defaults filled in
+    python -m tools.config set KEY VALUE [--config config.json]
+
+KEY is a dotted path (csms.url, ocpp.HeartbeatInterval, hardware.relay.pin). VALUE is read as
+JSON when it parses (300, 8.5, true, null, "0042") and as text otherwise. `set` refuses a value
+that makes the file invalid and leaves the file untouched; otherwise it replaces the file
+atomically, keeping the key order and the indentation.
+"""
+import argparse
+import difflib
+import json
+import os
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from firmware import config as fwconfig, configspec, keys  # noqa: E402  (one shared definition)
+from hal import hwspec  # noqa: E402
+
+DEFAULT = "config.json"
+
+
+def _read(path):
+    """(text, None) or (None, problem)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read(), None
+    except OSError as e:
+        return None, "cannot read the file (%s)" % (e.strerror or e)
+    except UnicodeDecodeError as e:
+        return None, "not UTF-8 text (byte %d)" % e.start
+
+
+def check(path, out=print):
+    """Print every problem of `path` and a closing line; returns the number of problems."""
+    text, problem = _read(path)
+    problems = [problem] if problem else fwconfig.parse(text)[1]
+    for p in problems:
+        out("%s: %s" % (path, p))
+    if problems:
+        out("%s: %d problem%s - the charger would not use this file (it keeps its last good config)"
+            % (path, len(problems), "" if len(problems) == 1 else "s"))
+    else:
+        out("%s: OK" % path)
+    return len(problems)
+
+
+def effective(cfg):
+    """A validated config with every default filled in, OCPP keys included."""
+    cfg = json.loads(json.dumps(cfg))
+    fwconfig.validate(cfg)   # fills the defaults of csms, station, log, hardware, wifi in place
+    # The OCPP keys' defaults live in the key table; read them back through the keys object.
+    live = keys.Keys(cfg.get("ocpp", {}), os.path.join(tempfile.gettempdir(), "no-such-dir", "keys.json"),
+                     cfg["station"]["connectors"], None)
+    listing, _ = live.listing()
+    cfg["ocpp"] = dict((k["key"], live[k["key"]]) for k in listing if not k["readonly"])
+    return cfg
+
+
+def known_paths():
+    paths = [row[0] for row in configspec.SPEC] + [row[0] for row in hwspec.SPEC]
+    return paths + ["ocpp." + name for name in keys.names()]
+
+
+def parse_value(text):
+    """JSON when it parses, else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _indent(text):
+    """The indentation unit of a JSON text (2 when it cannot be told)."""
+    for line in text.splitlines()[1:]:
+        stripped = line.lstrip(" ")
+        if stripped and len(stripped) < len(line):
+            return len(line) - len(stripped)
+    return 2
+
+
+def set_value(path, key, raw, out=print):
+    """Set `key` to `raw` (a command-line string) in the file at `path`; returns an exit code."""
+    text, problem = _read(path)
+    if problem:
+        out("%s: %s" % (path, problem))
+        return 1
+    cfg, problems = fwconfig.parse(text)
+    if cfg is None:
+        for p in problems:
+            out("%s: %s" % (path, p))
+        out("%s: fix the syntax first; nothing changed" % path)
+        return 1
+    cfg = json.loads(text)   # parse() filled in defaults; the file keeps only what it had
+    if key not in known_paths():
+        near = difflib.get_close_matches(key, known_paths(), n=3)
+        out("%s: %s - unknown key%s; nothing changed" % (path, key, (" (did you mean %s?)" % ", ".join(near)) if near else ""))
+        return 1
+    value = parse_value(raw)
+    node = cfg
+    parts = key.split(".")
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            out("%s: %s is %s, not a section; nothing changed" % (path, ".".join(parts[:i + 1]), json.dumps(child)))
+            return 1
+        node = child
+    node[parts[-1]] = value
+    problems = fwconfig.validate(json.loads(json.dumps(cfg)))
+    if problems:
+        for p in problems:
+            out("%s: %s" % (path, p))
+        if not isinstance(value, str):
+            out("%s: (to store %s as text, quote it: '\"%s\"')" % (path, raw, raw))
+        out("%s: refused; nothing changed" % path)
+        return 1
+    new = json.dumps(cfg, indent=_indent(text), ensure_ascii=False) + ("\n" if text.endswith("\n") else "")
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(new)
+        os.chmod(tmp, os.stat(path).st_mode & 0o777)
+        os.replace(tmp, path)   # readers see the old file or the new one, never half of it
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    out("%s: %s = %s" % (path, key, json.dumps(value, ensure_ascii=False)))
+    return 0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m tools.config", description="Check, show or change config.json.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("check", help="validate; exit code 1 when there is a problem")
+    p.add_argument("file", nargs="?", default=DEFAULT)
+    p = sub.add_parser("show", help="print the effective config with defaults filled in")
+    p.add_argument("file", nargs="?", default=DEFAULT)
+    p = sub.add_parser("set", help="change one key, e.g. set csms.url wss://csms.example.com/ocpp")
+    p.add_argument("key", help="dotted path, e.g. ocpp.HeartbeatInterval")
+    p.add_argument("value", help="JSON value (300, true, null, \"text\") or plain text")
+    p.add_argument("--config", default=DEFAULT, help="file to change (default config.json)")
+    args = ap.parse_args(argv)
+    if args.cmd == "check":
+        return 1 if check(args.file) else 0
+    if args.cmd == "set":
+        return set_value(args.config, args.key, args.value)
+    text, problem = _read(args.file)
+    cfg, problems = fwconfig.parse(text) if text is not None else (None, [problem])
+    if problems:
+        for p in problems:
+            print("%s: %s" % (args.file, p), file=sys.stderr)
+        return 1
+    print(json.dumps(effective(cfg), indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""Put the firmware onto a board running MicroPython 1.29, copying only what changed.
+
+    python -m tools.deploy [--port /dev/ttyUSB0] [--no-config] [--config FILE] [--dry-run]
+    python -m tools.deploy --local DIR ...   (a folder stands in for the board's flash)
+
+Builds the bundle (tools.bundle), asks the board for the sha256 of every bundle file in one
+`mpremote exec` run, copies the files that differ, deletes `.py` files that would shadow a
+copied `.mpy` (MicroPython's import looks for `name.py` before `name.mpy` in each folder) and
+resets the board. `manifest.json` goes last, so a board holding the new manifest holds all of it.
+
+Every mpremote session interrupts the running charger (Ctrl-C); `resume` keeps mpremote from
+soft-resetting, which would run boot.py and wait for WiFi. The board is reset at the end so the
+charger starts again; `--dry-run` writes nothing but still resets a board it has read.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from tools import bundle
+
+MARK = "@@hashes@@"
+
+# Runs on the board (MicroPython) and, for --local, under CPython: built-ins only.
+_HASH_SCRIPT = """
+import os, json, hashlib, binascii
+def _h(p):
+    try:
+        f = open(p, 'rb')
+    except OSError:
+        return None
+    s = hashlib.sha256()
+    while True:
+        c = f.read(1024)
+        if not c:
+            break
+        s.update(c)
+    f.close()
+    return binascii.hexlify(s.digest()).decode()
+_out = {'hashes': {}, 'dirs': {}}
+for _p in %r:
+    _out['hashes'][_p] = _h(_p)
+for _d in %r:
+    try:
+        _out['dirs'][_d] = sorted(os.listdir(_d))
+    except OSError:
+        _out['dirs'][_d] = None
+print(%r + json.dumps(_out))
+"""
+
+
+class BoardError(Exception):
+    pass
+
+
+def hash_script(files, dirs):
+    return _HASH_SCRIPT % (list(files), list(dirs), MARK)
+
+
+def mpremote_path():
+    path = os.path.join(os.path.dirname(sys.executable), "mpremote")
+    if not os.access(path, os.X_OK):
+        raise BoardError("mpremote not found next to %s: run `make setup` (it installs it)" % sys.executable)
+    return path
+
+
+class Mpremote:
+    """The board on a serial port (None: mpremote picks the first USB serial device)."""
+
+    def __init__(self, port=None):
+        self.port = port
+        self.name = port or "auto-detected serial port"
+        self.restarts = True
+
+    def _argv(self, cmds):
+        return [mpremote_path(), "connect", self.port or "auto", "resume"] + cmds
+
+    def run(self, code, timeout=120):
+        """stdout of `code` run on the board with `mpremote exec`."""
+        try:
+            r = subprocess.run(self._argv(["exec", code]), capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise BoardError("no answer from the board within %d s" % timeout)
+        if r.returncode != 0:
+            raise BoardError((r.stderr.strip() or r.stdout.strip() or "mpremote failed").splitlines()[-1])
+        return r.stdout
+
+    def apply(self, folder, steps, progress):
+        """Run the steps (("mkdir"|"copy"|"remove", path)) in one mpremote session, then reset."""
+        cmds = []
+        for op, rel in steps:
+            if cmds:
+                cmds.append("+")
+            if op == "mkdir":
+                cmds += ["fs", "mkdir", ":" + rel]
+            elif op == "remove":
+                cmds += ["fs", "rm", ":" + rel]
+            else:
+                cmds += ["fs", "cp", "-f", os.path.join(folder, rel), ":" + rel]
+        cmds += ["+", "reset"] if cmds else ["reset"]
+        proc = subprocess.Popen(self._argv(cmds), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        tail = []
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            words = line.split()
+            # mpremote announces each step ("cp SRC :DEST", "rm :PATH", "mkdir :PATH") before doing it.
+            if len(words) in (2, 3) and words[0] in ("cp", "rm", "mkdir") and words[-1].startswith(":"):
+                progress(words[-1][1:])
+            elif line.strip():
+                tail.append(line)
+        if proc.wait() != 0:
+            raise BoardError("mpremote failed: %s" % (tail[-1] if tail else "exit code %d" % proc.returncode))
+
+    def reset(self):
+        subprocess.run(self._argv(["reset"]), capture_output=True, timeout=30)
+
+
+class Folder:
+    """A local folder standing in for the board's flash (a mounted filesystem, or tests)."""
+
+    def __init__(self, path, python=None):
+        self.path = path
+        self.name = path
+        self.python = python or sys.executable
+        self.restarts = False
+
+    def run(self, code, timeout=60):
+        if not os.path.isdir(self.path):
+            raise BoardError("%s is not a folder" % self.path)
+        r = subprocess.run([self.python, "-c", code], cwd=self.path, capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise BoardError((r.stderr.strip() or "exit code %d" % r.returncode).splitlines()[-1])
+        return r.stdout
+
+    def apply(self, folder, steps, progress):
+        for op, rel in steps:
+            progress(rel)
+            target = os.path.join(self.path, rel)
+            if op == "mkdir":
+                os.mkdir(target)
+            elif op == "remove":
+                os.remove(target)
+            else:
+                shutil.copyfile(os.path.join(folder, rel), target)
+
+    def reset(self):
+        pass
+
+
+def board_state(board, manifest):
+    """{"hashes": {path: sha256 or None}, "dirs": {dir: [names] or None}} read from the board."""
+    files = list(manifest["files"]) + [bundle.MANIFEST]
+    out = board.run(hash_script(files, folders(manifest)))
+    for line in out.splitlines():
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK):])
+    raise BoardError("unexpected answer from the board: %r" % out[-200:])
+
+
+def folders(manifest):
+    """Every folder the bundle needs, parents first."""
+    found = set()
+    for rel in manifest["files"]:
+        parts = rel.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            found.add("/".join(parts[:i]))
+    return sorted(found, key=lambda d: (d.count("/"), d))
+
+
+def _order(rel):
+    """Copy order: modules, then data (config, CA), then boot.py/main.py; manifest.json last."""
+    if rel == bundle.MANIFEST:
+        return (4, rel)
+    if rel in bundle.SCRIPTS:
+        return (2, rel)
+    return (0 if rel.split("/")[0] in bundle.DEVICE_DIRS else 1, rel)
+
+
+def plan(manifest, local_manifest_sha, state):
+    """What to do: {"copy": [rel], "mkdir": [dir], "remove": [(rel, why)], "unchanged": [rel], "extra": [rel]}.
+
+    `state` None (no board) counts every file as changed.
+    """
+    files = dict((rel, f["sha256"]) for rel, f in manifest["files"].items())
+    files[bundle.MANIFEST] = local_manifest_sha
+    hashes = state["hashes"] if state else {}
+    dirs = state["dirs"] if state else {}
+    copy = sorted((rel for rel in files if hashes.get(rel) != files[rel]), key=_order)
+    result = {"copy": copy, "unchanged": sorted(rel for rel in files if rel not in copy),
+              "mkdir": [d for d in folders(manifest) if state and dirs.get(d) is None],
+              "remove": [], "extra": []}
+    for d, names in sorted(dirs.items()):
+        for name in names or ():
+            rel = d + "/" + name
+            if rel in files:
+                continue
+            if name.endswith(".py") and rel[:-3] + ".mpy" in files:
+                result["remove"].append((rel, "shadows %s.mpy: MicroPython imports .py before .mpy" % rel[:-3]))
+            else:
+                result["extra"].append(rel)
+    return result
+
+
+def _files(n):
+    return "%d file%s" % (n, "" if n == 1 else "s")
+
+
+def deploy(board, dest, include_config=True, config=None, dry_run=False, out=print):
+    """Build, compare, copy. Returns the plan. BoardError when the board cannot be read
+    (except in a dry run, where every file then counts as changed)."""
+    manifest = bundle.build(dest, include_config=include_config, config=config)
+    msha = bundle.sha256_file(os.path.join(dest, bundle.MANIFEST))
+    sizes = dict((rel, f["size"]) for rel, f in manifest["files"].items())
+    sizes[bundle.MANIFEST] = os.path.getsize(os.path.join(dest, bundle.MANIFEST))
+    out("bundle: version %s, %d files (%s)" % (manifest["version"], len(sizes), manifest["mpy_cross"]))
+    try:
+        state = board_state(board, manifest)
+    except BoardError as e:
+        if not dry_run:
+            raise BoardError("cannot read the board (%s): %s" % (board.name, e))
+        out("no board reachable (%s): every file counts as changed" % e)
+        state = None
+    p = plan(manifest, msha, state)
+    if state is not None:
+        out("board %s: %d of %d files differ" % (board.name, len(p["copy"]), len(sizes)))
+    verb = "would copy " if dry_run else ""
+    total = len(p["copy"])
+    steps = [("mkdir", d) for d in p["mkdir"]] + [("copy", rel) for rel in p["copy"] if rel != bundle.MANIFEST]
+    steps += [("remove", rel) for rel, _ in p["remove"]]
+    steps += [("copy", bundle.MANIFEST)] if bundle.MANIFEST in p["copy"] else []
+    counter = {"n": 0}
+    why = dict(p["remove"])
+
+    def progress(rel):
+        if rel in why:
+            out("%sremove %s (%s)" % ("would " if dry_run else "", rel, why[rel]))
+        elif rel in sizes:
+            counter["n"] += 1
+            out("%s[%d/%d] %s (%d B)" % (verb, counter["n"], total, rel, sizes[rel]))
+        else:
+            out("%smkdir %s" % ("would " if dry_run else "", rel))
+
+    if dry_run:
+        for _, rel in steps:
+            progress(rel)
+        if state is not None:
+            board.reset()   # reading stopped the charger: start it again
+    elif steps:
+        board.apply(dest, steps, progress)
+    else:
+        board.reset()
+    for rel in p["extra"]:
+        out("note: %s is on the board but not in this bundle (left in place)" % rel)
+    nbytes = sum(sizes[rel] for rel in p["copy"])
+    if dry_run:
+        out("dry run: %s (%d B) would be copied, %d removed; nothing written"
+            % (_files(total), nbytes, len(p["remove"])))
+    else:
+        out("copied %s (%d B), %d unchanged, %d removed%s"
+            % (_files(total), nbytes, len(p["unchanged"]), len(p["remove"]),
+               "; board reset: the charger starts again" if board.restarts else ""))
+    return p
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m tools.deploy",
+                                 description="Copy the firmware bundle onto the board (only changed files).")
+    ap.add_argument("--port", help="serial port, e.g. /dev/ttyUSB0 or COM3 (default: first USB serial device)")
+    ap.add_argument("--local", metavar="DIR", help="deploy into a local folder instead of a board")
+    ap.add_argument("--no-config", action="store_true", help="keep the board's config.json")
+    ap.add_argument("--config", default=os.path.join(bundle.ROOT, "config.json"), help="config file to deploy")
+    ap.add_argument("--dest", default=os.path.join(bundle.ROOT, "build", "bundle"), help="bundle folder")
+    ap.add_argument("--dry-run", action="store_true", help="list what would be copied; write nothing")
+    args = ap.parse_args(argv)
+    board = Folder(args.local) if args.local else Mpremote(args.port)
+    try:
+        deploy(board, args.dest, include_config=not args.no_config, config=args.config, dry_run=args.dry_run)
+    except (bundle.BundleError, BoardError) as e:
+        print("deploy: %s" % e, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
