@@ -16,7 +16,7 @@ class CallFailed(Exception):
     """The Central System answered with a CALLERROR, an invalid reply, or not in time."""
 
     def __init__(self, code, description=""):
-        Exception.__init__(self, "%s %s" % (code, description))
+        super().__init__("%s %s" % (code, description))
         self.code = code
         self.description = description
 

@@ -186,6 +186,7 @@ class Sessions:
                 cp.outbox.put_tx("StopTransaction", ref, {
                     "meterStop": meter, "timestamp": cp.iso(st["t"]), "reason": "PowerLoss", "idTag": st["tag"]})
                 cp.log.warn("tx", "connector %d: transaction cut by a power loss, stopped at %d Wh" % (conn.id, meter))
+                conn.finishing = conn.plugged()
             try:
                 os.remove(path)
             except OSError:

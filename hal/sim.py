@@ -1,8 +1,16 @@
 """Host stand-in for a board: a simulated EV, meter, reader and clock, driven by console lines.
 
 Console: `plug N`, `unplug N`, `swipe TAG`, `power N W`, `fault N CODE`, `clear N`, `lockfail N`.
+The physical world outlives the charger: cables, EV draw and meter registers are kept in
+`<data_dir>/sim.json`, so a killed and restarted process finds the cable still plugged in
+and the meter where it was, as a board does after a power cut.
 """
+import json
+
+from firmware import store
 from firmware.compat import ticks_ms, ticks_diff, unix_time
+
+_SAVE_MS = 2000
 
 
 class SimRelay:
@@ -143,6 +151,11 @@ class SimBoard:
         st = cfg["station"]
         self.connectors = [SimConnector(st["voltage"], st["phases"], st["fixed_cable"])
                            for _ in range(st["connectors"])]
+        self._path = store.join(cfg["_data"], "sim.json")
+        self._saved = ticks_ms()
+        world = store.read_json(self._path, [])
+        for c, w in zip(self.connectors, world if isinstance(world, list) else []):
+            c.pilot.plug, c.meter.draw_w, c.meter._mwh = w[0], w[1], w[2]
         self.rtc = SimRtc()
         self.reader = SimReader()
         self.indicator = SimIndicator()
@@ -153,7 +166,16 @@ class SimBoard:
         self.reset_requested = "hard" if hard else "soft"
 
     def poll(self):
-        pass
+        if ticks_diff(ticks_ms(), self._saved) > _SAVE_MS:
+            self._save()
+
+    def _save(self):
+        self._saved = ticks_ms()
+        world = []
+        for c in self.connectors:
+            c.meter.energy_wh()
+            world.append([c.pilot.plug, c.meter.draw_w, c.meter._mwh])
+        store.write_atomic(self._path, json.dumps(world))
 
     def command(self, words):
         """Apply a console command; returns a reply line, or None when the command is not ours."""
@@ -187,6 +209,7 @@ class SimBoard:
             c.lock.broken = True
         else:
             return "usage: plug N | unplug N | power N W | fault N CODE | clear N | lockfail N"
+        self._save()
         return "ok"
 
 

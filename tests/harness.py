@@ -19,13 +19,9 @@ from tools.csms import CentralSystem
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# Names set on a CsmsThread that really belong to its CentralSystem, so tests
-# can write `csms.heartbeat_interval = 5`.
-_POLICIES = frozenset((
-    "boot_responses", "default_boot_status", "heartbeat_interval", "id_tags",
-    "default_tag_status", "data_transfer_status", "data_transfer_data",
-    "no_reply_actions", "callerror_actions", "enforce_registration",
-))
+# The CsmsThread's own attributes; every other name is read from and
+# written to its CentralSystem, so tests can write `csms.heartbeat_interval = 5`.
+_OWN = frozenset(("cs", "_loop", "_thread", "_cursors", "_raw_cursor"))
 
 # How long wait_for() lingers for the CSMS's own answer to a matched Call, so
 # the test sees the ledgers updated (e.g. the transaction opened).
@@ -62,17 +58,17 @@ class CsmsThread:
         object.__setattr__(self, "_cursors", {})
         object.__setattr__(self, "_raw_cursor", 0)
 
-    # Policies and records are read and written on the CentralSystem.
+    # Policies and records live on the CentralSystem (see _OWN).
     def __getattr__(self, name):
         if name == "cs":  # not constructed yet; avoid recursing
             raise AttributeError(name)
         return getattr(self.cs, name)
 
     def __setattr__(self, name, value):
-        if name in _POLICIES:
-            setattr(self.cs, name, value)
-        else:
+        if name in _OWN:
             object.__setattr__(self, name, value)
+        else:
+            setattr(self.cs, name, value)
 
     # --- lifecycle
 

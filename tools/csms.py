@@ -342,8 +342,9 @@ class CentralSystem:
       data_transfer_status, data_transfer_data   DataTransfer answer
       no_reply_actions    set of actions left unanswered (timeout tests)
       callerror_actions   action -> 1.6 error code to answer with instead
-      enforce_registration  flag Calls sent while not Accepted, and early
-                          BootNotification retries (True)
+      enforce_registration  flag Calls sent before an Accepted boot (unless
+                          triggered), answers while Rejected, and
+                          BootNotification retries before the interval (True)
     Records: ledger, violations, refused, transactions, meter_values,
       status_notifications, registration.
     """
@@ -579,6 +580,10 @@ class CentralSystem:
             return
         session.answered.add(uid)
         action, request = session.sent_calls[uid]
+        if self.enforce_registration and self.registration.get(cp_id) == "Rejected":
+            # 1.6 section 4.2: "While Rejected, the Charge Point SHALL NOT
+            # respond to any Central System initiated message".
+            self._violation(cp_id, f"answered {action} while registration is Rejected")
         if kind == 3:
             errors = self._schemas.errors(action, strict[2], response=True)
             for _, text in errors:

@@ -266,6 +266,17 @@ def test_registration_is_enforced(server):
     assert "before the interval elapsed" in server.violations[2]
 
 
+def test_answering_while_rejected_is_a_violation(server):
+    server.boot_responses = [("Rejected", 60)]
+    with raw_client(server) as ws:
+        assert raw_boot(ws)[2]["status"] == "Rejected"
+        server.send_raw('[2,"r1","Reset",{"type":"Soft"}]')
+        assert json.loads(ws.recv(timeout=5))[1] == "r1"
+        ws.send('[3,"r1",{"status":"Accepted"}]')
+        server.wait_raw(lambda f: f.parsed[0] == 3, timeout=5)
+    assert server.violations == ["CP_1: answered Reset while registration is Rejected"]
+
+
 def test_triggered_message_is_allowed_while_pending(server, client):
     server.boot_responses = [("Pending", 60)]
     cp = client.connect(server.url)
@@ -406,7 +417,10 @@ def test_wait_for_cursors_match_and_expect_none(csms, client):
 def test_policy_attributes_pass_through(csms):
     csms.heartbeat_interval = 11
     csms.id_tags["X"] = "Blocked"
+    csms.no_reply_actions = {"Heartbeat"}
     assert csms.cs.heartbeat_interval == 11 and csms.cs.id_tags == {"X": "Blocked"}
+    assert csms.cs.no_reply_actions == {"Heartbeat"}
+    assert "heartbeat_interval" not in vars(csms)
     assert csms.url == f"ws://127.0.0.1:{csms.port}/ocpp"
 
 

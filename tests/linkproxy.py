@@ -1,0 +1,83 @@
+"""A TCP relay between the charger and the Central System that a test can cut and restore,
+to simulate the network going away (connection loss, CSMS unreachable) without faking
+either end."""
+import asyncio
+import threading
+
+
+class LinkProxy:
+    def __init__(self, target_port, host="127.0.0.1"):
+        self.target = (host, target_port)
+        self.host = host
+        self.port = None
+        self.up = True
+        self.connections = 0
+        self._writers = set()
+        self._loop = asyncio.new_event_loop()
+        self._server = None
+        self._thread = threading.Thread(target=self._loop.run_forever, name="linkproxy", daemon=True)
+
+    def start(self):
+        self._thread.start()
+        self._server = self._run(asyncio.start_server(self._accept, self.host, 0))
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def stop(self):
+        self.cut()
+        self._server.close()
+
+        async def settle():
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._run(settle())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    def url(self):
+        return "ws://%s:%d/ocpp" % (self.host, self.port)
+
+    def _run(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    def cut(self):
+        """Drop every open connection and refuse new ones (they are closed at once)."""
+        self.up = False
+
+        async def close_all():
+            for w in list(self._writers):
+                w.transport.abort()  # an RST, as when a cable is pulled or a router reboots
+            self._writers.clear()
+        self._run(close_all())
+
+    def restore(self):
+        self.up = True
+
+    async def _accept(self, reader, writer):
+        if not self.up:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.connections += 1
+        self._writers.update((writer, up_writer))
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def _pipe(self, reader, writer):
+        try:
+            while True:
+                data = await reader.read(4096)
+                if not data or not self.up:
+                    break
+                writer.write(data)
+                await writer.drain()
+        except (OSError, asyncio.CancelledError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.transport.abort()
