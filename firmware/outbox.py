@@ -60,7 +60,8 @@ class Outbox:
         self.journal.append({"a": action, "r": ref, "p": payload})
 
     def tx_map(self):
-        return self.journal.meta("tx", {})
+        # A copy: set_meta() compares with what it holds and skips unchanged values.
+        return dict(self.journal.meta("tx", {}))
 
     def tx_id(self, ref):
         tid = self.tx_map().get(ref)

@@ -86,3 +86,26 @@ def charger(request, csms, interpreter, tmp_path):
             unit.stop()
         except Exception:
             unit.kill()
+
+
+REPORTS = REPO_ROOT / "build" / "reports"
+
+
+def report_figure(line):
+    """A figure a test measured (fault-injection counts...): printed at the end of the run."""
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    with open(REPORTS / "figures.txt", "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+
+
+def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput"):  # the controller, not an xdist worker
+        (REPORTS / "figures.txt").unlink(missing_ok=True)
+
+
+def pytest_terminal_summary(terminalreporter):
+    path = REPORTS / "figures.txt"
+    if path.exists():
+        terminalreporter.section("figures")
+        for line in path.read_text(encoding="utf-8").splitlines():
+            terminalreporter.write_line(line)

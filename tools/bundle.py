@@ -198,7 +198,8 @@ def main(argv=None):
     print("target: MicroPython 1.29, ESP32 (ESP32_GENERIC firmware); portable bytecode, no native code")
     # What goes onto the board: the listed files and the manifest itself.
     total = sum(f["size"] for f in manifest["files"].values()) + os.path.getsize(os.path.join(args.dest, MANIFEST))
-    print("bundle %s: version %s, %d files, %d bytes" % (args.dest, manifest["version"], len(manifest["files"]) + 1, total))
+    print("bundle %s: version %s, %d files, %d bytes"
+          % (args.dest, manifest["version"], len(manifest["files"]) + 1, total))
     print("tar: %s" % (args.dest.rstrip("/" + os.sep) + ".tar"))
     return 0
 

@@ -100,7 +100,8 @@ def set_value(path, key, raw, out=print):
     cfg = json.loads(text)   # parse() filled in defaults; the file keeps only what it had
     if key not in known_paths():
         near = difflib.get_close_matches(key, known_paths(), n=3)
-        out("%s: %s - unknown key%s; nothing changed" % (path, key, (" (did you mean %s?)" % ", ".join(near)) if near else ""))
+        hint = " (did you mean %s?)" % ", ".join(near) if near else ""
+        out("%s: %s - unknown key%s; nothing changed" % (path, key, hint))
         return 1
     value = parse_value(raw)
     node = cfg

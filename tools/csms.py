@@ -27,6 +27,7 @@ import re
 import ssl as ssl_module
 import sys
 import time
+import traceback
 import urllib.parse
 import uuid
 from pathlib import Path
@@ -462,7 +463,14 @@ class CentralSystem:
         self._wake()
         try:
             async for data in ws:
-                await self._on_frame(session, data)
+                try:
+                    await self._on_frame(session, data)
+                except ConnectionClosed:
+                    raise
+                except Exception as e:  # a CSMS bug must not look like a charger fault
+                    self._violation(cp_id, f"CSMS internal error {e!r} on "
+                                           f"{data[:200]!r}")
+                    traceback.print_exc()
         except ConnectionClosed:
             pass
         finally:
@@ -480,7 +488,7 @@ class CentralSystem:
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
         try:
             parsed = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             parsed = None
         self._append(Frame(time.monotonic(), cp_id, "in", data, parsed), session)
 
@@ -488,7 +496,7 @@ class CentralSystem:
             self._violation(cp_id, "binary frame; OCPP-J uses text frames only")
         try:
             strict = parse_strict(text)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             self._violation(cp_id, f"frame is not strict JSON ({e}): {text[:200]!r}")
             return
         problems = check_envelope(strict)
@@ -609,7 +617,7 @@ class CentralSystem:
                    else message)
         try:
             parsed = json.loads(decoded)
-        except ValueError:
+        except (ValueError, RecursionError):
             parsed = None
         if (isinstance(parsed, list) and len(parsed) == 4 and parsed[0] == 2
                 and isinstance(parsed[1], str) and isinstance(parsed[2], str)):
@@ -627,6 +635,12 @@ class CentralSystem:
     # --- ledgers
 
     def _open_transaction(self, cp_id, payload):
+        # A charger that lost power between sending StartTransaction and storing the reply
+        # sends the very same request again: answer with the same transaction, as a
+        # production CSMS does, instead of opening a second one.
+        for tx_id, tx in self.transactions.items():
+            if tx["cp_id"] == cp_id and tx["start"] == payload:
+                return tx_id
         tx_id = self._next_tx
         self._next_tx += 1
         self.transactions[tx_id] = {"cp_id": cp_id, "start": payload,

@@ -111,7 +111,8 @@ class Mpremote:
             elif line.strip():
                 tail.append(line)
         if proc.wait() != 0:
-            raise BoardError("mpremote failed: %s" % (tail[-1] if tail else "exit code %d" % proc.returncode))
+            raise BoardError("mpremote failed: %s\nthe board was not reset; run the deploy again"
+                             % (tail[-1] if tail else "exit code %d" % proc.returncode))
 
     def reset(self):
         subprocess.run(self._argv(["reset"]), capture_output=True, timeout=30)
@@ -225,6 +226,8 @@ def deploy(board, dest, include_config=True, config=None, dry_run=False, out=pri
     p = plan(manifest, msha, state)
     if state is not None:
         out("board %s: %d of %d files differ" % (board.name, len(p["copy"]), len(sizes)))
+    if state and "config.json" in p["copy"] and state["hashes"].get("config.json"):
+        out("note: the board's config.json differs and is replaced (--no-config keeps it)")
     verb = "would copy " if dry_run else ""
     total = len(p["copy"])
     steps = [("mkdir", d) for d in p["mkdir"]] + [("copy", rel) for rel in p["copy"] if rel != bundle.MANIFEST]

@@ -92,12 +92,6 @@ def test_malformed_frames_get_the_right_callerror_and_charging_goes_on(csms, cha
     csms.violations[:] = [v for v in csms.violations if v not in ours]
 
 
-def _send_text_bytes(csms, data):
-    """A text frame whose payload is not UTF-8 (the ocpp library would never send one)."""
-    session = csms.cs.session(None)
-    csms._run(session.ws.send(data, text=True), 5)
-
-
 @pytest.mark.parametrize("kind", ["binary frame", "bad utf-8", "oversized frame"])
 def test_websocket_level_garbage_fails_the_link_and_the_charger_reconnects(csms, charger, kind):
     cp = charger(ocpp=FAST)
@@ -107,7 +101,7 @@ def test_websocket_level_garbage_fails_the_link_and_the_charger_reconnects(csms,
         csms.send_raw(b"\x00\x01binary")
         code = 1003
     elif kind == "bad utf-8":
-        _send_text_bytes(csms, b'[2,"u1","Reset",{"type":"\xff\xfe"}]')
+        csms.send_raw(b'[2,"u1","Reset",{"type":"\xff\xfe"}]', text=True)  # a text frame that is not UTF-8
         code = 1007
     else:
         csms.send_raw('[2,"big","DataTransfer",{"vendorId":"v","data":"%s"}]' % ("x" * 9000))

@@ -243,11 +243,14 @@ def test_malformed_frames_from_charger_are_violations(server):
         ws.recv(timeout=5)
         ws.send('[2,"u1","FooBar",{}]')
         unsupported = json.loads(ws.recv(timeout=5))
+        ws.send("[" * 100000 + "]" * 100000)
+        ws.send('[2,"h2","Heartbeat",{}]')          # still served afterwards
+        assert json.loads(ws.recv(timeout=5))[:2] == [3, "h2"]
     text = "\n".join(server.violations)
     assert reply[:3] == [4, "x", "FormationViolation"]
     assert unsupported[:3] == [4, "u1", "NotSupported"]
     for needle in ["not strict JSON", "duplicate object key", "unknown UniqueId",
-                   "needs 4 elements", "binary frame", "FooBar"]:
+                   "needs 4 elements", "binary frame", "FooBar", "recursion"]:
         assert needle in text, needle
 
 

@@ -3,6 +3,7 @@ fake mpremote), config check/show/set, and the log reader."""
 import hashlib
 import json
 import os
+import select
 import subprocess
 import sys
 import tarfile
@@ -27,7 +28,7 @@ def sha(path):
 
 def run_tool(*args, cwd=ROOT):
     return subprocess.run([sys.executable, "-m"] + list(args), cwd=cwd, capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=ROOT), timeout=120)
+                          env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +79,8 @@ def test_mpy_files_name_the_device_path_not_this_machine(built):
 @needs_mp
 def test_bundle_modules_load_on_micropython(built):
     dest, _ = built
-    r = subprocess.run([MICROPYTHON, "-c", "import firmware.chargepoint, hal.sim; print(firmware.chargepoint.__file__)"],
-                       cwd=dest, capture_output=True, text=True, timeout=30)
+    code = "import firmware.chargepoint, hal.sim; print(firmware.chargepoint.__file__)"
+    r = subprocess.run([MICROPYTHON, "-c", code], cwd=dest, capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "firmware/chargepoint.mpy"
 
@@ -196,7 +197,7 @@ def test_deploy_copies_only_what_changed(tmp_path):
     assert [rel for rel, _ in p["remove"]] == ["firmware/ws.py"]
     assert not (board / "firmware" / "ws.py").exists() and (board / "firmware" / "gone.mpy").exists()
     assert p["extra"] == ["firmware/gone.mpy"]
-    assert "[1/%d] hal/sim.mpy (%d B)" % (len(p["copy"]), os.path.getsize(os.path.join(dest, "hal", "sim.mpy"))) in lines
+    assert "[1/1] hal/sim.mpy (%d B)" % os.path.getsize(os.path.join(dest, "hal", "sim.mpy")) in lines
     assert any("remove firmware/ws.py" in line for line in lines)
 
 
@@ -216,7 +217,8 @@ def test_board_hash_script_runs_on_micropython(built, tmp_path):
     (board / "firmware").mkdir(parents=True)
     (board / "firmware" / "ws.mpy").write_bytes(open(os.path.join(dest, "firmware", "ws.mpy"), "rb").read())
     (board / "firmware" / "ws.py").write_text("")
-    states = [deploy.board_state(deploy.Folder(str(board), python=py), manifest) for py in (sys.executable, MICROPYTHON)]
+    states = [deploy.board_state(deploy.Folder(str(board), python=py), manifest)
+              for py in (sys.executable, MICROPYTHON)]
     assert states[0] == states[1]
     assert states[1]["hashes"]["firmware/ws.mpy"] == manifest["files"]["firmware/ws.mpy"]["sha256"]
     assert states[1]["hashes"]["boot.py"] is None
@@ -228,47 +230,173 @@ def test_unreachable_board_fails_a_real_deploy(tmp_path):
     assert r.returncode == 1 and "cannot read the board" in r.stderr
 
 
-FAKE_MPREMOTE = """#!%s
-import json, sys
-args = sys.argv[1:]
-with open(%r, "a") as f:
-    f.write(json.dumps(args) + "\\n")
-cmds, cur = [], []
-for a in args[3:]:
-    if a == "+":
-        cmds.append(cur)
-        cur = []
-    else:
-        cur.append(a)
-cmds.append(cur)
-for c in cmds:
-    if c[0] == "exec" and "hashlib" in c[1]:
-        print(%r + json.dumps({"hashes": {}, "dirs": {"firmware": ["ws.py"], "hal": None}}))
-    elif c[0] == "fs":
-        print(" ".join([c[1]] + [x for x in c[2:] if x != "-f"]))
+# A board on a pseudo-terminal: the raw REPL protocol mpremote speaks (with raw-paste), in
+# front of a MicroPython unix process that executes what mpremote sends inside a folder
+# standing in for the board's flash. `machine.reset()` fails there and is only recorded.
+DEVICE_LOOP = r"""
+import sys
+g = {}
+while True:
+    n = sys.stdin.readline()
+    if not n:
+        break
+    code = sys.stdin.buffer.read(int(n)).decode()
+    err = None
+    try:
+        exec(code, g)
+    except BaseException as e:
+        err = e
+    sys.stdout.write(chr(4))
+    if err is not None:
+        sys.print_exception(err, sys.stdout)
+    sys.stdout.write(chr(4))
 """
 
 
-def test_mpremote_session_is_one_chained_command(tmp_path, monkeypatch):
-    calls = tmp_path / "calls.jsonl"
-    fake = tmp_path / "mpremote"
-    fake.write_text(FAKE_MPREMOTE % (sys.executable, str(calls), deploy.MARK))
-    fake.chmod(0o755)
-    monkeypatch.setattr(deploy, "mpremote_path", lambda: str(fake))
-    lines = []
-    p = deploy.deploy(deploy.Mpremote("/dev/ttyUSB9"), str(tmp_path / "b"), out=lines.append)
-    argvs = [json.loads(line) for line in calls.read_text().splitlines()]
-    assert len(argvs) == 2   # one exec to read the hashes, one session to write and reset
-    assert argvs[0][:4] == ["connect", "/dev/ttyUSB9", "resume", "exec"]
-    session = argvs[1]
-    assert session[:3] == ["connect", "/dev/ttyUSB9", "resume"] and session[-2:] == ["+", "reset"]
-    assert session[3:6] == ["fs", "mkdir", ":hal"]
-    rm = session.index(":firmware/ws.py")
-    assert session[rm - 2:rm] == ["fs", "rm"] and rm > session.index(":firmware/ws.mpy")
-    assert session[-3] == ":manifest.json"
-    n = len(p["copy"])
-    assert lines.count("[%d/%d] manifest.json (%d B)" % (n, n, os.path.getsize(str(tmp_path / "b" / "manifest.json")))) == 1
-    assert any(line.startswith("remove firmware/ws.py") for line in lines)
+class PtyBoard:
+    WINDOW = 256
+
+    def __init__(self, folder):
+        import pty
+        import threading
+        import tty
+        self.master, self.slave = pty.openpty()
+        tty.setraw(self.slave)
+        self.port = os.ttyname(self.slave)
+        self.execs = []
+        self.dev = subprocess.Popen([MICROPYTHON, "-c", DEVICE_LOOP], cwd=folder,
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.stopped = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _run(self, code):
+        self.execs.append(code.decode())
+        self.dev.stdin.write(b"%d\n" % len(code) + code)
+        self.dev.stdin.flush()
+        out = b""
+        while out.count(b"\x04") < 2:
+            c = self.dev.stdout.read(1)
+            if not c:
+                break
+            out += c
+        return out + b">"
+
+    def _serve(self):
+        raw, paste, code = False, False, b""
+
+        def send(b):
+            try:
+                os.write(self.master, b)
+            except OSError:
+                pass   # the test is over
+        while not self.stopped:
+            if not select.select([self.master], [], [], 0.05)[0]:
+                continue
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:
+                return
+            i = 0
+            while i < len(data):
+                b = data[i:i + 1]
+                i += 1
+                if b == b"\x01" and not paste:   # Ctrl-A: (re)enter the raw REPL
+                    raw, code = True, b""
+                    send(b"raw REPL; CTRL-B to exit\r\n>")
+                elif not raw:
+                    pass
+                elif paste:
+                    if b == b"\x04":       # end of the pasted code: acknowledge, run
+                        send(b"\x04")
+                        send(self._run(code))
+                        paste, code = False, b""
+                    else:
+                        code += b
+                        if len(code) % self.WINDOW == 0:
+                            send(b"\x01")   # room for one more window
+                elif b == b"\x05" and not code:   # "\x05A\x01": raw-paste request
+                    i += 2
+                    send(b"R\x01" + self.WINDOW.to_bytes(2, "little"))
+                    paste = True
+                elif b == b"\x02":
+                    raw = False
+                elif b == b"\x03":
+                    code = b""
+                elif b == b"\x04":
+                    send(b"OK")
+                    send(self._run(code))
+                    code = b""
+                else:
+                    code += b
+
+    def close(self):
+        # Stop the thread before closing: a reused descriptor number must not be read by it.
+        self.stopped = True
+        self.dev.kill()
+        self.dev.wait()
+        self.thread.join(5)
+        os.close(self.slave)
+        os.close(self.master)
+
+
+@pytest.fixture
+def pty_board(tmp_path):
+    if not os.access(MICROPYTHON, os.X_OK) or not hasattr(os, "openpty"):
+        pytest.skip("needs micropython and a pseudo-terminal")
+    folder = tmp_path / "flash"
+    folder.mkdir()
+    board = PtyBoard(str(folder))
+    yield board, folder
+    board.close()
+
+
+def test_deploy_through_mpremote(pty_board, tmp_path):
+    board, flash = pty_board
+    dest = str(tmp_path / "b")
+    r = run_tool("tools.deploy", "--port", board.port, "--dest", dest)
+    assert r.returncode == 0, r.stdout + r.stderr
+    manifest = json.load(open(os.path.join(dest, "manifest.json")))
+    for rel in list(manifest["files"]) + ["manifest.json"]:
+        assert sha(str(flash / rel)) == sha(os.path.join(dest, rel)), rel
+    n = len(manifest["files"]) + 1
+    assert "[1/%d] firmware/__init__.mpy (35 B)" % n in r.stdout.splitlines()
+    assert "[%d/%d] manifest.json" % (n, n) in r.stdout
+    assert "machine.reset()" in board.execs[-1]
+    # The hashes come from one exec; the session copies, then resets.
+    assert sum("hashlib.sha256()" in c and "json.dumps" in c for c in board.execs) == 1
+
+    (flash / "firmware" / "ws.py").write_text("print('stale source')\n")   # would win over ws.mpy
+    (flash / "hal" / "sim.mpy").write_bytes(b"old")
+    del board.execs[:]
+    r = run_tool("tools.deploy", "--port", board.port, "--dest", dest)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "board %s: 1 of %d files differ" % (board.port, n) in r.stdout
+    assert "[1/1] hal/sim.mpy (%d B)" % manifest["files"]["hal/sim.mpy"]["size"] in r.stdout
+    assert not (flash / "firmware" / "ws.py").exists()
+    assert sha(str(flash / "hal" / "sim.mpy")) == manifest["files"]["hal/sim.mpy"]["sha256"]
+    writes = [c for c in board.execs if "open(" in c and "'wb'" in c]
+    assert len(writes) == 1 and "hal/sim.mpy" in writes[0]
+
+    before = dict((p, sha(str(p))) for p in flash.rglob("*") if p.is_file())
+    (flash / "boot.py").write_text("# changed on the board\n")
+    before[flash / "boot.py"] = sha(str(flash / "boot.py"))
+    del board.execs[:]
+    r = run_tool("tools.deploy", "--port", board.port, "--dest", dest, "--dry-run")
+    assert r.returncode == 0 and "would copy [1/1] boot.py" in r.stdout
+    assert dict((p, sha(str(p))) for p in flash.rglob("*") if p.is_file()) == before
+    assert "machine.reset()" in board.execs[-1]
+
+
+def test_logs_through_mpremote(pty_board, tmp_path):
+    board, flash = pty_board
+    fabricate(flash)
+    r = run_tool("tools.logs", "--port", board.port)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == logs.read(deploy.Folder(str(flash))) + "(board reset: the charger starts again)\n"
+    assert "machine.reset()" in board.execs[-1]
+    r = run_tool("tools.logs", "--port", board.port, "--no-restart")
+    assert "machine.reset()" not in board.execs[-1] and "board reset" not in r.stdout
 
 
 # -- config ---------------------------------------------------------------------------
