@@ -33,6 +33,14 @@ class ChargePoint:
             self.operative = bool(avail[0])
             for c in self.connectors:
                 c.operative = bool(avail[c.id])
+        # A board without a backup battery wakes up in 2000: the last known time is saner
+        # for messages made before the Central System tells the time again.
+        self._clock_path = store.join(data, "clock.json")
+        self._clock_saved = None
+        known = store.read_json(self._clock_path)
+        if isinstance(known, int) and board.rtc.now() < known:
+            board.rtc.set(known)
+            log.warn("clock", "clock was behind the last known time, set to " + clock.iso(known))
         self.rpc = Rpc(log, cfg["csms"]["call_timeout"] * 1000)
         self.outbox = Outbox(log, Journal(store.join(data, "journal"), log))
         self.sessions = Sessions(self)
@@ -181,9 +189,15 @@ class ChargePoint:
 
     def _set_time(self, text):
         try:
-            self.board.rtc.set(clock.parse_iso(text))
+            t = clock.parse_iso(text)
         except ValueError:
             self.log.warn("clock", "bad currentTime %r" % text)
+            return
+        self.board.rtc.set(t)
+        # Persist at most hourly: flash wears, and an hour-old time is still sane.
+        if self._clock_saved is None or ticks_diff(ticks_ms(), self._clock_saved) > 3600000:
+            self._clock_saved = ticks_ms()
+            store.write_atomic(self._clock_path, str(t))
 
     async def boot(self):
         """BootNotification until Accepted. Pending: CS calls are answered meanwhile.
@@ -260,7 +274,8 @@ class ChargePoint:
                 await asyncio.sleep(5)
                 continue
             await asyncio.sleep(interval)
-            if conn.idle_ms() > interval * 2000 + 5000:
+            # Pings answered keep frames coming; two silent intervals mean a half-open link.
+            if conn.idle_ms() > interval * 2000 + 1000:
                 raise ws.WsError("no frame from the Central System for %d s" % (conn.idle_ms() // 1000))
             await conn.ping(b"")
 

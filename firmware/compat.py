@@ -177,3 +177,12 @@ def pem_certificates(data):
 
 # True on a microcontroller port (the ESP32): the board HAL and machine.reset() apply.
 ON_DEVICE = sys.platform not in ("linux", "darwin", "win32", "cygwin", "freebsd")
+
+
+def getenv(name):
+    """An environment variable, or None (ports without an environment give None)."""
+    try:
+        import os
+        return os.getenv(name)
+    except (ImportError, AttributeError):
+        return None

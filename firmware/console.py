@@ -2,7 +2,7 @@
 from firmware.compat import collect, mem_alloc, mem_free, stdin_reader
 
 HELP = ("commands: plug N | unplug N | swipe TAG | power N W | fault N CODE | clear N | lockfail N"
-        " | data VENDOR [MESSAGE [DATA]] | status | mem | help | quit")
+        " | data VENDOR [MESSAGE [DATA]] | status | flash | mem | help | quit")
 
 
 def describe(cp):
@@ -35,6 +35,10 @@ async def run(get_cp, board):
             return
         if words[0] == "status":
             print(describe(cp))
+        elif words[0] == "flash":
+            j = cp.outbox.journal
+            print("flash: journal writes=%d bytes=%d pending=%d, mirror writes=%d"
+                  % (j.writes, j.written, len(j), cp.sessions.writes))
         elif words[0] == "mem":
             collect()
             print("mem: alloc=%d free=%d" % (mem_alloc(), mem_free()))

@@ -158,6 +158,7 @@ class Journal:
         self._target = max_bytes * 3 // 4
         self._seg_max = min(_SEG_MAX, max(_SEG_MIN, max_bytes // 8))
         self.writes = 0
+        self.written = 0  # bytes appended to segments by this object (wear figure)
         self.bytes = 0
         self._segs = []      # segment numbers, ascending
         self._ends = []      # .end marks on flash (normally one)
@@ -299,6 +300,7 @@ class Journal:
         self._nl = False
         self._tail_size += len(data)
         self.bytes += len(data)
+        self.written += len(data)
 
     def _put(self, line):
         self._write(self._segs[-1], b"\n" + line if self._nl else line)

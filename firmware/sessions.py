@@ -22,11 +22,13 @@ _KEEP_SAMPLES = const(4)  # periodic values carried in StopTransaction.transacti
 class Sessions:
     def __init__(self, cp):
         self.cp = cp
+        self.writes = 0  # flash writes of the transaction mirrors (wear figure)
 
     def _tx_path(self, conn):
         return store.join(self.cp.cfg["_data"], "tx%d.json" % conn.id)
 
     def _persist(self, conn, tx, meter, t):
+        self.writes += 2  # the file and its rename
         store.write_atomic(self._tx_path(conn), json.dumps(
             {"r": tx.ref, "tag": tx.id_tag, "ms": tx.meter_start, "st": tx.start_time, "m": meter, "t": t}))
 
@@ -153,10 +155,7 @@ class Sessions:
         if data:
             payload["transactionData"] = data
         cp.outbox.put_tx("StopTransaction", tx.ref, payload)
-        try:
-            os.remove(self._tx_path(conn))
-        except OSError:
-            pass
+        self._forget(conn)
         conn.tx = None
         conn.finishing = conn.plugged()
         if conn.hw.lock is not None and (reason != "EVDisconnected" or cp.keys["UnlockConnectorOnEVSideDisconnect"]):
@@ -187,10 +186,14 @@ class Sessions:
                     "meterStop": meter, "timestamp": cp.iso(st["t"]), "reason": "PowerLoss", "idTag": st["tag"]})
                 cp.log.warn("tx", "connector %d: transaction cut by a power loss, stopped at %d Wh" % (conn.id, meter))
                 conn.finishing = conn.plugged()
-            try:
-                os.remove(path)
-            except OSError:
-                pass
+            self._forget(conn)
+
+    def _forget(self, conn):
+        try:
+            os.remove(self._tx_path(conn))
+            self.writes += 1
+        except OSError:
+            pass
 
     # -- per tick --------------------------------------------------------------------------
     def tick(self, conn):
@@ -232,9 +235,12 @@ class Sessions:
         if tx is None:
             cp.outbox.put(Entry("MeterValues", payload))
         else:
+            if context == "Sample.Periodic":
+                # Mirror first, at a reading no lower than the sample: a PowerLoss stop
+                # must never report less energy than a MeterValues already queued.
+                self._persist(conn, tx, conn.hw.meter.energy_wh(), now)
             cp.outbox.put_tx("MeterValues", tx.ref, payload)
             if context == "Sample.Periodic":
-                self._persist(conn, tx, conn.hw.meter.energy_wh(), now)
                 stm = cp.keys.measurands("StopTxnSampledData")
                 if stm:
                     tx.samples.append(meter_value(conn, stm, context, now))

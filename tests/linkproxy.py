@@ -11,6 +11,7 @@ class LinkProxy:
         self.host = host
         self.port = None
         self.up = True
+        self.stalled = False
         self.connections = 0
         self._writers = set()
         self._loop = asyncio.new_event_loop()
@@ -55,6 +56,15 @@ class LinkProxy:
     def restore(self):
         self.up = True
 
+    def stall(self):
+        """Keep connections open but let nothing through: a half-open link."""
+        self.stalled = True
+
+    def unstall(self):
+        self.stalled = False
+        self.cut()      # what was stalled is dead for both ends by now
+        self.restore()
+
     async def _accept(self, reader, writer):
         if not self.up:
             writer.transport.abort()
@@ -74,6 +84,8 @@ class LinkProxy:
                 data = await reader.read(4096)
                 if not data or not self.up:
                     break
+                if self.stalled:
+                    continue
                 writer.write(data)
                 await writer.drain()
         except (OSError, asyncio.CancelledError):

@@ -104,7 +104,8 @@ else:
     for _s in _recs:
         if _s > _done and _s not in _xs:
             _pending += 1
-    print('== journal %s: %d files, %d B, %d records pending' % (_j, _files, _bytes, _pending))
+    print('== journal %s: %d files, %d B, %d record%s pending'
+          % (_j, _files, _bytes, _pending, '' if _pending == 1 else 's'))
 """
 
 

@@ -158,3 +158,31 @@ def test_many_transactions_while_the_csms_is_unreachable(csms, charger, link):
     starts = [m["idTag"] for m in csms.messages("StartTransaction")]
     assert starts == tags                        # in order, once each
     assert len(csms.messages("StopTransaction")) == len(tags)
+
+
+def test_messages_before_the_first_boot_reply_carry_the_last_known_time(csms, charger, link, monkeypatch):
+    cp = charger(ocpp=OFFLINE, csms_config=link.config)
+    booted(csms)                                 # learns the time from the CSMS and keeps it
+    cp.stop()
+    link.cut()
+    monkeypatch.setenv("UCHARGE_SIM_RTC_LOST", "1")  # the board wakes up in 2000
+    cp.start()
+    cp.wait_log("clock was behind the last known time")
+    cp.console("plug 1")
+    cp.console("swipe EARLY1")
+    cp.wait_log("tx: start on connector 1")
+    link.restore()
+    start = csms.wait_for("StartTransaction", {"idTag": "EARLY1"}, timeout=15)
+    year = int(start["timestamp"][:4])
+    assert year >= 2026, start
+
+
+def test_half_open_link_is_detected_by_the_ping_deadline(csms, charger, link):
+    cp = charger(ocpp=dict(OFFLINE, WebSocketPingInterval=1), csms_config=link.config)
+    booted(csms)
+    link.stall()                                 # packets vanish, nobody closes anything
+    line = cp.wait_log("link down", timeout=8)
+    assert "no frame from the Central System" in line
+    link.unstall()
+    cp.wait_log("connected", timeout=10)
+    assert csms.call(call.ClearCache()).status == "Accepted"

@@ -317,8 +317,9 @@ def test_boot_tags_transactions_and_data_transfer(csms, client):
 
     start = dict(connector_id=1, id_tag="KID", meter_start=0, timestamp=GOOD_TS)
     first = client.call(cp, call.StartTransaction(**start))
-    second = client.call(cp, call.StartTransaction(**start))
-    assert (first.transaction_id, second.transaction_id) == (1, 2)
+    again = client.call(cp, call.StartTransaction(**start))     # a resend after a power cut
+    second = client.call(cp, call.StartTransaction(**dict(start, meter_start=5)))
+    assert (first.transaction_id, again.transaction_id, second.transaction_id) == (1, 1, 2)
     mv = [{"timestamp": GOOD_TS, "sampledValue": [{"value": "10"}]}]
     client.call(cp, call.MeterValues(connector_id=1, transaction_id=1, meter_value=mv))
     stop = client.call(cp, call.StopTransaction(meter_stop=10, timestamp=GOOD_TS,
