@@ -27,7 +27,7 @@ async def serve(path):
     current = [None]
     listener = None
     while True:
-        log = Log(cfg["log"]["level"], board.rtc.now)
+        log = Log(cfg["log"]["level"], board.rtc.now, cfg["_data"])
         for hw in board.connectors:
             hw.relay.set(False)  # a (re)start never leaves a contactor closed
         if cfg.get("_invalid"):
@@ -37,7 +37,12 @@ async def serve(path):
         if listener is None and not ON_DEVICE:
             listener = asyncio.create_task(console.run(lambda: current[0], board))
         log.info("main", "charger %s starting (%d connector(s))" % (cfg["csms"]["id"], len(cp.connectors)))
-        reason = await cp.run()
+        try:
+            reason = await cp.run()
+        finally:
+            # However the charger stops (quit, reset, Ctrl-C from a deploy tool), no contactor stays closed.
+            for hw in board.connectors:
+                hw.relay.set(False)
         log.info("main", "stopped: %s" % reason)
         if reason == "quit":
             return

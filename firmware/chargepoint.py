@@ -53,6 +53,9 @@ class ChargePoint:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self.exit_reason = None
+        self.firmware_status = "Idle"      # last FirmwareStatusNotification status (TriggerMessage)
+        self.diagnostics_status = "Idle"   # last DiagnosticsStatusNotification status
+        self.accepted_hooks = []           # called once the boot is Accepted (update confirmation...)
         self._last_tx_count = -1
         self._last_send_ms = ticks_ms()
         from firmware import handlers
@@ -125,7 +128,11 @@ class ChargePoint:
     # -- tasks ------------------------------------------------------------------------------
     async def _ticker(self):
         board = self.board
+        n = 0
         while True:
+            n += 1
+            if n % 50 == 0:  # every 5 s
+                self.log.flush()
             board.watchdog.feed()
             board.poll()
             tag = board.reader.poll()
@@ -226,6 +233,11 @@ class ChargePoint:
                     self.keys._values["HeartbeatInterval"] = interval
                 self.accepted = True
                 self.board.indicator.show("ready")
+                for hook in self.accepted_hooks:
+                    try:
+                        hook()
+                    except Exception as e:
+                        self.log.exc("boot", "accepted hook", e)
                 return
             self.rpc.silent = status == "Rejected"
             await asyncio.sleep(interval if interval > 0 else _BOOT_RETRY_S)
@@ -333,6 +345,7 @@ class ChargePoint:
                 except asyncio.TimeoutError:
                     pass
         finally:
+            self.log.flush()
             conn, self._ws = self._ws, None
             if conn is not None:
                 try:

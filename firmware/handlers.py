@@ -167,6 +167,6 @@ class _Handlers:
                     cp.sessions.sample(c, "Trigger")
             cp.kick()
         elif what == "DiagnosticsStatusNotification":
-            await cp.rpc.call("DiagnosticsStatusNotification", {"status": "Idle"})
+            await cp.rpc.call("DiagnosticsStatusNotification", {"status": cp.diagnostics_status})
         elif what == "FirmwareStatusNotification":
-            await cp.rpc.call("FirmwareStatusNotification", {"status": "Idle"})
+            await cp.rpc.call("FirmwareStatusNotification", {"status": cp.firmware_status})
