@@ -10,6 +10,7 @@ from firmware.keys import Keys
 from firmware.outbox import Entry, Outbox
 from firmware.rpc import Rpc, CallFailed, NotConnected
 from firmware.sessions import Sessions
+from firmware.smart_handlers import apply_limits
 
 _TICK_MS = const(100)
 _BOOT_RETRY_S = const(30)     # BootNotification interval 0 or no answer
@@ -133,6 +134,8 @@ class ChargePoint:
             n += 1
             if n % 50 == 0:  # every 5 s
                 self.log.flush()
+            if n % 10 == 0:  # every second: charging-profile periods
+                apply_limits(self)
             board.watchdog.feed()
             board.poll()
             tag = board.reader.poll()

@@ -34,6 +34,8 @@ class Connector:
         self.auth_until = 0
         self.finishing = False    # a transaction ended while the cable stayed in
         self.lock_failed = False  # the lock did not confirm; cleared by unplugging
+        self.limit = None         # smart-charging limit in A (None: none; 0: pause)
+        self.profile = None       # TxProfile from RemoteStartTransaction, installed once the id is known
         self.was_plugged = False
         self.queued = None        # (status, errorCode) last queued for the CSMS
         self.reported = None      # (status, errorCode) the CSMS has confirmed
@@ -52,10 +54,10 @@ class Connector:
         return "NoError"
 
     def offered_a(self):
-        limit = self.hw.pilot.limit if hasattr(self.hw.pilot, "limit") else None
+        """The current the EVSE offers the EV now (pilot duty), in A."""
         if self.tx is None or self.tx.rejected:
             return 0.0
-        return float(self.max_current if limit is None else min(limit, self.max_current))
+        return float(self.max_current if self.limit is None else min(self.limit, self.max_current))
 
     def arm(self, tag, parent, timeout_s):
         self.auth_tag = tag
@@ -74,7 +76,7 @@ class Connector:
         if err != "NoError":
             return "Faulted", err
         if self.tx is not None:
-            if self.tx.rejected or not self.hw.relay.is_on():
+            if self.tx.rejected or not self.hw.relay.is_on() or self.limit == 0:
                 return "SuspendedEVSE", err
             if self.hw.pilot.state() != "C" and self.hw.pilot.state() != "D":
                 return "SuspendedEV", err

@@ -12,6 +12,8 @@ def register(cp):
                    "GetConfiguration", "GetLocalListVersion", "RemoteStartTransaction", "SendLocalList", "RemoteStopTransaction", "Reset",
                    "TriggerMessage", "UnlockConnector"):
         cp.rpc.on(action, getattr(h, action))
+    from firmware import smart_handlers
+    smart_handlers.register(cp)
 
 
 class _Handlers:
@@ -86,6 +88,7 @@ class _Handlers:
         tag = req["idTag"]
         # Hold the connector now so a second request cannot take it while Authorize runs.
         conn.arm(tag, None, cp.keys["ConnectionTimeOut"])
+        conn.profile = req.get("chargingProfile")
         conn.finishing = False
 
         async def authorize():

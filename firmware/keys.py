@@ -10,7 +10,7 @@ from firmware.store import write_atomic
 
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import",
               "Current.Offered", "Voltage", "SoC")
-PROFILES = "Core,LocalAuthListManagement,RemoteTrigger"
+PROFILES = "Core,LocalAuthListManagement,RemoteTrigger,SmartCharging"
 
 # (name, type, writable, default, rule, reboot)
 # type: "int" (rule = (lo, hi)), "bool", "csl" (measurand list, rule = max items), "str" (rule = max length)
@@ -18,8 +18,12 @@ _TABLE = (
     ("AllowOfflineTxForUnknownId", "bool", 1, False, None, 0),
     ("AuthorizationCacheEnabled", "bool", 1, True, None, 0),
     ("AuthorizeRemoteTxRequests", "bool", 1, False, None, 0),
+    ("ChargeProfileMaxStackLevel", "int", 0, 8, None, 0),
+    ("ChargingScheduleAllowedChargingRateUnit", "str", 0, "Current,Power", None, 0),
+    ("ChargingScheduleMaxPeriods", "int", 0, 24, None, 0),
     ("ClockAlignedDataInterval", "int", 1, 0, (0, 86400), 0),
     ("ConnectionTimeOut", "int", 1, 60, (1, 3600), 0),
+    ("ConnectorSwitch3to1PhaseSupported", "bool", 0, False, None, 0),
     # Read once at boot to label phase-resolved meter values, hence the reboot.
     ("ConnectorPhaseRotation", "str", 1, "NotApplicable", 500, 1),
     ("ConnectorPhaseRotationMaxLength", "int", 0, 9, None, 0),
@@ -29,6 +33,7 @@ _TABLE = (
     ("LocalAuthListMaxLength", "int", 0, 1000, None, 0),
     ("LocalAuthorizeOffline", "bool", 1, True, None, 0),
     ("LocalPreAuthorize", "bool", 1, False, None, 0),
+    ("MaxChargingProfilesInstalled", "int", 0, 8, None, 0),
     ("MaxEnergyOnInvalidId", "int", 1, 0, (0, 1000000), 0),
     ("MeterValuesAlignedData", "csl", 1, "Energy.Active.Import.Register", 6, 0),
     ("MeterValuesAlignedDataMaxLength", "int", 0, 6, None, 0),
@@ -158,6 +163,9 @@ class Keys:
 
     def __getitem__(self, name):
         return self._values[name]
+
+    def get(self, name, default=None):
+        return self._values.get(name, default)
 
     def change(self, name, value):
         """ChangeConfiguration: returns the OCPP ConfigurationStatus."""

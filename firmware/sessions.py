@@ -96,8 +96,8 @@ class Sessions:
         cp.outbox.put_tx("StartTransaction", tx.ref, payload)
         conn.tx = tx
         conn.finishing = False
-        conn.hw.pilot.set_current_limit(conn.max_current)
         conn.hw.relay.set(True)
+        conn.hw.pilot.set_current_limit(conn.offered_a())
         if cp.keys.measurands("StopTxnSampledData"):
             tx.begin = meter_value(conn, cp.keys.measurands("StopTxnSampledData"), "Transaction.Begin", now)
         tx.next_sample = ticks_add(ticks_ms(), cp.keys["MeterValueSampleInterval"] * 1000)
@@ -115,6 +115,11 @@ class Sessions:
                 continue
             tx.tx_id = reply["transactionId"]
             cp.auth.remember(tx.id_tag, info)
+            if conn.profile is not None:  # from RemoteStartTransaction: now it has its transaction
+                profile, conn.profile = conn.profile, None
+                profile["transactionId"] = tx.tx_id
+                status = cp.smart.set_profile(conn.id, profile, tx.tx_id, cp.now())
+                cp.log.info("smart", "remote start profile: %s" % status)
             cp.log.info("tx", "transaction %d on connector %d: %s" % (tx.tx_id, conn.id, info["status"]))
             if info["status"] != "Accepted":
                 tx.rejected = True
@@ -156,6 +161,8 @@ class Sessions:
             payload["transactionData"] = data
         cp.outbox.put_tx("StopTransaction", tx.ref, payload)
         self._forget(conn)
+        conn.profile = None
+        cp.smart.tx_ended(conn.id)
         conn.tx = None
         conn.finishing = conn.plugged()
         if conn.hw.lock is not None and (reason != "EVDisconnected" or cp.keys["UnlockConnectorOnEVSideDisconnect"]):
