@@ -134,8 +134,9 @@ class ChargePoint:
             n += 1
             if n % 50 == 0:  # every 5 s
                 self.log.flush()
-            if n % 10 == 0:  # every second: charging-profile periods
+            if n % 10 == 0:  # every second: charging-profile periods, reservation expiry
                 apply_limits(self)
+                self.reservations.tick()
             board.watchdog.feed()
             board.poll()
             tag = board.reader.poll()

@@ -36,6 +36,7 @@ class Connector:
         self.lock_failed = False  # the lock did not confirm; cleared by unplugging
         self.limit = None         # smart-charging limit in A (None: none; 0: pause)
         self.profile = None       # TxProfile from RemoteStartTransaction, installed once the id is known
+        self.reserved = None      # the reservation holding this connector (set every tick)
         self.was_plugged = False
         self.queued = None        # (status, errorCode) last queued for the CSMS
         self.reported = None      # (status, errorCode) the CSMS has confirmed
@@ -87,4 +88,6 @@ class Connector:
             return "Finishing", err
         if self.plugged() or self.auth_tag is not None:
             return "Preparing", err
+        if self.reserved is not None:
+            return "Reserved", err
         return "Available", err

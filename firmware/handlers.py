@@ -12,8 +12,9 @@ def register(cp):
                    "GetConfiguration", "GetLocalListVersion", "RemoteStartTransaction", "SendLocalList", "RemoteStopTransaction", "Reset",
                    "TriggerMessage", "UnlockConnector"):
         cp.rpc.on(action, getattr(h, action))
-    from firmware import smart_handlers
+    from firmware import reservation, smart_handlers
     smart_handlers.register(cp)
+    reservation.register(cp)
 
 
 class _Handlers:
@@ -78,11 +79,16 @@ class _Handlers:
             conn = None
             for c in cp.connectors:
                 if c.free() and c.auth_tag is None and (conn is None or c.plugged()):
-                    conn = c
+                    res = cp.reservations.holds(c)
+                    if res is None or res["tag"] == req["idTag"]:
+                        conn = c
         else:
             conn = cp.connector(cid)
         if conn is None or not conn.free() or conn.auth_tag is not None or not cp.operative:
             return {"status": "Rejected"}
+        res = cp.reservations.holds(conn)
+        if res is not None and res["tag"] != req["idTag"]:
+            return {"status": "Rejected"}  # reserved for someone else
         if "chargingProfile" in req and req["chargingProfile"].get("chargingProfilePurpose") != "TxProfile":
             return {"status": "Rejected"}
         tag = req["idTag"]

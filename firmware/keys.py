@@ -10,7 +10,7 @@ from firmware.store import write_atomic
 
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import",
               "Current.Offered", "Voltage", "SoC")
-PROFILES = "Core,LocalAuthListManagement,RemoteTrigger,SmartCharging"
+PROFILES = "Core,LocalAuthListManagement,Reservation,RemoteTrigger,SmartCharging"
 
 # (name, type, writable, default, rule, reboot)
 # type: "int" (rule = (lo, hi)), "bool", "csl" (measurand list, rule = max items), "str" (rule = max length)
@@ -42,6 +42,7 @@ _TABLE = (
     ("MeterValueSampleInterval", "int", 1, 60, (0, 86400), 0),
     ("MinimumStatusDuration", "int", 1, 0, (0, 3600), 0),
     ("NumberOfConnectors", "int", 0, 1, None, 0),
+    ("ReserveConnectorZeroSupported", "bool", 0, True, None, 0),
     ("ResetRetries", "int", 1, 1, (0, 10), 0),
     ("SendLocalListMaxLength", "int", 0, 100, None, 0),
     ("StopTransactionOnEVSideDisconnect", "bool", 1, True, None, 0),

@@ -62,6 +62,11 @@ class Sessions:
             return
         asyncio.create_task(self._authorize(target, tag))
 
+    def _usable(self, conn, tag, parent):
+        """Not reserved, or reserved for this tag (or its group)."""
+        r = self.cp.reservations.holds(conn)
+        return r is None or self.cp.reservations.matches(r, tag, parent)
+
     async def _authorize(self, conn, tag):
         cp = self.cp
         status, parent = await cp.auth.authorize(tag)
@@ -71,6 +76,15 @@ class Sessions:
             return
         if not conn.free():
             return
+        if not self._usable(conn, tag, parent):
+            for c in cp.connectors:  # another free connector that is not held back?
+                if c is not conn and c.free() and c.auth_tag is None and self._usable(c, tag, parent):
+                    conn = c
+                    break
+            else:
+                cp.log.info("auth", "card %s: connector %d is reserved for another card" % (tag, conn.id))
+                cp.board.indicator.show("error")
+                return
         conn.arm(tag, parent, cp.keys["ConnectionTimeOut"])
         conn.finishing = False
         cp.log.info("auth", "card %s accepted for connector %d" % (tag, conn.id))
@@ -93,6 +107,11 @@ class Sessions:
         # which recover() simply deletes. The other order could leave a Start never stopped.
         self._persist(conn, tx, meter, now)
         payload = {"connectorId": conn.id, "idTag": tag, "meterStart": meter, "timestamp": cp.iso(now)}
+        res = cp.reservations.holds(conn)
+        if res is not None and cp.reservations.matches(res, tag, conn.auth_parent):
+            payload["reservationId"] = res["id"]
+            cp.reservations.consume(res)
+            conn.reserved = None
         cp.outbox.put_tx("StartTransaction", tx.ref, payload)
         conn.tx = tx
         conn.finishing = False
