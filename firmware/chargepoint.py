@@ -54,6 +54,7 @@ class ChargePoint:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self.exit_reason = None
+        self._aligned = None  # last ClockAlignedDataInterval slot seen
         self.firmware_status = "Idle"      # last FirmwareStatusNotification status (TriggerMessage)
         self.diagnostics_status = "Idle"   # last DiagnosticsStatusNotification status
         self.accepted_hooks = []           # called once the boot is Accepted (update confirmation...)
@@ -134,9 +135,10 @@ class ChargePoint:
             n += 1
             if n % 50 == 0:  # every 5 s
                 self.log.flush()
-            if n % 10 == 0:  # every second: charging-profile periods, reservation expiry
+            if n % 10 == 0:  # every second: charging-profile periods, reservation expiry, aligned data
                 apply_limits(self)
                 self.reservations.tick()
+                self._clock_aligned()
             board.watchdog.feed()
             board.poll()
             tag = board.reader.poll()
@@ -147,6 +149,16 @@ class ChargePoint:
                 self.sessions.tick(c)
             self._update_statuses()
             await asyncio.sleep(_TICK_MS / 1000)
+
+    def _clock_aligned(self):
+        interval = self.keys["ClockAlignedDataInterval"]
+        if interval <= 0:
+            self._aligned = None
+            return
+        slot = self.now() // interval
+        if self._aligned is not None and slot != self._aligned:
+            self.sessions.aligned(slot * interval)
+        self._aligned = slot
 
     async def _sender(self):
         """Deliver the outbox and heartbeats while the link is up and the boot accepted."""

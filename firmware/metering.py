@@ -48,3 +48,18 @@ def meter_value(conn, measurands, context, now):
             sv["location"] = "Outlet"
         out.append(sv)
     return {"timestamp": iso(now), "sampledValue": out}
+
+
+def station_value(connectors, measurands, context, now):
+    """MeterValue of the whole station (connector 0): energy and power summed over connectors."""
+    out = []
+    for name in measurands:
+        if name == "Energy.Active.Import.Register":
+            v = sum(c.hw.meter.energy_wh() for c in connectors)
+        elif name == "Power.Active.Import":
+            v = sum(c.hw.meter.power_w() for c in connectors)
+        else:
+            continue  # per-outlet quantities have no station-wide sum
+        out.append({"value": _fmt(v), "context": context, "measurand": name, "unit": _UNITS[name],
+                    "location": "Inlet"})
+    return {"timestamp": iso(now), "sampledValue": out}

@@ -13,7 +13,7 @@ import os
 from firmware import store
 from firmware.compat import asyncio, const, ticks_ms, ticks_diff, ticks_add, urandom
 from firmware.connector import Transaction
-from firmware.metering import meter_value
+from firmware.metering import meter_value, station_value
 from firmware.outbox import Entry
 
 _KEEP_SAMPLES = const(4)  # periodic values carried in StopTransaction.transactionData (RAM bound)
@@ -169,12 +169,10 @@ class Sessions:
         payload = {"meterStop": meter, "timestamp": cp.iso(now), "reason": reason}
         if tag:
             payload["idTag"] = tag
-        data = []
+        data = [tx.begin] if tx.begin else []
+        data.extend(tx.samples)  # periodic (StopTxnSampledData) and clock-aligned (StopTxnAlignedData)
         measurands = cp.keys.measurands("StopTxnSampledData")
         if measurands:
-            if tx.begin:
-                data.append(tx.begin)
-            data.extend(tx.samples)
             data.append(meter_value(conn, measurands, "Transaction.End", now))
         if data:
             payload["transactionData"] = data
@@ -252,11 +250,33 @@ class Sessions:
                 tx.next_sample = ticks_add(ticks_ms(), interval * 1000)
             self.sample(conn, "Sample.Periodic")
 
-    def sample(self, conn, context):
+    def aligned(self, t):
+        """Clock-aligned MeterValues (ClockAlignedDataInterval) at boundary `t`: connector 0
+        and every connector, inside transactions too (then with their transactionId)."""
         cp = self.cp
-        now = cp.now()
+        measurands = cp.keys.measurands("MeterValuesAlignedData")
+        if measurands:
+            cp.outbox.put(Entry("MeterValues", {"connectorId": 0, "meterValue": [
+                station_value(cp.connectors, measurands, "Sample.Clock", t)]}))
+            for conn in cp.connectors:
+                self.sample(conn, "Sample.Clock", t)
+        stm = cp.keys.measurands("StopTxnAlignedData")
+        if stm:
+            for conn in cp.connectors:
+                if conn.tx is not None:
+                    self._keep(conn.tx, meter_value(conn, stm, "Sample.Clock", t))
+
+    def _keep(self, tx, mv):
+        tx.samples.append(mv)
+        if len(tx.samples) > _KEEP_SAMPLES:
+            tx.samples.pop(0)
+
+    def sample(self, conn, context, now=None):
+        cp = self.cp
+        now = cp.now() if now is None else now
         tx = conn.tx
-        mv = meter_value(conn, cp.keys.measurands("MeterValuesSampledData"), context, now)
+        names = cp.keys.measurands("MeterValuesAlignedData" if context == "Sample.Clock" else "MeterValuesSampledData")
+        mv = meter_value(conn, names, context, now)
         payload = {"connectorId": conn.id, "meterValue": [mv]}
         if tx is None:
             cp.outbox.put(Entry("MeterValues", payload))
@@ -269,8 +289,6 @@ class Sessions:
             if context == "Sample.Periodic":
                 stm = cp.keys.measurands("StopTxnSampledData")
                 if stm:
-                    tx.samples.append(meter_value(conn, stm, context, now))
-                    if len(tx.samples) > _KEEP_SAMPLES:
-                        tx.samples.pop(0)
+                    self._keep(tx, meter_value(conn, stm, context, now))
         cp.kick()
 

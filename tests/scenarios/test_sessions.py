@@ -1,4 +1,6 @@
 """Regular charging sessions started and ended at the charger."""
+import time
+
 from ocpp.v16 import call
 
 from tests.scenarios.steps import FAST, booted, start_session
@@ -122,3 +124,41 @@ def test_tc_064_data_transfer_to_central_system(csms, charger):
     assert dt == {"vendorId": "com.example", "messageId": "hello", "data": "42"}
     cp.wait_log("DataTransfer: UnknownVendorId")
     assert cp.running
+
+
+def test_tc_070_sampled_meter_values(csms, charger):
+    cp = charger(ocpp={"MeterValueSampleInterval": 2, "ClockAlignedDataInterval": 0,
+                       "MeterValuesSampledData": "Energy.Active.Import.Register,Current.Offered"})
+    booted(csms)
+    tx_id = start_session(csms, cp)
+    first = csms.wait_for("MeterValues", {"transactionId": tx_id}, timeout=5)
+    second = csms.wait_for("MeterValues", {"transactionId": tx_id}, timeout=5)
+    from firmware.clock import parse_iso
+    gap = parse_iso(second["meterValue"][0]["timestamp"]) - parse_iso(first["meterValue"][0]["timestamp"])
+    assert 1 <= gap <= 3
+    names = [s["measurand"] for s in first["meterValue"][0]["sampledValue"]]
+    assert names == ["Energy.Active.Import.Register", "Current.Offered"]
+    values = first["meterValue"][0]["sampledValue"]
+    assert [s["context"] for s in values] == ["Sample.Periodic"] * 2
+    assert values[0]["unit"] == "Wh" and values[0]["location"] == "Outlet" and values[1]["unit"] == "A"
+
+
+def test_tc_071_clock_aligned_meter_values(csms, charger):
+    cp = charger(ocpp={"MeterValueSampleInterval": 0, "ClockAlignedDataInterval": 3,
+                       "MeterValuesAlignedData": "Energy.Active.Import.Register,Power.Active.Import",
+                       "StopTxnAlignedData": "Energy.Active.Import.Register", "StopTxnSampledData": ""})
+    booted(csms)
+    from firmware.clock import parse_iso
+    station = csms.wait_for("MeterValues", {"connectorId": 0}, timeout=8)
+    assert parse_iso(station["meterValue"][0]["timestamp"]) % 3 == 0
+    assert station["meterValue"][0]["sampledValue"][0]["context"] == "Sample.Clock"
+    idle = csms.wait_for("MeterValues", {"connectorId": 1}, timeout=8)
+    assert "transactionId" not in idle
+    tx_id = start_session(csms, cp)
+    during = csms.wait_for("MeterValues", {"connectorId": 1, "transactionId": tx_id}, timeout=8)
+    assert parse_iso(during["meterValue"][0]["timestamp"]) % 3 == 0
+    assert {s["context"] for s in during["meterValue"][0]["sampledValue"]} == {"Sample.Clock"}
+    time.sleep(3.5)
+    cp.console("swipe TAG1")
+    stop = csms.wait_for("StopTransaction", {"transactionId": tx_id})
+    assert any(mv["sampledValue"][0]["context"] == "Sample.Clock" for mv in stop["transactionData"])
