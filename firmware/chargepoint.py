@@ -44,6 +44,8 @@ class ChargePoint:
             log.warn("clock", "clock was behind the last known time, set to " + clock.iso(known))
         self.rpc = Rpc(log, cfg["csms"]["call_timeout"] * 1000)
         self.outbox = Outbox(log, Journal(store.join(data, "journal"), log))
+        self.smart = None          # SmartCharging, loaded when a profile exists or arrives
+        self.reservations = None   # Reservations, loaded when one exists or is requested
         self.sessions = Sessions(self)
         self.auth = Auth(self)
         self.sessions.recover()
@@ -137,7 +139,8 @@ class ChargePoint:
                 self.log.flush()
             if n % 10 == 0:  # every second: charging-profile periods, reservation expiry, aligned data
                 apply_limits(self)
-                self.reservations.tick()
+                if self.reservations is not None:
+                    self.reservations.tick()
                 self._clock_aligned()
             board.watchdog.feed()
             board.poll()

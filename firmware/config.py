@@ -5,8 +5,7 @@ Errors name the key path, what was found and what is expected, e.g.
 """
 import json
 
-from firmware import configspec, keys, store
-from firmware.configspec import REQUIRED
+from firmware import keys, store
 
 _GOOD = "config.good.json"
 
@@ -70,6 +69,8 @@ def _check(kind, rule, v):
 
 def validate(cfg):
     """Check a parsed config and fill defaults in place. Returns a list of problem strings."""
+    from firmware import configspec
+    REQUIRED = configspec.REQUIRED
     if not isinstance(cfg, dict):
         return ["the file must hold one JSON object { ... }"]
     problems = []
@@ -90,13 +91,25 @@ def validate(cfg):
         why = _check(kind, rule, v)
         if why:
             problems.append("%s = %s - %s (%s)" % (path, json.dumps(v), why, help))
-    for section in ("csms", "station", "log"):
-        for name in cfg.get(section) or {}:
-            if section + "." + name not in known:
-                problems.append("%s.%s - unknown key; remove it or check the spelling" % (section, name))
+    for section in ("csms", "station", "log", "hardware", "wifi"):
+        _unknown(cfg.get(section), section, known, problems)
     for path, why in keys.check_section(cfg.get("ocpp", {})):
         problems.append("%s - %s" % (path, why))
     return problems
+
+
+def _unknown(node, path, known, problems):
+    """Flag keys (at any depth) that no spec entry names: usually a typo."""
+    if not isinstance(node, dict):
+        return
+    for name in node:
+        sub = path + "." + name
+        if sub in known:
+            continue
+        if isinstance(node[name], dict) and any(k.startswith(sub + ".") for k in known):
+            _unknown(node[name], sub, known, problems)
+        else:
+            problems.append("%s - unknown key; remove it or check the spelling" % sub)
 
 
 def parse(text):
@@ -116,7 +129,22 @@ class ConfigError(Exception):
     pass
 
 
+def _unload():
+    # The spec tables and the linter are needed once per boot: give their RAM back.
+    import sys
+    for name in ("firmware.configspec", "firmware.jsonlint", "hal.hwspec"):
+        if name in sys.modules:
+            del sys.modules[name]
+
+
 def load(path, log=None):
+    try:
+        return _load(path, log)
+    finally:
+        _unload()
+
+
+def _load(path, log):
     """Load and validate `path`. When it is broken, report every problem and use the last good
     copy saved in data_dir; raises ConfigError only when there is none.
 

@@ -1,4 +1,5 @@
 """Handlers for the Central System's requests: Core and Remote Trigger profiles."""
+from firmware import store
 from firmware.compat import asyncio, const
 from firmware.rpc import CallFailed, NotConnected
 
@@ -12,9 +13,18 @@ def register(cp):
                    "GetConfiguration", "GetLocalListVersion", "RemoteStartTransaction", "SendLocalList", "RemoteStopTransaction", "Reset",
                    "TriggerMessage", "UnlockConnector"):
         cp.rpc.on(action, getattr(h, action))
-    from firmware import reservation, smart_handlers
+    from firmware import smart_handlers
     smart_handlers.register(cp)
-    reservation.register(cp)
+    cp.rpc.on("ReserveNow", lambda req: _reservations(cp).ReserveNow(req))
+    cp.rpc.on("CancelReservation", lambda req: _reservations(cp).CancelReservation(req))
+    if store.exists(store.join(cp.cfg["_data"], "reservations.json")):
+        _reservations(cp)
+
+
+def _reservations(cp):
+    # Loaded on first use: a charger that is never reserved never pays its RAM.
+    from firmware import reservation
+    return reservation.load(cp)
 
 
 class _Handlers:
@@ -79,14 +89,14 @@ class _Handlers:
             conn = None
             for c in cp.connectors:
                 if c.free() and c.auth_tag is None and (conn is None or c.plugged()):
-                    res = cp.reservations.holds(c)
+                    res = cp.reservations.holds(c) if cp.reservations else None
                     if res is None or res["tag"] == req["idTag"]:
                         conn = c
         else:
             conn = cp.connector(cid)
         if conn is None or not conn.free() or conn.auth_tag is not None or not cp.operative:
             return {"status": "Rejected"}
-        res = cp.reservations.holds(conn)
+        res = cp.reservations.holds(conn) if cp.reservations else None
         if res is not None and res["tag"] != req["idTag"]:
             return {"status": "Rejected"}  # reserved for someone else
         if "chargingProfile" in req and req["chargingProfile"].get("chargingProfilePurpose") != "TxProfile":

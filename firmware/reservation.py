@@ -9,10 +9,11 @@ import json
 from firmware import clock, store
 
 
-def register(cp):
-    cp.reservations = Reservations(cp)
-    cp.rpc.on("ReserveNow", cp.reservations.ReserveNow)
-    cp.rpc.on("CancelReservation", cp.reservations.CancelReservation)
+def load(cp):
+    """The charger's Reservations, created (and this module kept in RAM) on first need."""
+    if cp.reservations is None:
+        cp.reservations = Reservations(cp)
+    return cp.reservations
 
 
 class Reservations:
@@ -56,6 +57,12 @@ class Reservations:
         if r in self._items:
             self._items.remove(r)
             self._save()
+        if not self._items:
+            import os
+            try:
+                os.remove(self._path)
+            except OSError:
+                pass
 
     def tick(self):
         """Expire reservations whose expiryDate passed; mark held connectors."""
@@ -65,9 +72,11 @@ class Reservations:
             self.cp.log.info("reserve", "reservation %d expired" % r["id"])
             self._items.remove(r)
         if expired:
-            self._save()
+            self._save() if self._items else self.consume(None)
         for c in self.cp.connectors:
             c.reserved = self.holds(c) if self._items else None
+        if not self._items:
+            self.cp.reservations = None  # nothing reserved: the module's RAM can go
 
     # -- requests --------------------------------------------------------------------------
     def ReserveNow(self, req):

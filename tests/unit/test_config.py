@@ -124,3 +124,10 @@ def test_broken_file_without_last_good_is_an_error(tmp_path):
         f.write('{"csms": ')
     with pytest.raises(config.ConfigError):
         config.load(path, Log("error"))
+
+
+def test_unknown_hardware_and_wifi_keys_are_named():
+    problems = problems_of(_set("hardware.relay.pn", 4))
+    assert problems == ["hardware.relay.pn - unknown key; remove it or check the spelling"]
+    problems = problems_of(_set("wifi.static.gatway", "1.2.3.4"))
+    assert problems and problems[0].startswith("wifi.static.gatway - unknown key")
