@@ -13,8 +13,6 @@ import argparse
 import asyncio
 import os
 import re
-import shutil
-import subprocess
 import sys
 import time
 
