@@ -5,6 +5,7 @@ from firmware import clock, store, ws
 from firmware.compat import asyncio, const, ticks_ms, ticks_diff, urandom
 from firmware.auth import Auth
 from firmware.connector import Connector
+from firmware.metering import phase_labels
 from firmware.journal import Journal
 from firmware.keys import Keys
 from firmware.outbox import Entry, Outbox
@@ -27,6 +28,8 @@ class ChargePoint:
         st = cfg["station"]
         self.keys = Keys(cfg["ocpp"], store.join(data, "keys.json"), st["connectors"], log)
         self.connectors = [Connector(i + 1, hw, st["max_current"]) for i, hw in enumerate(board.connectors)]
+        for c in self.connectors:  # ConnectorPhaseRotation is read here only: changing it needs a reboot
+            c.phase_labels = phase_labels(self.keys["ConnectorPhaseRotation"], c.id)
         self.operative = True  # connector 0: the charge point as a whole
         state = store.read_json(self._state_path, {})
         avail = state.get("available") if isinstance(state, dict) else None

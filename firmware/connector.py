@@ -37,6 +37,7 @@ class Connector:
         self.limit = None         # smart-charging limit in A (None: none; 0: pause)
         self.profile = None       # TxProfile from RemoteStartTransaction, installed once the id is known
         self.reserved = None      # the reservation holding this connector (set every tick)
+        self.phase_labels = ("L1", "L2", "L3")  # from ConnectorPhaseRotation, read at boot
         self.was_plugged = False
         self.queued = None        # (status, errorCode) last queued for the CSMS
         self.reported = None      # (status, errorCode) the CSMS has confirmed

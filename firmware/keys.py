@@ -24,7 +24,7 @@ _TABLE = (
     ("ClockAlignedDataInterval", "int", 1, 0, (0, 86400), 0),
     ("ConnectionTimeOut", "int", 1, 60, (1, 3600), 0),
     ("ConnectorSwitch3to1PhaseSupported", "bool", 0, False, None, 0),
-    # Read once at boot to label phase-resolved meter values, hence the reboot.
+    # Read once at boot to label phase-resolved meter values (metering.phase_labels): reboot.
     ("ConnectorPhaseRotation", "str", 1, "NotApplicable", 500, 1),
     ("ConnectorPhaseRotationMaxLength", "int", 0, 9, None, 0),
     ("GetConfigurationMaxKeys", "int", 0, 64, None, 0),

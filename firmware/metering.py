@@ -24,7 +24,15 @@ def meter_value(conn, measurands, context, now):
     """One MeterValue {timestamp, sampledValue[]} for connector `conn` (a Connector)."""
     m = conn.hw.meter
     out = []
+    per_phase = m.phase_values() if hasattr(m, "phase_values") else None
     for name in measurands:
+        if per_phase and (name == "Current.Import" or name == "Voltage"):
+            # Phase-resolved when the meter gives them, labelled per ConnectorPhaseRotation.
+            for k, (volts, amps) in enumerate(per_phase):
+                out.append({"value": _fmt(float(amps if name == "Current.Import" else volts)), "context": context,
+                            "measurand": name, "unit": _UNITS[name], "phase": conn.phase_labels[k],
+                            "location": "Outlet"})
+            continue
         if name == "Energy.Active.Import.Register":
             v = m.energy_wh()
         elif name == "Power.Active.Import":
@@ -63,3 +71,17 @@ def station_value(connectors, measurands, context, now):
         out.append({"value": _fmt(v), "context": context, "measurand": name, "unit": _UNITS[name],
                     "location": "Inlet"})
     return {"timestamp": iso(now), "sampledValue": out}
+
+
+_ROTATIONS = ("RST", "RTS", "SRT", "STR", "TRS", "TSR")
+
+
+def phase_labels(rotation, cid):
+    """OCPP phase names of meter phases 1-3 on connector `cid`, from ConnectorPhaseRotation
+    ("0.RST, 1.RTS" ...): the meter's phase k is wired to grid phase R, S or T = L1, L2, L3."""
+    order = "RST"
+    for part in rotation.split(","):
+        part = part.strip()
+        if part.startswith("%d." % cid) and part[len("%d." % cid):] in _ROTATIONS:
+            order = part[len("%d." % cid):]
+    return tuple("L%d" % ("RST".index(ch) + 1) for ch in order)

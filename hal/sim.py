@@ -67,6 +67,13 @@ class SimMeter:
     def soc(self):
         return None
 
+    def phase_values(self):
+        """(volts, amps) per phase on a three-phase station; None on one phase."""
+        if self.phases != 3:
+            return None
+        amps = self.current_a()
+        return ((float(self.voltage), amps), (float(self.voltage), amps), (float(self.voltage), amps))
+
 
 class SimPilot:
     def __init__(self):

@@ -162,3 +162,17 @@ def test_tc_071_clock_aligned_meter_values(csms, charger):
     cp.console("swipe TAG1")
     stop = csms.wait_for("StopTransaction", {"transactionId": tx_id})
     assert any(mv["sampledValue"][0]["context"] == "Sample.Clock" for mv in stop["transactionData"])
+
+
+def test_phase_resolved_values_follow_connector_phase_rotation(csms, charger):
+    cp = charger(ocpp={"MeterValueSampleInterval": 1, "ConnectorPhaseRotation": "1.TRS",
+                       "MeterValuesSampledData": "Energy.Active.Import.Register,Current.Import,Voltage"},
+                 station={"phases": 3})
+    booted(csms)
+    tx_id = start_session(csms, cp)
+    mv = csms.wait_for("MeterValues", {"transactionId": tx_id}, timeout=5)
+    values = mv["meterValue"][0]["sampledValue"]
+    currents = [(s["phase"], float(s["value"])) for s in values if s["measurand"] == "Current.Import"]
+    assert [p for p, _ in currents] == ["L3", "L1", "L2"]      # meter phases 1-3 wired T, R, S
+    assert all(abs(a * 230 * 3 - 7400) < 30 for _, a in currents)
+    assert [s["phase"] for s in values if s["measurand"] == "Voltage"] == ["L3", "L1", "L2"]
