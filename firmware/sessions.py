@@ -1,11 +1,11 @@
 """Authorization and the transaction lifecycle: who may charge, start, sample, stop,
 and what survives a power cut.
 
-A running transaction is mirrored in `<data_dir>/tx<N>.json` (ref, idTag, meterStart, start
-time, last meter value and its time). The file is written before StartTransaction enters
-the journal and removed after StopTransaction did, so at boot a file means the power went
-during that transaction: it is then stopped with reason PowerLoss at its last persisted
-meter value (see recover()).
+A running transaction is mirrored in `<data_dir>/tx<N>.json`: a JSON line (ref, idTag,
+meterStart, start time) written whole, then one appended "meter time" line per sample. The
+file is written before StartTransaction enters the journal and removed after StopTransaction
+did, so at boot a file means the power went during that transaction: it is then stopped with
+reason PowerLoss at its last persisted meter value (see recover()).
 """
 import json
 import os
@@ -28,10 +28,35 @@ class Sessions:
     def _tx_path(self, conn):
         return store.join(self.cp.cfg["_data"], "tx%d.json" % conn.id)
 
-    def _persist(self, conn, tx, meter, t):
-        self.writes += 2  # the file and its rename
+    def _mirror(self, conn, tx, meter, t):
+        """Start the transaction's mirror: one JSON line, written whole (tmp + rename)."""
+        self.writes += 2
         store.write_atomic(self._tx_path(conn), json.dumps(
-            {"r": tx.ref, "tag": tx.id_tag, "ms": tx.meter_start, "st": tx.start_time, "m": meter, "t": t}))
+            {"r": tx.ref, "tag": tx.id_tag, "ms": tx.meter_start, "st": tx.start_time}) + "\n%d %d\n" % (meter, t))
+
+    def _persist(self, conn, meter, t):
+        """Append the latest meter reading to the mirror: one small write per sample. A line
+        torn by a power cut is skipped when the mirror is read back."""
+        self.writes += 1
+        with open(self._tx_path(conn), "a") as f:
+            f.write("%d %d\n" % (meter, t))
+
+    def _read_mirror(self, path):
+        """(header dict, last meter, its time) of a mirror, or None."""
+        try:
+            with open(path) as f:
+                head = json.loads(f.readline())
+                meter, t = head["ms"], head["st"]
+                for line in f:
+                    parts = line.split()
+                    if len(parts) == 2 and line.endswith("\n"):
+                        try:
+                            meter, t = int(parts[0]), int(parts[1])
+                        except ValueError:
+                            pass
+            return head, meter, t
+        except (OSError, ValueError, KeyError):
+            return None
 
     # -- identification -------------------------------------------------------------------
     def present_tag(self, tag):
@@ -107,7 +132,7 @@ class Sessions:
         tx.ref = "%08x" % int.from_bytes(urandom(4), "big")
         # The mirror file first: a cut before the journal append leaves a file without a Start,
         # which recover() simply deletes. The other order could leave a Start never stopped.
-        self._persist(conn, tx, meter, now)
+        self._mirror(conn, tx, meter, now)
         payload = {"connectorId": conn.id, "idTag": tag, "meterStart": meter, "timestamp": cp.iso(now)}
         res = cp.reservations.holds(conn) if cp.reservations else None
         if res is not None and cp.reservations.matches(res, tag, conn.auth_parent):
@@ -200,17 +225,19 @@ class Sessions:
         cp = self.cp
         for conn in cp.connectors:
             path = self._tx_path(conn)
-            st = store.read_json(path)
-            if st is None:
+            mirror = self._read_mirror(path)
+            if mirror is None:
+                self._forget(conn)
                 continue
+            st, last_wh, last_t = mirror
             ref = st["r"]
             stops = cp.outbox.pending_refs("StopTransaction")
             started = ref in cp.outbox.tx_map() or ref in cp.outbox.pending_refs("StartTransaction")
             if ref not in stops and started:
                 now_wh = conn.hw.meter.energy_wh()
-                meter = now_wh if now_wh >= st["m"] else st["m"]  # a meter that kept its register knows best
+                meter = now_wh if now_wh >= last_wh else last_wh  # a meter that kept its register knows best
                 cp.outbox.put_tx("StopTransaction", ref, {
-                    "meterStop": meter, "timestamp": cp.iso(st["t"]), "reason": "PowerLoss", "idTag": st["tag"]})
+                    "meterStop": meter, "timestamp": cp.iso(last_t), "reason": "PowerLoss", "idTag": st["tag"]})
                 cp.log.warn("tx", "connector %d: transaction cut by a power loss, stopped at %d Wh" % (conn.id, meter))
                 conn.finishing = conn.plugged()
             self._forget(conn)
@@ -287,7 +314,7 @@ class Sessions:
             if context == "Sample.Periodic":
                 # Mirror first, at a reading no lower than the sample: a PowerLoss stop
                 # must never report less energy than a MeterValues already queued.
-                self._persist(conn, tx, conn.hw.meter.energy_wh(), now)
+                self._persist(conn, conn.hw.meter.energy_wh(), now)
             cp.outbox.put_tx("MeterValues", tx.ref, payload)
             if context == "Sample.Periodic":
                 stm = cp.keys.measurands("StopTxnSampledData")
