@@ -135,6 +135,9 @@ def _unload():
     for name in ("firmware.configspec", "firmware.jsonlint", "hal.hwspec"):
         if name in sys.modules:
             del sys.modules[name]
+            package, _, leaf = name.rpartition(".")
+            if package in sys.modules and hasattr(sys.modules[package], leaf):
+                delattr(sys.modules[package], leaf)  # the package keeps its submodules as attributes
 
 
 def load(path, log=None):
