@@ -3,6 +3,7 @@
 `machine` is imported inside the functions that need it, so the pure parts
 (date arithmetic, the estimating meter) import and test on CPython.
 """
+from firmware.clock import civil_from_days, days_from_civil
 from firmware.compat import ticks_ms, ticks_diff
 from hal import hwspec
 from hal.led import Led
@@ -17,31 +18,6 @@ _WMS_PER_WH = 3600000.0
 
 # -- civil dates (proleptic Gregorian, UTC). Independent of the port's epoch:
 # the RTC holds a calendar date, firmware works in unix seconds.
-def days_from_civil(y, m, d):
-    """Days since 1970-01-01 for a date."""
-    if m <= 2:
-        y -= 1
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
-def civil_from_days(z):
-    """(year, month, day) for days since 1970-01-01."""
-    z += 719468
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + (3 if mp < 10 else -9)
-    y = yoe + era * 400
-    return (y + 1 if m <= 2 else y, m, d)
-
-
 def datetime_to_unix(dt):
     """machine.RTC().datetime() tuple (y, m, d, weekday, h, min, s, subsec) -> unix s."""
     return days_from_civil(dt[0], dt[1], dt[2]) * _DAY + dt[4] * 3600 + dt[5] * 60 + dt[6]
