@@ -3,7 +3,6 @@ from firmware import store
 from firmware.compat import asyncio, const
 from firmware.rpc import CallFailed, NotConnected
 
-_VENDOR_ID_MAX = const(255)
 _RESET_DRAIN_MS = const(15000)  # how long a Reset waits for StopTransactions to be delivered
 
 

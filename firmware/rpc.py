@@ -60,7 +60,8 @@ class Rpc:
     async def _send(self, text):
         if self._ws is None:
             raise NotConnected()
-        self._log.debug("rpc", "> " + text[:_MAX_LOGGED])
+        if self._log.level == 0:  # no slicing and concatenating per frame unless debugging
+            self._log.debug("rpc", "> " + text[:_MAX_LOGGED])
         self.tx_count += 1
         await self._ws.send(text)
 
@@ -92,7 +93,8 @@ class Rpc:
         """Read and dispatch messages until the link fails (the websocket's error propagates)."""
         while True:
             text = await ws.recv()
-            self._log.debug("rpc", "< " + text[:_MAX_LOGGED])
+            if self._log.level == 0:
+                self._log.debug("rpc", "< " + text[:_MAX_LOGGED])
             await self.handle(text)
 
     async def handle(self, text):

@@ -1,6 +1,5 @@
 """Whatever the Central System sends, the charger answers per OCPP-J 1.6 §4.2.3 and RFC 6455,
 keeps running, and still completes a transaction afterwards."""
-import json
 
 import pytest
 

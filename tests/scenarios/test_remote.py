@@ -1,7 +1,7 @@
 """Remote control from the Central System: start, stop, unlock, reset, availability."""
 from ocpp.v16 import call
 
-from tests.scenarios.steps import FAST, booted, start_session, tx_id_of
+from tests.scenarios.steps import FAST, booted, start_session
 
 
 def test_tc_010_remote_start_cable_plugged_in_first(csms, charger):
