@@ -113,9 +113,14 @@ class ChargePoint:
             self.queued0 = s0
             if self.accepted:
                 self.queue_status(0, s0)
+        hold = self.keys["MinimumStatusDuration"] * 1000
         for c in self.connectors:
             st = c.status()
-            if st != c.queued:
+            if st != c.seen:
+                c.seen, c.seen_ms = st, ticks_ms()
+            # MinimumStatusDuration: a status must last this long before it is reported;
+            # faults are reported at once.
+            if st != c.queued and (st[1] != "NoError" or ticks_diff(ticks_ms(), c.seen_ms) >= hold):
                 c.queued = st
                 self.log.info("status", "connector %d %s%s" % (c.id, st[0], "" if st[1] == "NoError" else " " + st[1]))
                 if self.accepted:

@@ -40,6 +40,8 @@ class Connector:
         self.phase_labels = ("L1", "L2", "L3")  # from ConnectorPhaseRotation, read at boot
         self.was_plugged = False
         self.queued = None        # (status, errorCode) last queued for the CSMS
+        self.seen = None          # (status, errorCode) derived at the last tick, and since when
+        self.seen_ms = 0
         self.reported = None      # (status, errorCode) the CSMS has confirmed
 
     def plugged(self):

@@ -176,3 +176,16 @@ def test_phase_resolved_values_follow_connector_phase_rotation(csms, charger):
     assert [p for p, _ in currents] == ["L3", "L1", "L2"]      # meter phases 1-3 wired T, R, S
     assert all(abs(a * 230 * 3 - 7400) < 30 for _, a in currents)
     assert [s["phase"] for s in values if s["measurand"] == "Voltage"] == ["L3", "L1", "L2"]
+
+
+def test_minimum_status_duration_hides_short_lived_statuses(csms, charger):
+    cp = charger(ocpp={"MinimumStatusDuration": 2})
+    booted(csms)
+    cp.console("plug 1")
+    time.sleep(0.5)
+    cp.console("unplug 1")                       # Preparing for half a second: never reported
+    csms.expect_none("StatusNotification", 3, match={"connectorId": 1})
+    cp.console("plug 1")
+    csms.wait_for_status(1, "Preparing", timeout=5)
+    cp.console("fault 1 GroundFailure")          # faults are not held back
+    csms.wait_for_status(1, "Faulted", timeout=1.5)
