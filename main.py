@@ -1,63 +1,150 @@
-"""Entry point: `micropython main.py [CONFIG]`, `python3 main.py [CONFIG]`, or on the board.
+"""Loader: `micropython main.py [CONFIG]`, `python3 main.py [CONFIG]`, or on the board.
 
-Loads the config, picks the board for the platform and runs the charger. A Reset from the
-Central System restarts the charger in this same process on the host (on the board the
-HAL resets the chip), so it reconnects and boots again as a board would.
+Runs the factory application (firmware/ + hal/ next to this file) or an update installed
+in `<data_dir>/app/<slot>/` and named by `<data_dir>/app/active.json`:
+
+    {"slot": "a", "previous": "factory", "version": "9.9.9", "previous_version": null,
+     "tries": 0, "confirmed": false, "report": "Installed"}
+
+A new slot is unconfirmed until its first BootNotification is Accepted (the application
+then sets "confirmed"). Each start of an unconfirmed slot counts a try; past MAX_TRIES
+the loader goes back to "previous" with report "InstallationFailed" ("failed" names the
+slot given up), which the application sends once Accepted. A confirmed slot is never
+rolled back: a Central System that is down for a while must not undo a good update.
+
+The application's main() returns "soft"/"hard" when it must be started again from another
+slot (a reset after an update, on the host: the board resets the chip instead); this
+loop then imports it afresh in the same process. An application that fails to import or
+dies is printed and the process ends with 1 (the board resets).
+
+This file is never replaced by an update, so a broken update can always be undone. It
+runs before any application is chosen, so it imports nothing from firmware/ (not even
+firmware/compat.py): the two interpreter checks it needs are written out where used.
 """
+import json
+import os
 import sys
 
-from firmware import config, console
-from firmware.chargepoint import ChargePoint
-from firmware.compat import asyncio, ON_DEVICE
-from firmware.log import Log
+FACTORY = "factory"
+MAX_TRIES = 3
 
 
-def make_board(cfg):
-    if ON_DEVICE:
-        from hal import esp32
-        return esp32.make_board(cfg)
-    from hal import sim
-    return sim.make_board(cfg)
+def decide(active, exists):
+    """(slot to run, state to store or None when unchanged) from the parsed active.json;
+    `exists(slot)` tells whether a slot's files are there."""
+    slot = active.get("slot") if isinstance(active, dict) else None
+    if not isinstance(slot, str) or not slot or slot == FACTORY:
+        return FACTORY, None
+    state = dict(active)
+    confirmed = bool(state.get("confirmed"))
+    if not confirmed:
+        tries = state.get("tries")
+        state["tries"] = (tries if isinstance(tries, int) else 0) + 1
+    if exists(slot) and (confirmed or state["tries"] <= MAX_TRIES):
+        return slot, (None if state == active else state)
+    prev = state.get("previous")
+    if not isinstance(prev, str) or not prev or prev == slot or (prev != FACTORY and not exists(prev)):
+        prev = FACTORY
+    version = state.get("previous_version") if prev != FACTORY else None
+    return prev, {"slot": prev, "previous": prev, "version": version, "previous_version": version,
+                  "tries": 0, "confirmed": True, "report": "InstallationFailed", "failed": slot}
 
 
-async def serve(path):
-    boot_log = Log()
-    cfg = config.load(path, boot_log)
-    board = make_board(cfg)
-    current = [None]
-    listener = None
-    while True:
-        log = Log(cfg["log"]["level"], board.rtc.now, cfg["_data"])
-        for hw in board.connectors:
-            hw.relay.set(False)  # a (re)start never leaves a contactor closed
-        if cfg.get("_invalid"):
-            board.indicator.show("error")
-        cp = ChargePoint(cfg, board, log)
-        current[0] = cp
-        if listener is None and not ON_DEVICE:
-            listener = asyncio.create_task(console.run(lambda: current[0], board))
-        log.info("main", "charger %s starting (%d connector(s))" % (cfg["csms"]["id"], len(cp.connectors)))
-        try:
-            reason = await cp.run()
-        finally:
-            # However the charger stops (quit, reset, Ctrl-C from a deploy tool), no contactor stays closed.
-            for hw in board.connectors:
-                hw.relay.set(False)
-        log.info("main", "stopped: %s" % reason)
-        if reason == "quit":
-            return
-        cfg = config.load(path, log)
+def data_dir(config_path):
+    """config.json's data_dir (default "data"), relative to the config file's folder."""
+    data = "data"
+    try:
+        with open(config_path) as f:
+            value = json.load(f).get("data_dir")
+        if isinstance(value, str) and value:
+            data = value
+    except (OSError, ValueError, AttributeError):
+        pass  # the application reports a broken config
+    i = config_path.rfind("/")
+    return data if data.startswith("/") or i < 0 else config_path[:i + 1] + data
+
+
+def _is_dir(path):
+    try:
+        return os.stat(path)[0] & 0x4000 != 0
+    except OSError:
+        return False
+
+
+def select(config_path):
+    """Choose the application and count its start -> its folder, or None for the factory one."""
+    apps = data_dir(config_path) + "/app"
+    path = apps + "/active.json"
+    try:
+        with open(path) as f:
+            active = json.load(f)
+    except (OSError, ValueError):
+        active = None
+    slot, state = decide(active, lambda s: _is_dir(apps + "/" + s + "/firmware"))
+    if state is not None:
+        # Stored before the application is imported: a start that crashes still counts.
+        with open(path + ".tmp", "w") as f:
+            f.write(json.dumps(state))
+        os.rename(path + ".tmp", path)
+        if state.get("failed"):
+            print("loader: application %s did not come up; back to %s" % (state["failed"], slot))
+    if slot == FACTORY:
+        return None
+    info = state or active
+    print("loader: application %s, version %s%s" % (
+        slot, info.get("version"), "" if info.get("confirmed") else ", start %d of %d" % (info["tries"], MAX_TRIES)))
+    return apps + "/" + slot
+
+
+def forget():
+    """Drop every application module, so that the next import reads the chosen folder.
+    On the board boot.py has already imported the factory's firmware.compat."""
+    for name in list(sys.modules):
+        if name in ("firmware", "hal") or name.startswith("firmware.") or name.startswith("hal."):
+            del sys.modules[name]
+    cache = getattr(sys, "path_importer_cache", None)  # CPython caches folder listings
+    if cache:
+        cache.clear()
+
+
+def crashed(exc):
+    """The application failed to import or died: show why, then restart as a board does.
+    The board resets the chip; a host process exits with 1 for its supervisor to restart."""
+    print("loader: the application failed: %r" % (exc,))
+    if hasattr(sys, "print_exception"):
+        sys.print_exception(exc)  # MicroPython
+    else:
+        import traceback
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stdout)
+    try:
+        import machine
+        reset = getattr(machine, "reset", None)  # the unix port's machine module has none
+    except ImportError:
+        reset = None
+    if reset is not None:
+        import time
+        time.sleep(1)  # let the message out of the UART
+        reset()
+    sys.exit(1)
 
 
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "config.json"
-    try:
-        asyncio.run(serve(path))
-    except config.ConfigError as e:
-        print("config: %s" % e)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        pass
+    while True:
+        folder = select(path)
+        forget()
+        if folder:
+            sys.path.insert(0, folder)
+        try:
+            from firmware import app
+            reason = app.main(path)
+        except Exception as e:
+            crashed(e)
+        if reason not in ("soft", "hard"):
+            return
+        if folder:
+            sys.path.remove(folder)
 
 
-main()
+if __name__ == "__main__":
+    main()

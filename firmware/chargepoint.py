@@ -60,6 +60,7 @@ class ChargePoint:
         self._stop = asyncio.Event()
         self.exit_reason = None
         self._aligned = None  # last ClockAlignedDataInterval slot seen
+        self.firmware_version = None       # set by updates.register() from the running slot
         self.firmware_status = "Idle"      # last FirmwareStatusNotification status (TriggerMessage)
         self.diagnostics_status = "Idle"   # last DiagnosticsStatusNotification status
         self.accepted_hooks = []           # called once the boot is Accepted (update confirmation...)
@@ -240,8 +241,9 @@ class ChargePoint:
         payload = {"chargePointVendor": st["vendor"], "chargePointModel": st["model"]}
         if st["serial"]:
             payload["chargePointSerialNumber"] = st["serial"]
-        if st["firmware_version"]:
-            payload["firmwareVersion"] = st["firmware_version"]
+        version = self.firmware_version or st["firmware_version"]  # a slot's manifest version after an update
+        if version:
+            payload["firmwareVersion"] = version
         while True:
             self.rpc.silent = False
             try:

@@ -14,10 +14,18 @@ def register(cp):
         cp.rpc.on(action, getattr(h, action))
     from firmware import smart_handlers
     smart_handlers.register(cp)
+    from firmware import updates
+    updates.register(cp)  # UpdateFirmware, the running version, the post-update boot hook
+    cp.rpc.on("GetDiagnostics", lambda req: _diagnostics(cp).on_request(req))
     cp.rpc.on("ReserveNow", lambda req: _reservations(cp).ReserveNow(req))
     cp.rpc.on("CancelReservation", lambda req: _reservations(cp).CancelReservation(req))
     if store.exists(store.join(cp.cfg["_data"], "reservations.json")):
         _reservations(cp)
+
+
+def _diagnostics(cp):
+    from firmware import diagnostics
+    return diagnostics.load(cp)
 
 
 def _reservations(cp):

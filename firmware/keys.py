@@ -10,7 +10,7 @@ from firmware.store import write_atomic
 
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import",
               "Current.Offered", "Voltage", "SoC")
-PROFILES = "Core,LocalAuthListManagement,Reservation,RemoteTrigger,SmartCharging"
+PROFILES = "Core,FirmwareManagement,LocalAuthListManagement,Reservation,RemoteTrigger,SmartCharging"
 
 # (name, type, writable, default, rule, reboot)
 # type: "int" (rule = (lo, hi)), "bool", "csl" (measurand list, rule = max items), "str" (rule = max length)

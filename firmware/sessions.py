@@ -275,9 +275,9 @@ class Sessions:
             self._deauthorized(conn)  # MaxEnergyOnInvalidId reached?
         interval = cp.keys["MeterValueSampleInterval"]
         if interval > 0 and ticks_diff(ticks_ms(), tx.next_sample) >= 0:
-            tx.next_sample = ticks_add(tx.next_sample, interval * 1000)
-            if ticks_diff(ticks_ms(), tx.next_sample) > 0:  # we fell behind (e.g. interval shortened)
-                tx.next_sample = ticks_add(ticks_ms(), interval * 1000)
+            # From the actual sample time: a loop that was held up must not bunch two samples
+            # into one second.
+            tx.next_sample = ticks_add(ticks_ms(), interval * 1000)
             self.sample(conn, "Sample.Periodic")
 
     def aligned(self, t):

@@ -1,15 +1,19 @@
 """Build the file set that goes onto the board.
 
-    python -m tools.bundle [--dest build/bundle] [--config config.json] [--no-config]
+    python -m tools.bundle [--dest build/bundle] [--config config.json] [--no-config] [--source]
 
 Target: MicroPython 1.29 on the ESP32 (firmware image ESP32_GENERIC). Every `firmware/*.py` and
-`hal/*.py` is compiled with mpy-cross 1.29 into bytecode `.mpy` (mpy v6): bytecode is the same for
-every port, no native code is emitted, so no `-march` is needed. `boot.py` and `main.py` stay
-source because MicroPython runs those two by name. `config.json` (and the CA file it names in
-`csms.ca_file`) is added unless `--no-config`; it is validated first, an invalid one is refused.
+`hal/*.py` is compiled with mpy-cross 1.29 into bytecode `.mpy` (mpy v6): bytecode is the same
+for every port, no native code is emitted, so no `-march` is needed. `boot.py` and `main.py`
+(the loader) stay source because MicroPython runs those two by name.
+`--source` copies the `.py` files instead (a bundle CPython can run, e.g. to update a charger
+running on a host). `config.json` (and the CA file it names in `csms.ca_file`) is added unless
+`--no-config`; it is validated first, an invalid one is refused.
 
 Writes `<dest>/manifest.json` ({"version", "files": {path: {"size", "sha256"}}, "mpy_cross"})
-and `<dest>.tar`, a plain tar whose entries are relative to the board's root folder.
+and `<dest>.tar`, a plain tar whose entries are relative to the board's root folder. The tar
+is also what UpdateFirmware downloads (see firmware/updates.py); the version is
+`station.firmware_version` of the config.
 """
 import argparse
 import hashlib
@@ -115,11 +119,12 @@ def _ca_file(cfg, config):
     return ca.replace("\\", "/"), src
 
 
-def build(dest, include_config=True, config=None):
-    """Compile and collect the device files into `dest`; returns the manifest dict."""
+def build(dest, include_config=True, config=None, source=False):
+    """Compile (or with source=True copy) and collect the device files into `dest`;
+    returns the manifest dict ("mpy_cross" is None for a source bundle)."""
     config = config or os.path.join(ROOT, "config.json")
-    mpy_cross = mpy_cross_path()
-    version = mpy_cross_version(mpy_cross)
+    mpy_cross = None if source else mpy_cross_path()
+    version = None if source else mpy_cross_version(mpy_cross)
     extra = []
     if include_config:
         extra.append(("config.json", config))
@@ -147,18 +152,25 @@ def build(dest, include_config=True, config=None):
     return manifest
 
 
+def _module(dest, rel, mpy_cross):
+    """One module into dest: compiled to .mpy, or copied when mpy_cross is None."""
+    src = os.path.join(ROOT, rel)
+    if mpy_cross is None:
+        shutil.copyfile(src, os.path.join(dest, rel))
+        return
+    # -s: tracebacks on the board name "firmware/ws.py", not this machine's path.
+    r = subprocess.run([mpy_cross, "-s", rel, "-o", os.path.join(dest, rel[:-3] + ".mpy"), src],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise BundleError("mpy-cross cannot compile %s:\n%s" % (rel, (r.stderr or r.stdout).strip()))
+
+
 def _fill(dest, mpy_cross, extra):
     for d in DEVICE_DIRS:
         os.makedirs(os.path.join(dest, d))
         for name in sorted(os.listdir(os.path.join(ROOT, d))):
-            if not name.endswith(".py"):
-                continue
-            rel = d + "/" + name
-            # -s: tracebacks on the board name "firmware/ws.py", not this machine's path.
-            r = subprocess.run([mpy_cross, "-s", rel, "-o", os.path.join(dest, d, name[:-3] + ".mpy"),
-                                os.path.join(ROOT, d, name)], capture_output=True, text=True)
-            if r.returncode != 0:
-                raise BundleError("mpy-cross cannot compile %s:\n%s" % (rel, (r.stderr or r.stdout).strip()))
+            if name.endswith(".py"):
+                _module(dest, d + "/" + name, mpy_cross)
     for name in SCRIPTS:
         shutil.copyfile(os.path.join(ROOT, name), os.path.join(dest, name))
     for rel, src in extra:
@@ -188,14 +200,18 @@ def main(argv=None):
     ap.add_argument("--dest", default=os.path.join(ROOT, "build", "bundle"), help="output folder")
     ap.add_argument("--config", default=os.path.join(ROOT, "config.json"), help="config file to include")
     ap.add_argument("--no-config", action="store_true", help="leave config.json out (keep the board's)")
+    ap.add_argument("--source", action="store_true", help="copy the .py files instead of compiling them")
     args = ap.parse_args(argv)
     try:
-        manifest = build(args.dest, include_config=not args.no_config, config=args.config)
+        manifest = build(args.dest, include_config=not args.no_config, config=args.config, source=args.source)
     except BundleError as e:
         print("bundle: %s" % e, file=sys.stderr)
         return 1
-    print("mpy-cross: %s" % manifest["mpy_cross"])
-    print("target: MicroPython 1.29, ESP32 (ESP32_GENERIC firmware); portable bytecode, no native code")
+    if args.source:
+        print("target: source, for MicroPython 1.29 and CPython 3.11+")
+    else:
+        print("mpy-cross: %s" % manifest["mpy_cross"])
+        print("target: MicroPython 1.29, ESP32 (ESP32_GENERIC firmware); portable bytecode, no native code")
     # What goes onto the board: the listed files and the manifest itself.
     total = sum(f["size"] for f in manifest["files"].values()) + os.path.getsize(os.path.join(args.dest, MANIFEST))
     print("bundle %s: version %s, %d files, %d bytes"

@@ -1,0 +1,73 @@
+"""The application: loads the config, picks the board for the platform and runs the charger.
+
+main.py (the loader) imports this module from the application it chose and calls main().
+A Reset from the Central System restarts the charger in this same process on the host (on
+the board the HAL resets the chip), so it reconnects and boots again as a board would.
+When the reset follows an installed update, main() returns instead, and the loader
+imports the new application.
+"""
+import sys
+
+from firmware import config, console, updates
+from firmware.chargepoint import ChargePoint
+from firmware.compat import asyncio, ON_DEVICE
+from firmware.log import Log
+
+
+def make_board(cfg):
+    if ON_DEVICE:
+        from hal import esp32
+        return esp32.make_board(cfg)
+    from hal import sim
+    return sim.make_board(cfg)
+
+
+async def serve(path):
+    """Run chargers until "quit", or until a reset must start another application
+    ("soft"/"hard" returned)."""
+    boot_log = Log()
+    cfg = config.load(path, boot_log)
+    board = make_board(cfg)
+    running = updates.active_slot(cfg["_data"])
+    current = [None]
+    listener = None
+    try:
+        while True:
+            log = Log(cfg["log"]["level"], board.rtc.now, cfg["_data"])
+            for hw in board.connectors:
+                hw.relay.set(False)  # a (re)start never leaves a contactor closed
+            if cfg.get("_invalid"):
+                board.indicator.show("error")
+            cp = ChargePoint(cfg, board, log)
+            current[0] = cp
+            if listener is None and not ON_DEVICE:
+                listener = asyncio.create_task(console.run(lambda: current[0], board))
+            log.info("main", "charger %s starting (%d connector(s))" % (cfg["csms"]["id"], len(cp.connectors)))
+            try:
+                reason = await cp.run()
+            finally:
+                # However the charger stops (quit, reset, Ctrl-C from a deploy tool), no contactor stays closed.
+                for hw in board.connectors:
+                    hw.relay.set(False)
+            log.info("main", "stopped: %s" % reason)
+            if reason == "quit":
+                return reason
+            if updates.active_slot(cfg["_data"]) != running:
+                log.flush()
+                return reason
+            cfg = config.load(path, log)
+    finally:
+        if listener is not None:
+            listener.cancel()
+            await asyncio.sleep(0)  # let the console task unwind before the loop ends
+
+
+def main(path):
+    """Run the application; -> "quit", or "soft"/"hard" when the loader must load it again."""
+    try:
+        return asyncio.run(serve(path))
+    except config.ConfigError as e:
+        print("config: %s" % e)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        return "quit"

