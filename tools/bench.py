@@ -31,11 +31,11 @@ def build_mpy(dest):
     return dest
 
 
-async def session(cwd, heap_kb, quiet=True):
+async def session(cwd, heap_kb, quiet=True, folder=None):
     """One charging session under `micropython -X heapsize=`; returns the peak live heap or None."""
     cs = CentralSystem(host="127.0.0.1", port=0, quiet=True)
     await cs.start()
-    folder = os.path.join(ROOT, "build", "bench-run")
+    folder = folder or os.path.join(ROOT, "build", "bench-run")
     config = write_config(folder, cs.port, "BENCH", SESSION_KEYS)
     fw = await Firmware([micropython_path(), "-X", "heapsize=%dK" % heap_kb, "main.py", config], cwd=cwd).start()
     calls = Calls(cs)

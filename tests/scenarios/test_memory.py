@@ -1,0 +1,20 @@
+"""RAM budget guard: a full charging session (boot, status, plug, swipe, start, meter values,
+stop) completes on the MicroPython unix port from the .mpy bundle inside HEAP_BUDGET_KB.
+
+The unix port is 64-bit: objects take up to twice what they take on the 32-bit ESP32. The
+figure is a regression guard at today's measured need plus margin (`make bench` prints the
+smallest heap that works); the ESP32 target without PSRAM is lower still, see README.
+"""
+import asyncio
+
+from tools import bench, bundle
+
+HEAP_BUDGET_KB = 256
+
+
+def test_full_session_from_the_mpy_bundle_fits_the_heap_budget(tmp_path):
+    dest = str(tmp_path / "bundle")
+    bundle.build(dest, include_config=False)
+    peak = asyncio.run(bench.session(dest, HEAP_BUDGET_KB, quiet=False, folder=str(tmp_path / "run")))
+    assert peak is not None, "the session did not complete within %d KB" % HEAP_BUDGET_KB
+    assert peak < HEAP_BUDGET_KB * 1024
