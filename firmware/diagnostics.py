@@ -68,10 +68,8 @@ class Diagnostics:
             cp.log.info("diag", "GetDiagnostics: no log lines in the requested window")
             return {}
         name = file_name(cp.cfg["csms"]["id"], cp.now())
-        attempts = req.get("retries")
-        attempts = attempts if isinstance(attempts, int) and attempts > 1 else 1
-        interval = req.get("retryInterval")
-        interval = interval if isinstance(interval, int) and interval >= 0 else 30
+        from firmware.transfer import retry_policy  # the transfer follows right after
+        attempts, interval = retry_policy(req)
         self.busy = True
 
         async def run():

@@ -531,3 +531,12 @@ async def upload(url, source, method="PUT", timeout_ms=15000, ca_file=None, veri
         return src.result()
     finally:
         src.close()
+
+
+def retry_policy(req):
+    """(attempts, seconds between) from an UpdateFirmware / GetDiagnostics request:
+    `retries` total attempts (at least 1), `retryInterval` (default 30 s)."""
+    attempts = req.get("retries")
+    interval = req.get("retryInterval")
+    return (attempts if isinstance(attempts, int) and attempts > 1 else 1,
+            interval if isinstance(interval, int) and interval >= 0 else 30)
