@@ -127,13 +127,17 @@ async def retrieve(url, sink, timeout_ms):
                 sink.write(chunk)
         finally:
             await data.close()
-        # Only this reply tells a complete file from a connection that broke off.
-        code, line = await reply(channel)
-        if code not in (226, 250):
-            raise _refused(line)
-        await _quit(channel)
+        await _completed(channel)
     finally:
         await channel.close()
+
+
+async def _completed(channel):
+    # Only this reply tells a complete file from a connection that broke off.
+    code, line = await reply(channel)
+    if code not in (226, 250):
+        raise _refused(line)
+    await _quit(channel)
 
 
 async def store(url, source, timeout_ms):
@@ -147,9 +151,6 @@ async def store(url, source, timeout_ms):
             await send_all(data, source)
         finally:
             await data.close()  # end of file for the server
-        code, line = await reply(channel)
-        if code not in (226, 250):
-            raise _refused(line)
-        await _quit(channel)
+        await _completed(channel)
     finally:
         await channel.close()

@@ -31,6 +31,11 @@ def build_mpy(dest):
     return dest
 
 
+async def heap_alloc(fw):
+    """Heap bytes in use after a collection, from the console's `mem` command."""
+    return int(re.search(r"alloc=(\d+)", await fw.ask("mem", "mem: alloc=")).group(1))
+
+
 async def session(cwd, heap_kb, quiet=True, folder=None):
     """One charging session under `micropython -X heapsize=`; returns the peak live heap or None."""
     cs = CentralSystem(host="127.0.0.1", port=0, quiet=True)
@@ -43,10 +48,7 @@ async def session(cwd, heap_kb, quiet=True, folder=None):
 
     async def probe():
         nonlocal peak
-        mark = len(fw.lines)
-        await fw.console("mem")
-        _, line = await fw.wait_line("mem: alloc=", 5, mark)
-        peak = max(peak, int(re.search(r"alloc=(\d+)", line).group(1)))
+        peak = max(peak, await heap_alloc(fw))
 
     try:
         await calls.wait("BootNotification", timeout=10)
@@ -118,10 +120,7 @@ async def wear(samples=10):
     calls = Calls(cs)
 
     async def counters():
-        mark = len(fw.lines)
-        await fw.console("flash")
-        _, line = await fw.wait_line("flash: journal", 5, mark)
-        return [int(x) for x in re.findall(r"=(\d+)", line)]
+        return [int(x) for x in re.findall(r"=(\d+)", await fw.ask("flash", "flash: journal"))]
     try:
         await calls.wait("StatusNotification", {"connectorId": 1, "status": "Available"}, timeout=15)
         await fw.console("plug 1")
@@ -152,17 +151,12 @@ async def growth(n):
     fw = await Firmware([micropython_path(), "main.py", config]).start()
     calls = Calls(cs)
 
-    async def heap():
-        mark = len(fw.lines)
-        await fw.console("mem")
-        _, line = await fw.wait_line("mem: alloc=", 5, mark)
-        return int(re.search(r"alloc=(\d+)", line).group(1))
     try:
         await calls.wait("StatusNotification", {"connectorId": 1, "status": "Available"}, timeout=15)
         heaps = []
         for i in range(n + 1):
             if i in (1, n):
-                heaps.append(await heap())
+                heaps.append(await heap_alloc(fw))
             tag = "G%04d" % i
             await fw.console("plug 1")
             await fw.console("swipe " + tag)

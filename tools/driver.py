@@ -90,6 +90,12 @@ class Firmware:
             except asyncio.TimeoutError:
                 pass
 
+    async def ask(self, command, answer, timeout=5):
+        """Type a console command and return the first output line after it containing `answer`."""
+        mark = len(self.lines)
+        await self.console(command)
+        return (await self.wait_line(answer, timeout, mark))[1]
+
     async def finish(self, timeout=10):
         try:
             code = await asyncio.wait_for(self.proc.wait(), timeout)
