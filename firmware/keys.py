@@ -3,6 +3,16 @@
 Initial values come from config.json's `ocpp` section; values the Central System sets
 with ChangeConfiguration are kept in `<data_dir>/keys.json` and win over config.json, so
 a technician's file is never rewritten by the charger.
+
+The key table is one string, searched when a key is needed: as a tuple of tuples it took
+~7 kB of heap, as text under 2 kB. Each ";"-separated row is "name type access default [rule]",
+fields separated by one space (an empty default leaves two spaces). Types:
+  i  integer; rule "lo-hi", given for writable keys
+  b  boolean, default "true" or "false"
+  c  comma-separated measurand list (MEASURANDS); rule = max items
+  s  string; rule = max length
+Access: r read-only, w writable, W writable and takes effect after a reboot.
+Rows are in GetConfiguration's order.
 """
 import json
 
@@ -12,63 +22,67 @@ MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.I
               "Current.Offered", "Voltage", "SoC")
 PROFILES = "Core,FirmwareManagement,LocalAuthListManagement,Reservation,RemoteTrigger,SmartCharging"
 
-# (name, type, writable, default, rule, reboot)
-# type: "int" (rule = (lo, hi)), "bool", "csl" (measurand list, rule = max items), "str" (rule = max length)
-_TABLE = (
-    ("AllowOfflineTxForUnknownId", "bool", 1, False, None, 0),
-    ("AuthorizationCacheEnabled", "bool", 1, True, None, 0),
-    ("AuthorizeRemoteTxRequests", "bool", 1, False, None, 0),
-    ("ChargeProfileMaxStackLevel", "int", 0, 8, None, 0),
-    ("ChargingScheduleAllowedChargingRateUnit", "str", 0, "Current,Power", None, 0),
-    ("ChargingScheduleMaxPeriods", "int", 0, 24, None, 0),
-    ("ClockAlignedDataInterval", "int", 1, 0, (0, 86400), 0),
-    ("ConnectionTimeOut", "int", 1, 60, (1, 3600), 0),
-    ("ConnectorSwitch3to1PhaseSupported", "bool", 0, False, None, 0),
+_T = (
+    ";AllowOfflineTxForUnknownId b w false"
+    ";AuthorizationCacheEnabled b w true"
+    ";AuthorizeRemoteTxRequests b w false"
+    ";ChargeProfileMaxStackLevel i r 8"
+    ";ChargingScheduleAllowedChargingRateUnit s r Current,Power"
+    ";ChargingScheduleMaxPeriods i r 24"
+    ";ClockAlignedDataInterval i w 0 0-86400"
+    ";ConnectionTimeOut i w 60 1-3600"
+    ";ConnectorSwitch3to1PhaseSupported b r false"
     # Read once at boot to label phase-resolved meter values (metering.phase_labels): reboot.
-    ("ConnectorPhaseRotation", "str", 1, "NotApplicable", 500, 1),
-    ("ConnectorPhaseRotationMaxLength", "int", 0, 9, None, 0),
-    ("GetConfigurationMaxKeys", "int", 0, 64, None, 0),
-    ("HeartbeatInterval", "int", 1, 300, (1, 86400), 0),
-    ("LocalAuthListEnabled", "bool", 1, True, None, 0),
-    ("LocalAuthListMaxLength", "int", 0, 1000, None, 0),
-    ("LocalAuthorizeOffline", "bool", 1, True, None, 0),
-    ("LocalPreAuthorize", "bool", 1, False, None, 0),
-    ("MaxChargingProfilesInstalled", "int", 0, 8, None, 0),
-    ("MaxEnergyOnInvalidId", "int", 1, 0, (0, 1000000), 0),
-    ("MeterValuesAlignedData", "csl", 1, "Energy.Active.Import.Register", 6, 0),
-    ("MeterValuesAlignedDataMaxLength", "int", 0, 6, None, 0),
-    ("MeterValuesSampledData", "csl", 1, "Energy.Active.Import.Register", 6, 0),
-    ("MeterValuesSampledDataMaxLength", "int", 0, 6, None, 0),
-    ("MeterValueSampleInterval", "int", 1, 60, (0, 86400), 0),
-    ("MinimumStatusDuration", "int", 1, 0, (0, 3600), 0),
-    ("NumberOfConnectors", "int", 0, 1, None, 0),
-    ("ReserveConnectorZeroSupported", "bool", 0, True, None, 0),
-    ("ResetRetries", "int", 1, 1, (0, 10), 0),
-    ("SendLocalListMaxLength", "int", 0, 100, None, 0),
-    ("StopTransactionOnEVSideDisconnect", "bool", 1, True, None, 0),
-    ("StopTransactionOnInvalidId", "bool", 1, True, None, 0),
-    ("StopTxnAlignedData", "csl", 1, "", 6, 0),
-    ("StopTxnAlignedDataMaxLength", "int", 0, 6, None, 0),
-    ("StopTxnSampledData", "csl", 1, "Energy.Active.Import.Register", 6, 0),
-    ("StopTxnSampledDataMaxLength", "int", 0, 6, None, 0),
-    ("SupportedFeatureProfiles", "str", 0, PROFILES, None, 0),
-    ("SupportedFeatureProfilesMaxLength", "int", 0, 6, None, 0),
-    ("TransactionMessageAttempts", "int", 1, 3, (1, 100), 0),
-    ("TransactionMessageRetryInterval", "int", 1, 10, (1, 3600), 0),
-    ("UnlockConnectorOnEVSideDisconnect", "bool", 1, True, None, 0),
-    ("WebSocketPingInterval", "int", 1, 60, (0, 3600), 0),
+    ";ConnectorPhaseRotation s W NotApplicable 500"
+    ";ConnectorPhaseRotationMaxLength i r 9"
+    ";GetConfigurationMaxKeys i r 64"
+    ";HeartbeatInterval i w 300 1-86400"
+    ";LocalAuthListEnabled b w true"
+    ";LocalAuthListMaxLength i r 1000"
+    ";LocalAuthorizeOffline b w true"
+    ";LocalPreAuthorize b w false"
+    ";MaxChargingProfilesInstalled i r 8"
+    ";MaxEnergyOnInvalidId i w 0 0-1000000"
+    ";MeterValuesAlignedData c w Energy.Active.Import.Register 6"
+    ";MeterValuesAlignedDataMaxLength i r 6"
+    ";MeterValuesSampledData c w Energy.Active.Import.Register 6"
+    ";MeterValuesSampledDataMaxLength i r 6"
+    ";MeterValueSampleInterval i w 60 0-86400"
+    ";MinimumStatusDuration i w 0 0-3600"
+    ";NumberOfConnectors i r 1"
+    ";ReserveConnectorZeroSupported b r true"
+    ";ResetRetries i w 1 0-10"
+    ";SendLocalListMaxLength i r 100"
+    ";StopTransactionOnEVSideDisconnect b w true"
+    ";StopTransactionOnInvalidId b w true"
+    ";StopTxnAlignedData c w  6"
+    ";StopTxnAlignedDataMaxLength i r 6"
+    ";StopTxnSampledData c w Energy.Active.Import.Register 6"
+    ";StopTxnSampledDataMaxLength i r 6"
+    # Same text as PROFILES (tests/unit/test_keys.py compares them).
+    ";SupportedFeatureProfiles s r Core,FirmwareManagement,LocalAuthListManagement,Reservation,"
+    "RemoteTrigger,SmartCharging"
+    ";SupportedFeatureProfilesMaxLength i r 6"
+    ";TransactionMessageAttempts i w 3 1-100"
+    ";TransactionMessageRetryInterval i w 10 1-3600"
+    ";UnlockConnectorOnEVSideDisconnect b w true"
+    ";WebSocketPingInterval i w 60 0-3600"
+    ";"
 )
 
 
 def _row(name):
-    for row in _TABLE:
-        if row[0] == name:
-            return row
-    return None
+    """[name, type, access, default(, rule)] of key `name`, or None."""
+    i = _T.find(";" + name + " ")
+    if i < 0:
+        return None
+    row = _T[i + 1:_T.find(";", i + 1)].split(" ")
+    # A name holding " " or ";" could match across fields or rows.
+    return row if row[0] == name else None
 
 
 def names():
-    return [row[0] for row in _TABLE]
+    return [row[:row.find(" ")] for row in _T[1:-1].split(";")]
 
 
 def parse(name, value):
@@ -77,36 +91,40 @@ def parse(name, value):
     row = _row(name)
     if row is None:
         raise KeyError(name)
-    kind, rule = row[1], row[4]
-    if kind == "bool":
+    kind = row[1]
+    rule = row[4] if len(row) > 4 else None
+    if kind == "b":
         if isinstance(value, bool):
             return value
         v = str(value).strip().lower()
         if v not in ("true", "false"):
             raise ValueError("expected true or false")
         return v == "true"
-    if kind == "int":
+    if kind == "i":
         if isinstance(value, bool) or isinstance(value, float):
             raise ValueError("expected a whole number")
         try:
             n = int(str(value).strip())
         except ValueError:
             raise ValueError("expected a whole number")
-        if rule and not rule[0] <= n <= rule[1]:
-            raise ValueError("expected %d..%d" % rule)
+        if rule:
+            lo, hi = rule.split("-")
+            lo, hi = int(lo), int(hi)
+            if not lo <= n <= hi:
+                raise ValueError("expected %d..%d" % (lo, hi))
         return n
     if not isinstance(value, str):
         raise ValueError("expected a string")
-    if kind == "csl":
+    if kind == "c":
         items = [s.strip() for s in value.split(",") if s.strip()]
-        if len(items) > rule:
-            raise ValueError("at most %d measurands" % rule)
+        if len(items) > int(rule):
+            raise ValueError("at most %s measurands" % rule)
         for s in items:
             if s not in MEASURANDS:
                 raise ValueError("unsupported measurand %s (supported: %s)" % (s, ",".join(MEASURANDS)))
         return ",".join(items)
-    if rule and len(value) > rule:
-        raise ValueError("at most %d characters" % rule)
+    if rule and len(value) > int(rule):
+        raise ValueError("at most %s characters" % rule)
     return value
 
 
@@ -125,7 +143,7 @@ def check_section(section):
         row = _row(name)
         if row is None:
             problems.append(("ocpp." + name, "unknown OCPP key; known keys: see README"))
-        elif not row[2] and name != "NumberOfConnectors":
+        elif row[2] == "r" and name != "NumberOfConnectors":
             problems.append(("ocpp." + name, "read-only key, remove it"))
         else:
             try:
@@ -141,10 +159,10 @@ class Keys:
     def __init__(self, initial, overlay_path, connectors, log):
         self._path = overlay_path
         self._log = log
+        # name -> typed value. A key still at its table default is added on first read, under
+        # the caller's name string, so the table's names are never copied onto the heap.
         self._values = {}
         self._changed = {}
-        for row in _TABLE:
-            self._values[row[0]] = row[3]
         for name in initial:
             self._values[name] = parse(name, initial[name])
         self._values["NumberOfConnectors"] = connectors
@@ -163,17 +181,26 @@ class Keys:
             log.warn("keys", "%s unreadable (%s), using config.json values" % (overlay_path, e))
 
     def __getitem__(self, name):
-        return self._values[name]
+        v = self._values.get(name)   # never None: parse() returns bool, int or str
+        if v is None:
+            row = _row(name)
+            if row is None:
+                raise KeyError(name)
+            v = self._values[name] = parse(name, row[3])
+        return v
 
     def get(self, name, default=None):
-        return self._values.get(name, default)
+        try:
+            return self[name]
+        except KeyError:
+            return default
 
     def change(self, name, value):
         """ChangeConfiguration: returns the OCPP ConfigurationStatus."""
         row = _row(name)
         if row is None:
             return "NotSupported"
-        if not row[2]:
+        if row[2] == "r":
             return "Rejected"
         try:
             v = parse(name, value)
@@ -183,7 +210,7 @@ class Keys:
         self._values[name] = v
         self._changed[name] = _text(v)
         write_atomic(self._path, json.dumps(self._changed))
-        return "RebootRequired" if row[5] else "Accepted"
+        return "RebootRequired" if row[2] == "W" else "Accepted"
 
     def listing(self, wanted=None):
         """GetConfiguration: (configurationKey list, unknownKey list)."""
@@ -193,9 +220,13 @@ class Keys:
             if row is None:
                 unknown.append(name)
             else:
-                known.append({"key": name, "readonly": not row[2], "value": _text(self._values[name])})
+                # Not self[name]: that would keep these names, copied from the table, in _values.
+                v = self._values.get(name)
+                if v is None:
+                    v = parse(name, row[3])
+                known.append({"key": name, "readonly": row[2] == "r", "value": _text(v)})
         return known, unknown
 
     def measurands(self, name):
-        v = self._values[name]
+        v = self[name]
         return v.split(",") if v else []
