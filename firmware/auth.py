@@ -1,19 +1,37 @@
 """Who may charge: the Central System, the Local Authorization List and the Authorization Cache
-(OCPP 1.6 §3.4), combined per LocalPreAuthorize / LocalAuthorizeOffline / AllowOfflineTxForUnknownId."""
+(OCPP 1.6 §3.4), combined per LocalPreAuthorize / LocalAuthorizeOffline / AllowOfflineTxForUnknownId.
+
+firmware.authstore is loaded only while a card is checked or remembered or the list or cache
+is changed, and dropped again after: between uses only the stores' state() tuples stay here.
+"""
 from firmware import clock, store
-from firmware.authstore import AuthCache, LocalList
-from firmware.compat import const
+from firmware.compat import const, unload
 from firmware.rpc import CallFailed, NotConnected
 
 _CACHE_ENTRIES = const(64)
+_STORE = "firmware.authstore"
 
 
 class Auth:
     def __init__(self, cp):
         self.cp = cp
         data = cp.cfg["_data"]
-        self.local_list = LocalList(store.join(data, "locallist.dat"), cp.keys["LocalAuthListMaxLength"], cp.log)
-        self.cache = AuthCache(store.join(data, "authcache.dat"), _CACHE_ENTRIES, cp.log)
+        self._list_path = store.join(data, "locallist.dat")
+        self._cache_path = store.join(data, "authcache.dat")
+        self._list = self._cache = None  # no state yet: the first open checks both files
+        self._close(*self._open())
+
+    def _open(self):
+        """(LocalList, AuthCache) with firmware.authstore loaded; hand them to _close() after."""
+        from firmware.authstore import AuthCache, LocalList
+        cp = self.cp
+        return (LocalList(self._list_path, cp.keys["LocalAuthListMaxLength"], cp.log, self._list),
+                AuthCache(self._cache_path, _CACHE_ENTRIES, cp.log, self._cache))
+
+    def _close(self, local_list, cache):
+        self._list = local_list.state()
+        self._cache = cache.state()
+        unload(_STORE)
 
     def _valid(self, info):
         """idTagInfo -> status, with a passed expiryDate turned into Expired."""
@@ -29,21 +47,32 @@ class Auth:
 
     def local(self, tag):
         """(status, parent) known on the charger without asking, or None."""
+        if not (self._list[0] or self._cache[0]):
+            return None  # both empty (state() starts with the count): nothing to load
         keys = self.cp.keys
-        info = self.local_list.lookup(tag) if keys["LocalAuthListEnabled"] else None
-        if info is None and keys["AuthorizationCacheEnabled"]:
-            info = self.cache.get(tag)
+        local_list, cache = self._open()
+        try:
+            info = local_list.lookup(tag) if keys["LocalAuthListEnabled"] else None
+            if info is None and keys["AuthorizationCacheEnabled"]:
+                info = cache.get(tag)
+        finally:
+            self._close(local_list, cache)
         if info is None:
             return None
         return self._valid(info), info.get("parentIdTag")
 
     def remember(self, tag, info):
         """Keep what the Central System said about `tag` (Authorize, Start/StopTransaction replies)."""
-        if not self.cp.keys["AuthorizationCacheEnabled"]:
+        keys = self.cp.keys
+        if not keys["AuthorizationCacheEnabled"]:
             return
-        if self.cp.keys["LocalAuthListEnabled"] and self.local_list.lookup(tag) is not None:
-            return  # the list is authoritative for its own entries
-        self.cache.put(tag, info)
+        local_list, cache = self._open()
+        try:
+            # The list is authoritative for its own entries.
+            if not (keys["LocalAuthListEnabled"] and local_list.lookup(tag) is not None):
+                cache.put(tag, info)
+        finally:
+            self._close(local_list, cache)
 
     async def authorize(self, tag):
         """(status, parentIdTag) for a presented `tag`."""
@@ -69,7 +98,11 @@ class Auth:
         return "Invalid", None
 
     def clear_cache(self):
-        self.cache.clear()
+        local_list, cache = self._open()
+        try:
+            cache.clear()
+        finally:
+            self._close(local_list, cache)
 
     def send_local_list(self, req):
         keys = self.cp.keys
@@ -78,7 +111,14 @@ class Auth:
         entries = req.get("localAuthorizationList") or []
         if len(entries) > keys["SendLocalListMaxLength"]:
             return "Failed"
-        return self.local_list.update(req["updateType"], req["listVersion"], entries)
+        local_list, cache = self._open()
+        try:
+            return local_list.update(req["updateType"], req["listVersion"], entries)
+        finally:
+            self._close(local_list, cache)
 
     def list_version(self):
-        return self.local_list.version if self.cp.keys["LocalAuthListEnabled"] else -1
+        if not self.cp.keys["LocalAuthListEnabled"]:
+            return -1
+        count, version = self._list
+        return version if count else 0  # an empty list reports 0 (§5.10), as LocalList.version does

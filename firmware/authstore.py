@@ -39,9 +39,9 @@ Version rules (OCPP 1.6):
 Cache file:
     magic b"OAC1" | slots of "<I20sBI20sI": put sequence number (0 = free slot),
     record, CRC-32 of the 49 bytes before it.
-Slots are rewritten in place: one put or remove is one slot write (counted in
-.writes). A slot that fails its CRC (a write torn by a power cut) is freed when the
-file is opened; a bad magic, or more slots than max_entries, empties the cache.
+Slots are rewritten in place: one put or remove is one slot write (counted in the
+instance's .writes). A slot that fails its CRC (a write torn by a power cut) is freed
+when the file is opened; a bad magic, or more slots than max_entries, empties the cache.
 When every slot is taken, put() overwrites the entry least recently put; get()
 does not refresh an entry, because that would cost a flash write per card swipe.
 Lookups scan all slots (128 x 53 bytes, read 8 slots at a time).
@@ -182,15 +182,26 @@ class _Writer:
 
 
 class LocalList:
-    """The Local Authorization List, sorted fixed-width records on flash."""
+    """The Local Authorization List, sorted fixed-width records on flash.
 
-    def __init__(self, path, max_entries, log):
+    `state` is what state() returned for the same file: the file is then trusted
+    without reading and checking all of it again.
+    """
+
+    def __init__(self, path, max_entries, log, state=None):
         self._path = path
         self._max = max_entries
         self._log = log
         self._version = 0
         self._count = 0
-        self._load()
+        if state:
+            self._count, self._version = state
+        else:
+            self._load()
+
+    def state(self):
+        """(count, listVersion) to hand to the next instance on this file."""
+        return self._count, self._version
 
     @property
     def version(self):
@@ -406,17 +417,28 @@ class LocalList:
 
 
 class AuthCache:
-    """The Authorization Cache: a fixed number of slots in one file, updated in place."""
+    """The Authorization Cache: a fixed number of slots in one file, updated in place.
 
-    def __init__(self, path, max_entries, log):
+    `state` is what state() returned for the same file: the slots are then not
+    scanned (and torn ones not freed) again.
+    """
+
+    def __init__(self, path, max_entries, log, state=None):
         self._path = path
         self._max = max_entries
         self._log = log
-        self.writes = 0  # slot writes since start (each one is a flash write)
+        self.writes = 0  # slot writes by this instance (each one is a flash write)
         self._slots = 0  # slots in the file, free ones included
         self._count = 0
         self._seq = 1    # next put sequence number; 0 marks a free slot
-        self._load()
+        if state:
+            self._count, self._slots, self._seq = state
+        else:
+            self._load()
+
+    def state(self):
+        """(count, slots, next sequence number) to hand to the next instance on this file."""
+        return self._count, self._slots, self._seq
 
     def __len__(self):
         return self._count

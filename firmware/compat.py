@@ -131,6 +131,16 @@ def collect():
     gc.collect()
 
 
+def unload(name):
+    """Forget the module `name` so its RAM can be collected; the next import loads it again."""
+    mods = sys.modules
+    if name in mods:
+        del mods[name]
+        package, _, leaf = name.rpartition(".")
+        if package in mods and hasattr(mods[package], leaf):
+            delattr(mods[package], leaf)  # the package keeps its submodules as attributes
+
+
 def make_ssl_context(ca_file=None, verify=True):
     """A TLS client context that checks the server certificate unless verify is False.
 

@@ -6,6 +6,7 @@ Errors name the key path, what was found and what is expected, e.g.
 import json
 
 from firmware import keys, store
+from firmware.compat import unload
 
 _GOOD = "config.good.json"
 
@@ -129,22 +130,13 @@ class ConfigError(Exception):
     pass
 
 
-def _unload():
-    # The spec tables and the linter are needed once per boot: give their RAM back.
-    import sys
-    for name in ("firmware.configspec", "firmware.jsonlint", "hal.hwspec"):
-        if name in sys.modules:
-            del sys.modules[name]
-            package, _, leaf = name.rpartition(".")
-            if package in sys.modules and hasattr(sys.modules[package], leaf):
-                delattr(sys.modules[package], leaf)  # the package keeps its submodules as attributes
-
-
 def load(path, log=None):
     try:
         return _load(path, log)
     finally:
-        _unload()
+        # The spec tables and the linter are needed once per boot: give their RAM back.
+        for name in ("firmware.configspec", "firmware.jsonlint", "hal.hwspec"):
+            unload(name)
 
 
 def _load(path, log):
