@@ -8,10 +8,21 @@ imports the new application.
 """
 import sys
 
-from firmware import config, console, updates
-from firmware.chargepoint import ChargePoint
-from firmware.compat import asyncio, ON_DEVICE
+from firmware.compat import asyncio, ON_DEVICE, unload
 from firmware.log import Log
+
+
+def load_config(path, log):
+    """The checked config.json (or the last good copy). The checker's code is dropped after:
+    it is needed again only at the next start. No usable config at all ends the process."""
+    from firmware import config
+    try:
+        return config.load(path, log)
+    except config.ConfigError as e:
+        print("config: %s" % e)
+        sys.exit(2)
+    finally:
+        unload("firmware.config")
 
 
 def make_board(cfg):
@@ -26,7 +37,10 @@ async def serve(path):
     """Run chargers until "quit", or until a reset must start another application
     ("soft"/"hard" returned)."""
     boot_log = Log()
-    cfg = config.load(path, boot_log)
+    cfg = load_config(path, boot_log)
+    # Imported once the config is checked and its tables are freed: the boot peak is lower.
+    from firmware import console, updates
+    from firmware.chargepoint import ChargePoint
     board = make_board(cfg)
     running = updates.active_slot(cfg["_data"])
     current = [None]
@@ -55,7 +69,7 @@ async def serve(path):
             if updates.active_slot(cfg["_data"]) != running:
                 log.flush()
                 return reason
-            cfg = config.load(path, log)
+            cfg = load_config(path, log)
     finally:
         if listener is not None:
             listener.cancel()
@@ -66,8 +80,5 @@ def main(path):
     """Run the application; -> "quit", or "soft"/"hard" when the loader must load it again."""
     try:
         return asyncio.run(serve(path))
-    except config.ConfigError as e:
-        print("config: %s" % e)
-        sys.exit(2)
     except KeyboardInterrupt:
         return "quit"

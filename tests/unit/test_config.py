@@ -131,3 +131,19 @@ def test_unknown_hardware_and_wifi_keys_are_named():
     assert problems == ["hardware.relay.pn - unknown key; remove it or check the spelling"]
     problems = problems_of(_set("wifi.static.gatway", "1.2.3.4"))
     assert problems and problems[0].startswith("wifi.static.gatway - unknown key")
+
+
+@pytest.mark.parametrize("name", ["micropython", "python3"])
+def test_broken_config_without_a_last_good_copy_ends_with_the_problems_and_exit_2(tmp_path, name):
+    import subprocess
+    import sys
+    exe = os.path.join(os.path.dirname(sys.executable), "micropython") if name == "micropython" else sys.executable
+    cfg = good()
+    cfg["csms"]["url"] = "http://example"
+    cfg["data_dir"] = str(tmp_path / "data")
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    out = subprocess.run([exe, "main.py", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "csms.url" in out.stdout
+    assert "config: %s is invalid and no last good config exists" % path in out.stdout
