@@ -48,6 +48,7 @@ from firmware.compat import const
 from firmware.store import join, makedirs, read_json, write_atomic
 
 _LINE_MAX = const(4096)  # bytes per line with its newline; longer records are refused
+_CHUNK = const(256)       # bytes read from flash at a time while walking lines
 _X_MAX = const(8)        # out-of-order acks kept before a rewrite forgets them
 _SEG_MIN = const(2048)
 _SEG_MAX = const(32768)
@@ -123,21 +124,35 @@ def _is_mv(rec):
 
 
 def _lines(f, pos):
-    """(offset, line) for each line of f from offset pos; an overlong line comes as b""."""
+    """(offset, line) for each line of f from offset pos; an overlong line comes as b"".
+    Reads go through a small chunk buffer, so a line costs the heap its own bytes only:
+    readline(limit) would ask for a contiguous block of the limit for every line."""
+    buf = bytearray(_CHUNK)
+    mv = memoryview(buf)
+    parts = []    # pieces of the current line (dropped once it is overlong)
+    size = 0      # bytes of the current line so far
+    start = pos
+    i = n = 0     # buf[i:n] is read but not consumed
     while True:
-        line = f.readline(_LINE_MAX)
-        if not line:
-            return
-        start = pos
-        pos += len(line)
-        if len(line) == _LINE_MAX and not line.endswith(b"\n"):
-            while True:  # skip the rest without holding it
-                rest = f.readline(_LINE_MAX)
-                pos += len(rest)
-                if not rest or rest.endswith(b"\n"):
-                    break
-            line = b""
-        yield start, line
+        if i == n:
+            i, n = 0, f.readinto(buf)
+            if not n:
+                if size:  # a torn last line, without its newline
+                    yield start, (b"".join(parts) if size < _LINE_MAX else b"")
+                return
+        j = buf.find(b"\n", i, n)
+        end = n if j < 0 else j + 1
+        size += end - i
+        if size <= _LINE_MAX:
+            parts.append(bytes(mv[i:end]))
+        elif parts:
+            parts = []  # overlong: skip the rest without holding it
+        i = end
+        if j >= 0:
+            yield start, (parts[0] if len(parts) == 1 else b"".join(parts)) if size <= _LINE_MAX else b""
+            start += size
+            parts = []
+            size = 0
 
 
 def _number(name, ext):

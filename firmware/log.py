@@ -62,16 +62,18 @@ class Log:
                 self._size = os.stat(path0)[6]
             except OSError:
                 self._size = 0
-        text = "\n".join(self._pending) + "\n"
-        self._pending = []
+        lines, self._pending = self._pending, []
+        size = sum(len(line) for line in lines) + len(lines)
         try:
-            if self._size + len(text) > self._half and self._size > 0:
+            if self._size + size > self._half and self._size > 0:
                 os.rename(path0, self._folder + "/log.1")  # replaces the older half
                 self._size = 0
                 self.writes += 1
             with open(path0, "a") as f:
-                f.write(text)
-            self._size += len(text)
+                for line in lines:  # line by line: no batch-sized block to find in the heap
+                    f.write(line)
+                    f.write("\n")
+            self._size += size
             self.writes += 1
         except OSError as e:
             print("log: cannot write %s: %r" % (path0, e))

@@ -204,7 +204,16 @@ def encode_frame(opcode, payload, fin=True, mask=None):
         head = struct.pack(">BBH", b0, bit | 126, n)
     else:
         head = struct.pack(">BBQ", b0, bit | 127, n)
-    return head + mask + apply_mask(payload, mask) if mask else head + bytes(payload)
+    if not mask:
+        return head + bytes(payload)
+    # One buffer, masked in place: a big message is held once more, not three times.
+    h = len(head) + 4
+    frame = bytearray(h + n)
+    frame[:h] = head + mask
+    frame[h:] = payload
+    for i in range(n):
+        frame[h + i] ^= mask[i & 3]
+    return frame
 
 
 def parse_header(two):

@@ -180,6 +180,23 @@ def test_overlong_garbage_line_is_skipped(folder):
     assert pending(Journal(folder, Log())) == [(a, 1), (b, 2)]
 
 
+def test_lines_are_cut_at_newlines_across_read_chunks_with_their_offsets(tmp_path):
+    from firmware.journal import _lines
+    exact = b"e" * 4095 + b"\n"           # 4096 bytes with the newline: the longest allowed
+    over = b"o" * 4096 + b"\n"            # one byte more: comes as b""
+    data = b"a\n" + b"m" * 700 + b"\n" + exact + over + b"\n" + b"z\n" + b"torn"
+    path = tmp_path / "seg.log"
+    path.write_bytes(data)
+    with open(path, "rb") as f:
+        got = list(_lines(f, 0))
+    assert [line for _, line in got] == [b"a\n", b"m" * 700 + b"\n", exact, b"", b"\n", b"z\n", b"torn"]
+    offsets = [off for off, _ in got]
+    assert offsets == [0, 2, 703, 4799, 8896, 8897, 8899]
+    with open(path, "rb") as f:  # from an offset, as after a seek
+        f.seek(703)
+        assert [off for off, _ in _lines(f, 703)] == offsets[2:]
+
+
 def test_record_longer_than_a_line_is_refused(folder):
     j = Journal(folder, Log())
     with pytest.raises(ValueError):
