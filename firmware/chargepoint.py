@@ -187,24 +187,26 @@ class ChargePoint:
                     pass
                 continue
             try:
-                reply = await self.rpc.call(entry.action, entry.payload)
+                await self.rpc.call(entry.action, entry.payload, on_result=lambda reply: self._delivered(entry, reply))
             except CallFailed as e:
                 if e.code == "NotConnected":
                     raise NotConnected()
                 self.log.warn("ocpp", "%s failed: %s" % (entry.action, e))
                 self.outbox.failed(entry, self.keys["TransactionMessageAttempts"],
                                    self.keys["TransactionMessageRetryInterval"])
-                continue
-            self.outbox.done(entry, reply)
-            try:
-                if entry.on_reply:
-                    entry.on_reply(reply)
-                elif entry.action == "StartTransaction":
-                    self.sessions.started(entry.ref, reply)
-                elif entry.action == "StopTransaction" and "idTagInfo" in reply and "idTag" in entry.payload:
-                    self.auth.remember(entry.payload["idTag"], reply["idTagInfo"])
-            except Exception as e:
-                self.log.exc("ocpp", "handling %s reply" % entry.action, e)
+
+    def _delivered(self, entry, reply):
+        """An outbox entry's CALLRESULT, taken in as it is read (see Rpc.call)."""
+        self.outbox.done(entry, reply)  # a flash failure here ends the sender, which restarts
+        try:
+            if entry.on_reply:
+                entry.on_reply(reply)
+            elif entry.action == "StartTransaction":
+                self.sessions.started(entry.ref, reply)
+            elif entry.action == "StopTransaction" and "idTagInfo" in reply and "idTag" in entry.payload:
+                self.auth.remember(entry.payload["idTag"], reply["idTagInfo"])
+        except Exception as e:
+            self.log.exc("ocpp", "handling %s reply" % entry.action, e)
 
     def _heartbeat_due(self):
         if self.rpc.tx_count != self._last_tx_count:

@@ -32,7 +32,7 @@ class Rpc:
         self._ws = None
         self._lock = asyncio.Lock()
         self._event = asyncio.Event()
-        self._pending = None  # (msg_id, action) of our CALL awaiting its reply
+        self._pending = None  # (msg_id, action, on_result) of our CALL awaiting its reply
         self._reply = None
         # A random boot prefix keeps ids unique across restarts without persisting a counter.
         self._prefix = "%08x" % int.from_bytes(urandom(4), "big")
@@ -65,14 +65,18 @@ class Rpc:
         self.tx_count += 1
         await self._ws.send(text)
 
-    async def call(self, action, payload, timeout_ms=None):
-        """Send a CALL and return the reply payload; raises CallFailed or NotConnected."""
+    async def call(self, action, payload, timeout_ms=None, on_result=None):
+        """Send a CALL and return the reply payload; raises CallFailed or NotConnected.
+
+        on_result(reply) runs as soon as a valid CALLRESULT is read, before the next frame:
+        a request the Central System sends right behind its reply (a RemoteStopTransaction
+        behind a StartTransaction.conf) then already finds what the reply changed."""
         async with self._lock:
             if self._ws is None:
                 raise NotConnected()
             self._seq += 1
             msg_id = "%s-%d" % (self._prefix, self._seq)
-            self._pending = (msg_id, action)
+            self._pending = (msg_id, action, on_result)
             self._reply = None
             self._event.clear()
             try:
@@ -85,7 +89,7 @@ class Rpc:
             finally:
                 self._pending = None
             reply = self._reply
-            if isinstance(reply, CallFailed):
+            if isinstance(reply, Exception):
                 raise reply
             return reply
 
@@ -126,6 +130,11 @@ class Rpc:
             except ocppj.OcppError as e:
                 self._log.warn("rpc", "%s reply invalid: %s %s" % (pending[1], e.code, e.description))
                 self._reply = CallFailed(e.code, e.description)
+            if pending[2] is not None and not isinstance(self._reply, CallFailed):
+                try:
+                    pending[2](self._reply)
+                except Exception as e:  # raised by call(), as if the caller's own code had failed
+                    self._reply = e
         else:
             self._reply = CallFailed(msg[2], msg[3])
         self._event.set()

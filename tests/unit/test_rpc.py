@@ -1,0 +1,93 @@
+"""firmware.rpc: a CALLRESULT is taken in before the frame behind it is handled."""
+import asyncio
+import json
+
+from firmware.log import Log
+from firmware.rpc import CallFailed, Rpc
+
+
+class FakeWs:
+    """Frames queued by the test come out of recv(); sent texts are kept."""
+
+    def __init__(self):
+        self.sent = []
+        self.inbox = asyncio.Queue()
+
+    async def send(self, text):
+        self.sent.append(json.loads(text))
+
+    async def recv(self):
+        return await self.inbox.get()
+
+
+def test_reply_is_taken_in_before_a_call_right_behind_it():
+    order = []
+
+    async def scenario():
+        rpc = Rpc(Log("error"))
+        ws = FakeWs()
+        rpc.attach(ws)
+        rpc.on("RemoteStopTransaction", lambda req: order.append(("stop", req["transactionId"])) or {"status": "Accepted"})
+        reader = asyncio.create_task(rpc.serve(ws))
+        call = asyncio.create_task(rpc.call("StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 0,
+                                                                 "timestamp": "2026-01-01T00:00:00Z"},
+                                            on_result=lambda r: order.append(("started", r["transactionId"]))))
+        await asyncio.sleep(0.01)
+        msg_id = ws.sent[0][1]
+        # Both frames are read back to back, before the calling task gets to run again.
+        ws.inbox.put_nowait(json.dumps([3, msg_id, {"transactionId": 7, "idTagInfo": {"status": "Accepted"}}]))
+        ws.inbox.put_nowait(json.dumps([2, "cs-1", "RemoteStopTransaction", {"transactionId": 7}]))
+        reply = await call
+        await asyncio.sleep(0.01)
+        reader.cancel()
+        return reply
+
+    reply = asyncio.run(scenario())
+    assert reply["transactionId"] == 7
+    assert order == [("started", 7), ("stop", 7)]
+
+
+def test_an_error_in_on_result_is_raised_by_call():
+    async def scenario():
+        rpc = Rpc(Log("error"))
+        ws = FakeWs()
+        rpc.attach(ws)
+        reader = asyncio.create_task(rpc.serve(ws))
+
+        def boom(_reply):
+            raise OSError("flash failed")
+        call = asyncio.create_task(rpc.call("Heartbeat", {}, on_result=boom))
+        await asyncio.sleep(0.01)
+        ws.inbox.put_nowait(json.dumps([3, ws.sent[0][1], {"currentTime": "2026-01-01T00:00:00Z"}]))
+        try:
+            await call
+            raised = None
+        except OSError as e:
+            raised = e
+        reader.cancel()
+        return raised
+
+    assert str(asyncio.run(scenario())) == "flash failed"
+
+
+def test_on_result_is_not_run_for_a_callerror():
+    ran = []
+
+    async def scenario():
+        rpc = Rpc(Log("error"))
+        ws = FakeWs()
+        rpc.attach(ws)
+        reader = asyncio.create_task(rpc.serve(ws))
+        call = asyncio.create_task(rpc.call("Heartbeat", {}, on_result=ran.append))
+        await asyncio.sleep(0.01)
+        ws.inbox.put_nowait(json.dumps([4, ws.sent[0][1], "InternalError", "", {}]))
+        try:
+            await call
+            failed = None
+        except CallFailed as e:
+            failed = e.code
+        reader.cancel()
+        return failed
+
+    assert asyncio.run(scenario()) == "InternalError"
+    assert ran == []
