@@ -4,8 +4,9 @@
 
 Prints:
   * the smallest `-X heapsize` at which a full charging session completes (boot, status,
-    plug, swipe, start, meter values, stop), from source and from the .mpy bundle;
-  * the peak live heap during that session (gc.collect() then mem_alloc at each step);
+    plug, swipe, start, 10 meter values, stop), from source and from the .mpy bundle;
+  * the live heap (gc.collect() then mem_alloc) when idle after boot, its peak during the
+    transaction, and the transaction's working set (peak minus idle);
   * the round-trip time of 2000 GetConfiguration calls from the Central System.
 The unix port is 64-bit: objects take up to twice the RAM they take on the 32-bit ESP32.
 """
@@ -36,31 +37,43 @@ async def heap_alloc(fw):
     return int(re.search(r"alloc=(\d+)", await fw.ask("mem", "mem: alloc=")).group(1))
 
 
-async def session(cwd, heap_kb, quiet=True, folder=None):
-    """One charging session under `micropython -X heapsize=`; returns the peak live heap or None."""
+class Heap:
+    """Heap after a collection at each step of a session: idle (booted, Available) and the
+    highest seen while a transaction ran; `working_set` is the difference."""
+
+    def __init__(self):
+        self.idle = self.peak = 0
+
+    @property
+    def working_set(self):
+        return self.peak - self.idle
+
+
+async def session(cwd, heap_kb, quiet=True, folder=None, samples=10):
+    """One charging session under `micropython -X heapsize=`: boot, status, plug, swipe,
+    start, `samples` MeterValues, stop. Returns a Heap, or None when it did not complete."""
     cs = CentralSystem(host="127.0.0.1", port=0, quiet=True)
     await cs.start()
     folder = folder or os.path.join(ROOT, "build", "bench-run")
     config = write_config(folder, cs.port, "BENCH", SESSION_KEYS)
     fw = await Firmware([micropython_path(), "-X", "heapsize=%dK" % heap_kb, "main.py", config], cwd=cwd).start()
     calls = Calls(cs)
-    peak = 0
+    heap = Heap()
 
     async def probe():
-        nonlocal peak
-        peak = max(peak, await heap_alloc(fw))
+        heap.peak = max(heap.peak, await heap_alloc(fw))
 
     try:
         await calls.wait("BootNotification", timeout=10)
         await calls.wait("StatusNotification", {"connectorId": 1, "status": "Available"}, timeout=10)
-        await probe()
+        heap.idle = await heap_alloc(fw)
         await fw.console("plug 1")
         await fw.console("swipe BENCH")
         await calls.wait("StartTransaction", timeout=10)
         await probe()
-        for _ in range(3):
+        for _ in range(samples):
             await calls.wait("MeterValues", timeout=10)
-        await probe()
+            await probe()
         await fw.console("swipe BENCH")
         await calls.wait("StopTransaction", timeout=10)
         await probe()
@@ -73,11 +86,12 @@ async def session(cwd, heap_kb, quiet=True, folder=None):
         await cs.stop()
     if not ok and not quiet:
         print("\n".join(fw.lines[-5:]))
-    return peak if ok else None
+    return heap if ok else None
 
 
 async def smallest_heap(cwd, lo=16, hi=512):
-    """Binary search (in KB) for the smallest heap that completes a session twice in a row."""
+    """Binary search (in KB) for the smallest heap that completes a session twice in a row
+    -> (KB, Heap of a session at that size), or (None, None)."""
     if await session(cwd, hi) is None:
         return None, None
     while hi - lo > 2:
@@ -186,11 +200,15 @@ async def main(args):
     n = 200 if args.quick else 2000
     print("RAM: full session on the MicroPython unix port (64-bit)")
     for label, cwd in (("source .py", ROOT), (".mpy bundle", build_mpy(os.path.join(ROOT, "build", "bench-mpy")))):
-        heap, peak = await smallest_heap(cwd)
-        if heap is None:
+        kb, heap = await smallest_heap(cwd)
+        if kb is None:
             print("  %-12s session failed even with 512 KB" % label)
+        elif heap is None:
+            print("  %-12s smallest heapsize %d KB (the repeat run at that size failed)" % (label, kb))
         else:
-            print("  %-12s smallest heapsize %d KB, peak live heap %.1f KB" % (label, heap, (peak or 0) / 1024))
+            print("  %-12s smallest heapsize %d KB; live heap idle %.1f KB, peak %.1f KB, "
+                  "transaction working set %.1f KB" % (label, kb, heap.idle / 1024, heap.peak / 1024,
+                                                       heap.working_set / 1024))
     print("latency: %d GetConfiguration (all keys) from the CSMS, sequential" % n)
     for label, argv in (("micropython", [micropython_path()]), ("cpython", [sys.executable])):
         total, p50, p95, worst = await rtt(argv, n)
