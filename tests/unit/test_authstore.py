@@ -10,18 +10,10 @@ from firmware import authstore
 from firmware.authstore import AuthCache, LocalList
 from firmware.clock import iso
 
+from auth_mp_check import FakeLog
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
-
-
-class FakeLog:
-    def __init__(self):
-        self.lines = []
-
-    def _add(self, tag, msg):
-        self.lines.append("%s: %s" % (tag, msg))
-
-    debug = info = warn = error = _add
 
 
 @pytest.fixture

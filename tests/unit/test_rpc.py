@@ -20,15 +20,20 @@ class FakeWs:
         return await self.inbox.get()
 
 
+def serving():
+    """(Rpc, FakeWs, reader task): an attached Rpc reading the fake link."""
+    rpc = Rpc(Log("error"))
+    ws = FakeWs()
+    rpc.attach(ws)
+    return rpc, ws, asyncio.create_task(rpc.serve(ws))
+
+
 def test_reply_is_taken_in_before_a_call_right_behind_it():
     order = []
 
     async def scenario():
-        rpc = Rpc(Log("error"))
-        ws = FakeWs()
-        rpc.attach(ws)
+        rpc, ws, reader = serving()
         rpc.on("RemoteStopTransaction", lambda req: order.append(("stop", req["transactionId"])) or {"status": "Accepted"})
-        reader = asyncio.create_task(rpc.serve(ws))
         call = asyncio.create_task(rpc.call("StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 0,
                                                                  "timestamp": "2026-01-01T00:00:00Z"},
                                             on_result=lambda r: order.append(("started", r["transactionId"]))))
@@ -49,10 +54,7 @@ def test_reply_is_taken_in_before_a_call_right_behind_it():
 
 def test_an_error_in_on_result_is_raised_by_call():
     async def scenario():
-        rpc = Rpc(Log("error"))
-        ws = FakeWs()
-        rpc.attach(ws)
-        reader = asyncio.create_task(rpc.serve(ws))
+        rpc, ws, reader = serving()
 
         def boom(_reply):
             raise OSError("flash failed")
@@ -74,10 +76,7 @@ def test_on_result_is_not_run_for_a_callerror():
     ran = []
 
     async def scenario():
-        rpc = Rpc(Log("error"))
-        ws = FakeWs()
-        rpc.attach(ws)
-        reader = asyncio.create_task(rpc.serve(ws))
+        rpc, ws, reader = serving()
         call = asyncio.create_task(rpc.call("Heartbeat", {}, on_result=ran.append))
         await asyncio.sleep(0.01)
         ws.inbox.put_nowait(json.dumps([4, ws.sent[0][1], "InternalError", "", {}]))
