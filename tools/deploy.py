@@ -1,6 +1,6 @@
 """Put the firmware onto a board running MicroPython 1.29, copying only what changed.
 
-    python -m tools.deploy [--port /dev/ttyUSB0] [--no-config] [--config FILE] [--dry-run]
+    python -m tools.deploy [--port /dev/ttyUSB0] [--no-config] [--config FILE] [--dry-run] [--romfs]
     python -m tools.deploy --local DIR ...   (a folder stands in for the board's flash)
 
 Builds the bundle (tools.bundle), asks the board for the sha256 of every bundle file in one
@@ -11,6 +11,12 @@ resets the board. `manifest.json` goes last, so a board holding the new manifest
 Every mpremote session interrupts the running charger (Ctrl-C); `resume` keeps mpremote from
 soft-resetting, which would run boot.py and wait for WiFi. The board is reset at the end so the
 charger starts again; `--dry-run` writes nothing but still resets a board it has read.
+
+`--romfs` is for MicroPython built with a ROMFS partition: the modules go into it as one image
+(`mpremote romfs deploy`), where their bytecode runs from flash instead of being copied into the
+heap, and their copies on the flash filesystem are removed, since `firmware/` there would be
+imported before `/rom/firmware`. The image is written first, so a failed deploy leaves the
+board with one complete copy of the modules. boot.py, main.py and config.json stay files.
 """
 import argparse
 import json
@@ -88,7 +94,7 @@ class Mpremote:
         return r.stdout
 
     def apply(self, folder, steps, progress):
-        """Run the steps (("mkdir"|"copy"|"remove", path)) in one mpremote session, then reset."""
+        """Run the steps (("mkdir"|"copy"|"remove"|"rmdir", path)) in one mpremote session, then reset."""
         cmds = []
         for op, rel in steps:
             if cmds:
@@ -97,6 +103,8 @@ class Mpremote:
                 cmds += ["fs", "mkdir", ":" + rel]
             elif op == "remove":
                 cmds += ["fs", "rm", ":" + rel]
+            elif op == "rmdir":
+                cmds += ["fs", "rmdir", ":" + rel]
             else:
                 cmds += ["fs", "cp", "-f", os.path.join(folder, rel), ":" + rel]
         cmds += ["+", "reset"] if cmds else ["reset"]
@@ -106,7 +114,7 @@ class Mpremote:
             line = line.rstrip("\n")
             words = line.split()
             # mpremote announces each step ("cp SRC :DEST", "rm :PATH", "mkdir :PATH") before doing it.
-            if len(words) in (2, 3) and words[0] in ("cp", "rm", "mkdir") and words[-1].startswith(":"):
+            if len(words) in (2, 3) and words[0] in ("cp", "rm", "rmdir", "mkdir") and words[-1].startswith(":"):
                 progress(words[-1][1:])
             elif line.strip():
                 tail.append(line)
@@ -116,6 +124,13 @@ class Mpremote:
 
     def reset(self):
         subprocess.run(self._argv(["reset"]), capture_output=True, timeout=30)
+
+    def romfs(self, image):
+        """Write `image` into the board's ROMFS partition."""
+        r = subprocess.run(self._argv(["romfs", "deploy", image]), capture_output=True, text=True, timeout=300)
+        if r.returncode != 0 or "ROMFS is not enabled" in r.stdout:
+            raise BoardError("romfs deploy failed: %s" % ((r.stderr.strip() or r.stdout.strip() or "exit code %d"
+                                                           % r.returncode).splitlines()[-1]))
 
 
 class Folder:
@@ -143,11 +158,16 @@ class Folder:
                 os.mkdir(target)
             elif op == "remove":
                 os.remove(target)
+            elif op == "rmdir":
+                os.rmdir(target)
             else:
                 shutil.copyfile(os.path.join(folder, rel), target)
 
     def reset(self):
         pass
+
+    def romfs(self, image):
+        raise BoardError("a folder has no ROMFS partition; deploy to a board")
 
 
 def board_state(board, manifest):
@@ -179,22 +199,36 @@ def _order(rel):
     return (0 if rel.split("/")[0] in bundle.DEVICE_DIRS else 1, rel)
 
 
-def plan(manifest, local_manifest_sha, state):
-    """What to do: {"copy": [rel], "mkdir": [dir], "remove": [(rel, why)], "unchanged": [rel], "extra": [rel]}.
+def _in_romfs(rel):
+    return rel.split("/")[0] in bundle.DEVICE_DIRS
 
-    `state` None (no board) counts every file as changed.
+
+def plan(manifest, local_manifest_sha, state, romfs=False):
+    """What to do: {"copy": [rel], "mkdir": [dir], "remove": [(rel, why)], "rmdir": [dir],
+    "unchanged": [rel], "extra": [rel]}.
+
+    `state` None (no board) counts every file as changed. With `romfs` the modules are not
+    copied (they go into the ROMFS image) and every file in their folders on flash is removed.
     """
     files = dict((rel, f["sha256"]) for rel, f in manifest["files"].items())
     files[bundle.MANIFEST] = local_manifest_sha
     hashes = state["hashes"] if state else {}
     dirs = state["dirs"] if state else {}
-    copy = sorted((rel for rel in files if hashes.get(rel) != files[rel]), key=_order)
-    result = {"copy": copy, "unchanged": sorted(rel for rel in files if rel not in copy),
-              "mkdir": [d for d in folders(manifest) if state and dirs.get(d) is None],
-              "remove": [], "extra": []}
+    flash = dict((rel, sha) for rel, sha in files.items() if not (romfs and _in_romfs(rel)))
+    copy = sorted((rel for rel in flash if hashes.get(rel) != flash[rel]), key=_order)
+    result = {"copy": copy, "unchanged": sorted(rel for rel in flash if rel not in copy),
+              "mkdir": [d for d in folders(manifest) if state and dirs.get(d) is None
+                        and not (romfs and _in_romfs(d))],
+              "remove": [], "extra": [], "rmdir": []}
+    if romfs:  # even an empty firmware/ on flash is a package that hides /rom/firmware
+        result["rmdir"] = sorted((d for d in dirs if dirs[d] is not None and _in_romfs(d)),
+                                 key=lambda d: (-d.count("/"), d))
     for d, names in sorted(dirs.items()):
         for name in names or ():
             rel = d + "/" + name
+            if romfs and _in_romfs(rel):
+                result["remove"].append((rel, "the modules run from ROMFS: a copy on flash would shadow /rom"))
+                continue
             if rel in files:
                 continue
             if name.endswith(".py") and rel[:-3] + ".mpy" in files:
@@ -208,10 +242,11 @@ def _files(n):
     return "%d file%s" % (n, "" if n == 1 else "s")
 
 
-def deploy(board, dest, include_config=True, config=None, dry_run=False, out=print):
+def deploy(board, dest, include_config=True, config=None, dry_run=False, out=print, romfs=False):
     """Build, compare, copy. Returns the plan. BoardError when the board cannot be read
     (except in a dry run, where every file then counts as changed)."""
     manifest = bundle.build(dest, include_config=include_config, config=config)
+    image = bundle.write_romfs(dest, dest.rstrip("/" + os.sep) + ".romfs") if romfs else None
     msha = bundle.sha256_file(os.path.join(dest, bundle.MANIFEST))
     sizes = dict((rel, f["size"]) for rel, f in manifest["files"].items())
     sizes[bundle.MANIFEST] = os.path.getsize(os.path.join(dest, bundle.MANIFEST))
@@ -223,7 +258,7 @@ def deploy(board, dest, include_config=True, config=None, dry_run=False, out=pri
             raise BoardError("cannot read the board (%s): %s" % (board.name, e))
         out("no board reachable (%s): every file counts as changed" % e)
         state = None
-    p = plan(manifest, msha, state)
+    p = plan(manifest, msha, state, romfs)
     if state is not None:
         out("board %s: %d of %d files differ" % (board.name, len(p["copy"]), len(sizes)))
     if state and "config.json" in p["copy"] and state["hashes"].get("config.json"):
@@ -231,7 +266,7 @@ def deploy(board, dest, include_config=True, config=None, dry_run=False, out=pri
     verb = "would copy " if dry_run else ""
     total = len(p["copy"])
     steps = [("mkdir", d) for d in p["mkdir"]] + [("copy", rel) for rel in p["copy"] if rel != bundle.MANIFEST]
-    steps += [("remove", rel) for rel, _ in p["remove"]]
+    steps += [("remove", rel) for rel, _ in p["remove"]] + [("rmdir", d) for d in p["rmdir"]]
     steps += [("copy", bundle.MANIFEST)] if bundle.MANIFEST in p["copy"] else []
     counter = {"n": 0}
     why = dict(p["remove"])
@@ -239,12 +274,19 @@ def deploy(board, dest, include_config=True, config=None, dry_run=False, out=pri
     def progress(rel):
         if rel in why:
             out("%sremove %s (%s)" % ("would " if dry_run else "", rel, why[rel]))
+        elif rel in p["rmdir"]:
+            out("%sremove folder %s" % ("would " if dry_run else "", rel))
         elif rel in sizes:
             counter["n"] += 1
             out("%s[%d/%d] %s (%d B)" % (verb, counter["n"], total, rel, sizes[rel]))
         else:
             out("%smkdir %s" % ("would " if dry_run else "", rel))
 
+    if image:
+        out("%sROMFS image %s (%d B): firmware/ and hal/" % ("would write " if dry_run else "writing ",
+                                                             image, os.path.getsize(image)))
+        if not dry_run:
+            board.romfs(image)
     if dry_run:
         for _, rel in steps:
             progress(rel)
@@ -276,10 +318,13 @@ def main(argv=None):
     ap.add_argument("--config", default=os.path.join(bundle.ROOT, "config.json"), help="config file to deploy")
     ap.add_argument("--dest", default=os.path.join(bundle.ROOT, "build", "bundle"), help="bundle folder")
     ap.add_argument("--dry-run", action="store_true", help="list what would be copied; write nothing")
+    ap.add_argument("--romfs", action="store_true",
+                    help="put the modules into the board's ROMFS partition (MicroPython built with ROMFS)")
     args = ap.parse_args(argv)
     board = Folder(args.local) if args.local else Mpremote(args.port)
     try:
-        deploy(board, args.dest, include_config=not args.no_config, config=args.config, dry_run=args.dry_run)
+        deploy(board, args.dest, include_config=not args.no_config, config=args.config, dry_run=args.dry_run,
+               romfs=args.romfs)
     except (bundle.BundleError, BoardError) as e:
         print("deploy: %s" % e, file=sys.stderr)
         return 1

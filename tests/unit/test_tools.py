@@ -144,6 +144,30 @@ def test_bundle_command(tmp_path):
     assert (tmp_path / "b.tar").is_file()
 
 
+@needs_mp
+def test_bundle_romfs_image_holds_every_module_and_imports_from_it(tmp_path):
+    r = run_tool("tools.bundle", "--dest", str(tmp_path / "b"), "--romfs")
+    assert r.returncode == 0, r.stderr
+    image = str(tmp_path / "b.romfs")
+    assert "romfs: %s, %d bytes" % (image, os.path.getsize(image)) in r.stdout
+    code = ("import os, sys, vfs\n"
+            "vfs.mount(vfs.VfsRom(open(%r, 'rb').read()), '/rom')\n"
+            "sys.path.insert(0, '/rom')\n"
+            "import firmware.chargepoint, hal.sim\n"
+            "print(firmware.chargepoint.__file__)\n"
+            "print(sorted(os.listdir('/rom/firmware')), sorted(os.listdir('/rom/hal')))" % image)
+    out = subprocess.run([MICROPYTHON, "-c", code], cwd=str(tmp_path), capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    where, listing = out.stdout.strip().splitlines()
+    assert where == "/rom/firmware/chargepoint.mpy"
+    assert listing == str([m + ".mpy" for m in modules("firmware")]) + " " + str([m + ".mpy" for m in modules("hal")])
+
+
+def test_bundle_romfs_needs_compiled_modules(tmp_path):
+    r = run_tool("tools.bundle", "--dest", str(tmp_path / "b"), "--source", "--romfs")
+    assert r.returncode == 2 and "--romfs needs compiled modules" in r.stderr
+
+
 def test_makefile_targets():
     r = subprocess.run(["make", "-n", "-C", ROOT, "bundle"], capture_output=True, text=True)
     assert r.returncode == 0 and "-m tools.bundle" in r.stdout
@@ -199,6 +223,63 @@ def test_deploy_copies_only_what_changed(tmp_path):
     assert p["extra"] == ["firmware/gone.mpy"]
     assert "[1/1] hal/sim.mpy (%d B)" % os.path.getsize(os.path.join(dest, "hal", "sim.mpy")) in lines
     assert any("remove firmware/ws.py" in line for line in lines)
+
+
+class RomFolder(deploy.Folder):
+    """A folder with a ROMFS partition standing in: the image written lands in `image`."""
+
+    def __init__(self, path, events):
+        super().__init__(path)
+        self.image = None
+        self.events = events
+
+    def romfs(self, image):
+        with open(image, "rb") as f:
+            self.image = f.read()
+        self.events.append("image written")
+
+
+def test_deploy_romfs_writes_the_image_first_then_clears_the_modules_from_flash(tmp_path):
+    board = tmp_path / "flash"
+    board.mkdir()
+    dest = str(tmp_path / "b")
+    deploy.deploy(deploy.Folder(str(board)), dest, out=lambda s: None)   # modules on flash first
+    (board / "firmware" / "ws.py").write_text("print('stale source')\n")
+    events = []
+    p = deploy.deploy(RomFolder(str(board), events), dest, out=events.append, romfs=True)
+    with open(dest + ".romfs", "rb") as f:
+        image = f.read()
+    assert events.index("image written") < min(i for i, e in enumerate(events) if str(e).startswith("remove"))
+    assert p["copy"] == []   # boot.py, main.py, config.json and the manifest are unchanged
+    removed = [rel for rel, _ in p["remove"]]
+    assert "firmware/ws.py" in removed and "firmware/ws.mpy" in removed and "hal/sim.mpy" in removed
+    # An empty firmware/ would still be imported (as a namespace package) before /rom/firmware.
+    assert p["rmdir"] == ["firmware", "hal"]
+    assert not (board / "firmware").exists() and not (board / "hal").exists()
+    assert (board / "main.py").is_file() and (board / "config.json").is_file()
+    assert events[-1].startswith("copied 0 files") and image.startswith(b"\xd2\xcd\x31")
+
+
+def test_deploy_romfs_to_a_board_without_a_partition_keeps_its_modules(tmp_path):
+    board = tmp_path / "flash"
+    board.mkdir()
+    dest = str(tmp_path / "b")
+    deploy.deploy(deploy.Folder(str(board)), dest, out=lambda s: None)
+    with pytest.raises(deploy.BoardError, match="no ROMFS partition"):
+        deploy.deploy(deploy.Folder(str(board)), dest, out=lambda s: None, romfs=True)
+    assert (board / "firmware" / "ws.mpy").is_file()
+
+
+def test_deploy_romfs_dry_run_lists_the_image_and_the_removals(tmp_path):
+    board = tmp_path / "flash"
+    board.mkdir()
+    dest = str(tmp_path / "b")
+    deploy.deploy(deploy.Folder(str(board)), dest, out=lambda s: None)
+    lines = []
+    deploy.deploy(deploy.Folder(str(board)), dest, out=lines.append, romfs=True, dry_run=True)
+    assert any(line.startswith("would write ROMFS image %s.romfs" % dest) for line in lines)
+    assert "would remove folder firmware" in lines and "would remove folder hal" in lines
+    assert (board / "firmware" / "ws.mpy").is_file()   # nothing written
 
 
 def test_no_config_keeps_the_boards_config(tmp_path):
