@@ -100,7 +100,7 @@ def test_tc_059_remote_start_with_charging_profile(csms, charger):
 def test_tc_066_get_composite_schedule(csms, charger):
     charger(ocpp=KEYS)
     booted(csms)
-    t0 = int(time.time())
+    t0 = int(time.time()) - 5  # in the past: the charger's clock may be a second behind ours
     start = iso(t0)
     csms.call(call.SetChargingProfile(connector_id=0, cs_charging_profiles=profile(
         1, "ChargePointMaxProfile", 0, [(0, 20.0), (200, 12.0)], start=start)))
@@ -147,7 +147,10 @@ def test_tc_067_clear_charging_profile(csms, charger):
 def test_tc_072_stacking_charging_profiles(csms, charger):
     charger(ocpp=KEYS)
     booted(csms)
-    t0 = int(time.time())
+    # Both start a little in the past: the charger's clock (set from the Central System's
+    # currentTime, whole seconds) may run a second behind this process's, and a composite
+    # starting before the profiles would rightly open with the unlimited rating.
+    t0 = int(time.time()) - 5
     csms.call(call.SetChargingProfile(connector_id=1, cs_charging_profiles=profile(
         1, "TxDefaultProfile", 0, [(0, 16.0)], start=iso(t0))))
     csms.call(call.SetChargingProfile(connector_id=1, cs_charging_profiles=profile(
