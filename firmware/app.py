@@ -39,7 +39,7 @@ async def serve(path):
     boot_log = Log()
     cfg = load_config(path, boot_log)
     # Imported once the config is checked and its tables are freed: the boot peak is lower.
-    from firmware import console, updates
+    from firmware import updates
     from firmware.chargepoint import ChargePoint
     board = make_board(cfg)
     running = updates.active_slot(cfg["_data"])
@@ -54,7 +54,8 @@ async def serve(path):
                 board.indicator.show("error")
             cp = ChargePoint(cfg, board, log)
             current[0] = cp
-            if listener is None and not ON_DEVICE:
+            if listener is None and not ON_DEVICE:  # the host's stdin console; a board has none
+                from firmware import console
                 listener = asyncio.create_task(console.run(lambda: current[0], board))
             log.info("main", "charger %s starting (%d connector(s))" % (cfg["csms"]["id"], len(cp.connectors)))
             try:
