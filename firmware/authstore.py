@@ -44,7 +44,7 @@ instance's .writes). A slot that fails its CRC (a write torn by a power cut) is 
 when the file is opened; a bad magic, or more slots than max_entries, empties the cache.
 When every slot is taken, put() overwrites the entry least recently put; get()
 does not refresh an entry, because that would cost a flash write per card swipe.
-Lookups scan all slots (128 x 53 bytes, read 8 slots at a time).
+Lookups scan all slots (the charger keeps 64: 64 x 53 bytes, read 8 slots at a time).
 """
 import os
 import struct

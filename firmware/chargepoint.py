@@ -249,7 +249,7 @@ class ChargePoint:
         while True:
             self.rpc.silent = False
             try:
-                reply = await self.rpc.call("BootNotification", payload)
+                reply = await self.rpc.call("BootNotification", payload, on_result=self._boot_reply)
             except CallFailed as e:
                 if e.code == "NotConnected":
                     raise NotConnected()
@@ -270,8 +270,12 @@ class ChargePoint:
                     except Exception as e:
                         self.log.exc("boot", "accepted hook", e)
                 return
-            self.rpc.silent = status == "Rejected"
             await asyncio.sleep(interval if interval > 0 else _BOOT_RETRY_S)
+
+    def _boot_reply(self, reply):
+        # Taken in before the next frame is read: a request right behind a Rejected reply
+        # must already find the charger mute.
+        self.rpc.silent = reply["status"] == "Rejected"
 
     async def _session(self, conn):
         """Everything that lives as long as one websocket connection."""

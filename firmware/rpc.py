@@ -123,10 +123,6 @@ class Rpc:
             try:
                 ocppj.check_response(pending[1], msg[2])
                 self._reply = msg[2]
-                if pending[1] == "BootNotification":
-                    # Go silent before the next frame is read: a request right behind the
-                    # Rejected reply must already find the charger mute.
-                    self.silent = msg[2]["status"] == "Rejected"
             except ocppj.OcppError as e:
                 self._log.warn("rpc", "%s reply invalid: %s %s" % (pending[1], e.code, e.description))
                 self._reply = CallFailed(e.code, e.description)
