@@ -184,14 +184,6 @@ async def connect(url, protocol="ocpp1.6", auth=None, ca_file=None, verify=True,
     raise err
 
 
-def apply_mask(data, mask):
-    """XOR data with the 4-byte mask; masking and unmasking are the same operation."""
-    out = bytearray(data)
-    for i in range(len(out)):
-        out[i] ^= mask[i & 3]
-    return bytes(out)
-
-
 def encode_frame(opcode, payload, fin=True, mask=None):
     """One frame. mask=None draws a fresh random key (RFC 6455 5.3); b"" sends unmasked."""
     if mask is None:
@@ -206,7 +198,7 @@ def encode_frame(opcode, payload, fin=True, mask=None):
         head = struct.pack(">BBQ", b0, bit | 127, n)
     if not mask:
         return head + bytes(payload)
-    # One buffer, masked in place: a big message is held once more, not three times.
+    # One buffer, XORed with the key in place: a big message is held once more, not three times.
     h = len(head) + 4
     frame = bytearray(h + n)
     frame[:h] = head + mask

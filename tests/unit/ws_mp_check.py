@@ -10,6 +10,10 @@ import asyncio
 from firmware import ws
 
 
+def unmask(data, mask):
+    return bytes(b ^ mask[i & 3] for i, b in enumerate(data))
+
+
 async def client(url, ca_file):
     try:
         conn = await ws.connect(url, auth=("CP_1", "secret"), ca_file=ca_file,
@@ -82,7 +86,7 @@ async def recv(data, max_message=8192):
     except ws.WsClosed as e:
         got = e.code
     # the first byte of each client frame is FIN|opcode; report opcode and unmasked payload
-    sent = writer.out and (writer.out[0] & 0x0F, ws.apply_mask(writer.out[6:], writer.out[2:6]))
+    sent = writer.out and (writer.out[0] & 0x0F, unmask(writer.out[6:], writer.out[2:6]))
     return got, sent, reader.requests
 
 
