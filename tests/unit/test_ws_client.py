@@ -193,6 +193,24 @@ def test_basic_auth_header_reaches_server():
     assert seen[0].headers["Authorization"] == "Basic " + base64.b64encode(b"CP_1:s3cr:t").decode()
 
 
+def test_the_opening_handshake_code_is_dropped_after_connecting():
+    import sys
+
+    async def main():
+        async with running(echo_handler([])) as base:
+            conn = await ws.connect(base + "/CP_1")
+            loaded = "firmware.wsopen" in sys.modules
+            await conn.send("still here")
+            echoed = await conn.recv()
+            await conn.close()
+            with pytest.raises(ws.WsError):
+                await ws.connect(base.replace("ws://", "wss://") + "/CP_1", connect_timeout_ms=500,
+                                 handshake_timeout_ms=500)
+            return loaded, echoed, "firmware.wsopen" in sys.modules
+
+    assert run(main()) == (False, "still here", False)
+
+
 def test_subprotocol_not_echoed_is_an_error():
     async def main():
         async with running(echo_handler([]), subprotocols=None) as base:

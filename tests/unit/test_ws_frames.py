@@ -4,7 +4,7 @@ import struct
 
 import pytest
 
-from firmware import ws
+from firmware import ws, wsopen
 
 
 def unmask(data, mask):
@@ -327,7 +327,7 @@ def test_handshake_request_and_response(monkeypatch):
     ok = ("HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\nConnection: Upgrade\n"
           "Sec-WebSocket-Accept: " + accept + "\nSec-WebSocket-Protocol: ocpp1.6\n\n")
     writer = FakeWriter()
-    run(ws._handshake(head(ok), writer, False, "::1", 9000, "/ocpp/CP%201?x=1", "ocpp1.6",
+    run(wsopen._handshake(head(ok), writer, False, "::1", 9000, "/ocpp/CP%201?x=1", "ocpp1.6",
                       ("CP 1", "pw")))
     lines = bytes(writer.out).decode().split("\r\n")
     assert lines[0] == "GET /ocpp/CP%201?x=1 HTTP/1.1"
@@ -337,7 +337,7 @@ def test_handshake_request_and_response(monkeypatch):
         "Sec-WebSocket-Key: " + key, "Sec-WebSocket-Version: 13", "Sec-WebSocket-Protocol: ocpp1.6",
         "Authorization: Basic Q1AgMTpwdw=="}
     writer = FakeWriter()
-    run(ws._handshake(head(ok), writer, True, "example.com", 443, "/", "ocpp1.6", None))
+    run(wsopen._handshake(head(ok), writer, True, "example.com", 443, "/", "ocpp1.6", None))
     lines = bytes(writer.out).decode().split("\r\n")
     assert "Host: example.com" in lines and not any(x.startswith("Authorization") for x in lines)
 
@@ -379,18 +379,18 @@ def test_join_url():
     ("ws://h?q=1#frag", (False, "h", 80, "/?q=1")),
 ])
 def test_parse_url(url, expected):
-    assert ws.parse_url(url) == expected
+    assert wsopen.parse_url(url) == expected
 
 
 @pytest.mark.parametrize("url", ["http://h/", "ws://", "ws://h:0/", "ws://h:x/", "ws://[::1/",
                                  "ws://u:p@h/"])
 def test_parse_url_rejects(url):
     with pytest.raises(ws.WsError):
-        ws.parse_url(url)
+        wsopen.parse_url(url)
 
 
 def test_accept_key_rfc_vector():
-    assert ws.accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+    assert wsopen.accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
 
 def head(text, tail=b""):
@@ -402,26 +402,26 @@ def test_read_http_head_and_check():
     reader = head("HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\nConnection: Upgrade\n"
                   "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\n"
                   "Sec-WebSocket-Protocol: ocpp1.6\n\n", tail=b"\x81\x00")
-    status, reason, headers = run(ws.read_http_head(reader))
+    status, reason, headers = run(wsopen.read_http_head(reader))
     assert (status, reason) == (101, "Switching Protocols")
     assert headers["sec-websocket-protocol"] == "ocpp1.6"
     assert reader.data[reader.pos:] == b"\x81\x00"  # stops exactly at the end of the head
-    ws.check_response(status, reason, headers, key, "ocpp1.6")
+    wsopen.check_response(status, reason, headers, key, "ocpp1.6")
     with pytest.raises(ws.WsError, match="bad Sec-WebSocket-Accept"):
-        ws.check_response(status, reason, headers, "AAAAAAAAAAAAAAAAAAAAAA==", "ocpp1.6")
+        wsopen.check_response(status, reason, headers, "AAAAAAAAAAAAAAAAAAAAAA==", "ocpp1.6")
     with pytest.raises(ws.WsError, match=r"subprotocol ocpp2.0.1 \(got ocpp1.6\)"):
-        ws.check_response(status, reason, headers, key, "ocpp2.0.1")
+        wsopen.check_response(status, reason, headers, key, "ocpp2.0.1")
     del headers["sec-websocket-protocol"]
     with pytest.raises(ws.WsError, match=r"subprotocol ocpp1.6 \(got none\)"):
-        ws.check_response(status, reason, headers, key, "ocpp1.6")
+        wsopen.check_response(status, reason, headers, key, "ocpp1.6")
     with pytest.raises(ws.WsError, match="HTTP 401 Unauthorized"):
-        ws.check_response(401, "Unauthorized", {}, key, "ocpp1.6")
+        wsopen.check_response(401, "Unauthorized", {}, key, "ocpp1.6")
 
 
 def test_read_http_head_caps():
     with pytest.raises(ws.WsError, match="over 1024"):
-        run(ws.read_http_head(head("HTTP/1.1 101 " + "x" * 2000 + "\n\n")))
+        run(wsopen.read_http_head(head("HTTP/1.1 101 " + "x" * 2000 + "\n\n")))
     with pytest.raises(ws.WsError, match="header lines"):
-        run(ws.read_http_head(head("HTTP/1.1 101 OK\n" + "X-A: b\n" * 41 + "\n")))
+        run(wsopen.read_http_head(head("HTTP/1.1 101 OK\n" + "X-A: b\n" * 41 + "\n")))
     with pytest.raises(ws.WsError, match="not an HTTP response"):
-        run(ws.read_http_head(head("SSH-2.0-OpenSSH\n\n")))
+        run(wsopen.read_http_head(head("SSH-2.0-OpenSSH\n\n")))
