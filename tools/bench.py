@@ -52,10 +52,9 @@ def build_romfs(dest):
     """A folder that runs the charger from a ROMFS image of the .mpy bundle: `rom_run.py`
     mounts `app.romfs` at /rom and starts main.py. Returns (folder, image size)."""
     from tools import bundle
-    bundle.build(dest + "-bundle", include_config=False)
     shutil.rmtree(dest, ignore_errors=True)
     os.makedirs(dest)
-    image = bundle.write_romfs(dest + "-bundle", os.path.join(dest, ROM_IMAGE))
+    image = bundle.write_romfs(build_mpy(dest + "-bundle"), os.path.join(dest, ROM_IMAGE))
     shutil.copyfile(os.path.join(ROOT, "main.py"), os.path.join(dest, "main.py"))
     with open(os.path.join(dest, "rom_run.py"), "w") as f:
         f.write(_ROM_RUNNER)
