@@ -91,6 +91,11 @@ def parse(name, value):
     row = _row(name)
     if row is None:
         raise KeyError(name)
+    return _typed(row, value)
+
+
+def _typed(row, value):
+    """`value` checked and typed by the key's table row (see parse)."""
     kind = row[1]
     rule = row[4] if len(row) > 4 else None
     if kind == "b":
@@ -186,7 +191,7 @@ class Keys:
             row = _row(name)
             if row is None:
                 raise KeyError(name)
-            v = self._values[name] = parse(name, row[3])
+            v = self._values[name] = _typed(row, row[3])
         return v
 
     def get(self, name, default=None):
@@ -203,7 +208,7 @@ class Keys:
         if row[2] == "r":
             return "Rejected"
         try:
-            v = parse(name, value)
+            v = _typed(row, value)
         except ValueError as e:
             self._log.info("keys", "rejected %s=%r: %s" % (name, value, e))
             return "Rejected"
@@ -223,7 +228,7 @@ class Keys:
                 # Not self[name]: that would keep these names, copied from the table, in _values.
                 v = self._values.get(name)
                 if v is None:
-                    v = parse(name, row[3])
+                    v = _typed(row, row[3])
                 known.append({"key": name, "readonly": row[2] == "r", "value": _text(v)})
         return known, unknown
 

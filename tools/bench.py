@@ -61,6 +61,16 @@ def build_romfs(dest):
     return dest, os.path.getsize(image)
 
 
+async def start(folder, keys, argv, cwd=ROOT):
+    """A local Central System and a charger booting against it (its config in `folder`)
+    -> (CentralSystem, Firmware, Calls). `argv` is the interpreter and its options."""
+    cs = CentralSystem(host="127.0.0.1", port=0, quiet=True)
+    await cs.start()
+    config = write_config(folder, cs.port, "BENCH", keys)
+    fw = await Firmware(argv + [config], cwd=cwd).start()
+    return cs, fw, Calls(cs)
+
+
 async def heap_alloc(fw):
     """Heap bytes in use after a collection, from the console's `mem` command."""
     return int(re.search(r"alloc=(\d+)", await fw.ask("mem", "mem: alloc=")).group(1))
@@ -81,12 +91,8 @@ class Heap:
 async def session(cwd, heap_kb, quiet=True, folder=None, samples=10, script=("main.py",)):
     """One charging session under `micropython -X heapsize=`: boot, status, plug, swipe,
     start, `samples` MeterValues, stop. Returns a Heap, or None when it did not complete."""
-    cs = CentralSystem(host="127.0.0.1", port=0, quiet=True)
-    await cs.start()
-    folder = folder or os.path.join(ROOT, "build", "bench-run")
-    config = write_config(folder, cs.port, "BENCH", SESSION_KEYS)
-    fw = await Firmware([micropython_path(), "-X", "heapsize=%dK" % heap_kb] + list(script) + [config], cwd=cwd).start()
-    calls = Calls(cs)
+    cs, fw, calls = await start(folder or os.path.join(ROOT, "build", "bench-run"), SESSION_KEYS,
+                                [micropython_path(), "-X", "heapsize=%dK" % heap_kb] + list(script), cwd)
     heap = Heap()
 
     async def probe():
@@ -134,12 +140,9 @@ async def smallest_heap(cwd, lo=16, hi=512, script=("main.py",)):
 
 
 async def rtt(argv, n):
-    cs = CentralSystem(host="127.0.0.1", port=0, quiet=True)
-    await cs.start()
-    config = write_config(os.path.join(ROOT, "build", "bench-rtt"), cs.port, "BENCH", SESSION_KEYS)
-    fw = await Firmware(argv + ["main.py", config]).start()
+    cs, fw, calls = await start(os.path.join(ROOT, "build", "bench-rtt"), SESSION_KEYS, argv + ["main.py"])
     try:
-        await Calls(cs).wait("StatusNotification", {"connectorId": 1, "status": "Available"}, timeout=15)
+        await calls.wait("StatusNotification", {"connectorId": 1, "status": "Available"}, timeout=15)
         times = []
         for _ in range(n):
             t = time.perf_counter()
@@ -156,13 +159,9 @@ async def rtt(argv, n):
 
 async def wear(samples=10):
     """Flash writes and journal bytes of one transaction: start, `samples` meter values, stop."""
-    cs = CentralSystem(host="127.0.0.1", port=0, quiet=True)
-    await cs.start()
-    config = write_config(os.path.join(ROOT, "build", "bench-wear"), cs.port, "BENCH",
-                          {"MeterValueSampleInterval": 1, "HeartbeatInterval": 3600})
-    fw = await Firmware([micropython_path(), "main.py", config]).start()
-    calls = Calls(cs)
-
+    cs, fw, calls = await start(os.path.join(ROOT, "build", "bench-wear"),
+                                {"MeterValueSampleInterval": 1, "HeartbeatInterval": 3600},
+                                [micropython_path(), "main.py"])
     async def counters():
         return [int(x) for x in re.findall(r"=(\d+)", await fw.ask("flash", "flash: journal"))]
     try:
@@ -188,13 +187,9 @@ async def wear(samples=10):
 
 async def growth(n):
     """Heap after GC before and after `n` short transactions (MicroPython)."""
-    cs = CentralSystem(host="127.0.0.1", port=0, quiet=True)
-    await cs.start()
-    config = write_config(os.path.join(ROOT, "build", "bench-growth"), cs.port, "BENCH",
-                          {"MeterValueSampleInterval": 0, "HeartbeatInterval": 3600})
-    fw = await Firmware([micropython_path(), "main.py", config]).start()
-    calls = Calls(cs)
-
+    cs, fw, calls = await start(os.path.join(ROOT, "build", "bench-growth"),
+                                {"MeterValueSampleInterval": 0, "HeartbeatInterval": 3600},
+                                [micropython_path(), "main.py"])
     try:
         await calls.wait("StatusNotification", {"connectorId": 1, "status": "Available"}, timeout=15)
         heaps = []
