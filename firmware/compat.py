@@ -60,12 +60,20 @@ except ImportError:  # pragma: no cover
 
 
 async def open_connection(host, port, ssl_ctx=None, server_hostname=None):
-    """asyncio.open_connection with TLS on both interpreters."""
+    """asyncio.open_connection, over TLS when ssl_ctx is given (close with close_connection)."""
     if ssl_ctx is None:
         return await asyncio.open_connection(host, port)
-    if MICROPYTHON:
-        return await asyncio.open_connection(host, port, ssl=ssl_ctx, server_hostname=server_hostname)
     return await asyncio.open_connection(host, port, ssl=ssl_ctx, server_hostname=server_hostname)
+
+
+async def close_connection(writer):
+    """Close a stream of open_connection; never raises, never waits more than a second."""
+    try:
+        writer.close()
+        # MicroPython closes the socket here; CPython may wait for TLS shutdown, so bound it.
+        await asyncio.wait_for(writer.wait_closed(), 1)
+    except Exception:
+        pass
 
 
 def stdin_reader():

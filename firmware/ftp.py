@@ -1,11 +1,12 @@
-"""FTP for firmware.transfer: login, binary type, passive RETR and STOR (RFC 959, RFC 2428).
+"""FTP client for firmware.transfer: login, binary type, passive RETR and STOR (RFC 959,
+RFC 2428), over firmware.net channels.
 
 The data connection always goes to the host of the control connection; the address
 in a PASV reply is ignored. That defeats FTP bounce tricks and works with servers
 behind NAT that announce their private address.
 """
 from firmware.compat import const
-from firmware.transfer import TransferError, connect, send_all
+from firmware.net import NetError, connect
 
 _MAX_REPLY_LINES = const(50)
 _QUIT_WAIT_MS = const(2000)
@@ -17,25 +18,25 @@ async def reply(channel):
         line = await channel.readline()
         code = line[:3]
         if len(code) < 3 or not code.isdigit():
-            raise TransferError("ftp: not an FTP reply: " + line[:60])
+            raise NetError("ftp: not an FTP reply: " + line[:60])
         if line[3:4] == "-":  # ends at a line starting with the same code and a space
             for _ in range(_MAX_REPLY_LINES):
                 more = await channel.readline()
                 if more[:3] == code and more[3:4] == " ":
                     break
             else:
-                raise TransferError("ftp: reply over {} lines".format(_MAX_REPLY_LINES))
+                raise NetError("ftp: reply over {} lines".format(_MAX_REPLY_LINES))
         if code != "120":  # "service ready in nnn minutes": the greeting follows
             return int(code), line
-    raise TransferError("ftp: server never got ready")
+    raise NetError("ftp: server never got ready")
 
 
 def _refused(line):
-    return TransferError("ftp: " + line[:120])
+    return NetError("ftp: " + line[:120])
 
 
 async def command(channel, text, ok):
-    """Send one command; its reply -> (code, line), TransferError unless code is in ok."""
+    """Send one command; its reply -> (code, line), NetError unless code is in ok."""
     await channel.write(text.encode() + b"\r\n")
     code, line = await reply(channel)
     if code not in ok:
@@ -52,7 +53,7 @@ def pasv_port(line):
             port = int(nums[4]) * 256 + int(nums[5])
             if port:
                 return port
-    raise TransferError("ftp: bad PASV reply: " + line[:60])
+    raise NetError("ftp: bad PASV reply: " + line[:60])
 
 
 def epsv_port(line):
@@ -61,7 +62,7 @@ def epsv_port(line):
     fields = line[i + 1:].split(line[i + 1:i + 2]) if 0 <= i < len(line) - 1 else []
     if len(fields) >= 5 and fields[3].isdigit() and 0 < int(fields[3]) < 65536:
         return int(fields[3])
-    raise TransferError("ftp: bad EPSV reply: " + line[:60])
+    raise NetError("ftp: bad EPSV reply: " + line[:60])
 
 
 async def _login(url, timeout_ms):
@@ -97,18 +98,18 @@ async def _quit(channel):
     channel.timeout_ms = min(channel.timeout_ms, _QUIT_WAIT_MS)
     try:
         await command(channel, "QUIT", (221,))
-    except TransferError:
+    except NetError:
         pass  # the file is already complete; a server that hangs up first is fine
 
 
 def _remote_path(url):
     if not url.path:
-        raise TransferError("ftp: no file name in URL")
+        raise NetError("ftp: no file name in URL")
     return url.path
 
 
 async def retrieve(url, sink, timeout_ms):
-    """RETR url.path into sink (a transfer.Sink)."""
+    """RETR the net.Url's path into sink (a transfer.Sink)."""
     path = _remote_path(url)
     channel = await _login(url, timeout_ms)
     try:
@@ -141,14 +142,14 @@ async def _completed(channel):
 
 
 async def store(url, source, timeout_ms):
-    """STOR a transfer.Source as url.path."""
+    """STOR a transfer.Source as the net.Url's path."""
     path = _remote_path(url)
     channel = await _login(url, timeout_ms)
     try:
         data = await _open_data(channel, url)
         try:
             await command(channel, "STOR " + path, (125, 150))
-            await send_all(data, source)
+            await data.write_from(source)
         finally:
             await data.close()  # end of file for the server
         await _completed(channel)

@@ -1,10 +1,12 @@
 """Minimal RFC 6455 websocket client for OCPP-J: text messages over one subprotocol.
 
 Every read has a known size, so a server can never make us buffer more than max_message.
-Framing and the open connection live here; the opening handshake (URL, TLS, HTTP upgrade)
-is in firmware/wsopen.py, loaded only while connecting.
+Framing and the open connection live here; the opening handshake (the HTTP upgrade) is in
+firmware/wsopen.py, over the network layer of firmware/net.py (URL, TCP, TLS): both are
+loaded only while connecting.
 """
 import struct
+import sys
 
 from firmware import compat
 from firmware.compat import asyncio, const
@@ -27,8 +29,6 @@ _CLOSE_TOO_BIG = const(1009)
 _MAX_CONTROL = const(125)
 _CLOSE_WAIT_MS = const(1000)
 
-_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
-
 
 class WsError(Exception):
     """Any websocket failure; str(e) says what went wrong."""
@@ -44,21 +44,27 @@ class WsClosed(WsError):
 
 
 def join_url(base, cp_id):
-    """base + "/" + the charge point id percent-encoded as one path segment."""
-    seg = "".join(chr(b) if chr(b) in _UNRESERVED else "%{:02X}".format(b)
-                  for b in cp_id.encode("utf-8"))
-    return (base[:-1] if base.endswith("/") else base) + "/" + seg
+    """base + "/" + the charge point id percent-encoded as one path segment (the URL for
+    connect(), which unloads the network layer again)."""
+    from firmware.net import quote
+    return (base[:-1] if base.endswith("/") else base) + "/" + quote(cp_id)
 
 
-async def connect(url, protocol="ocpp1.6", **options):
+async def connect(url, protocol="ocpp1.6", max_message=8192, **options):
     """Open a websocket to `url` agreeing on `protocol`; returns a Connection or raises WsError.
-    Options: see firmware.wsopen.connect. The opening handshake's code is loaded for the
-    attempt and dropped after: a charger connects rarely and charges for hours."""
+    Options: auth=(id, password), ca_file, verify, connect_timeout_ms, handshake_timeout_ms
+    (see firmware.wsopen.upgrade). The handshake's code and the network layer under it are
+    loaded for the attempt and dropped after: a charger connects rarely and charges for hours."""
     from firmware import wsopen
     try:
-        return await wsopen.connect(url, protocol, **options)
+        reader, writer = await wsopen.upgrade(url, protocol, **options)
+    except wsopen.NetError as e:
+        raise WsError(str(e))
     finally:
         compat.unload("firmware.wsopen")
+        if "firmware.transfer" not in sys.modules:  # a file transfer shares the network layer
+            compat.unload("firmware.net")
+    return Connection(reader, writer, max_message)
 
 
 def encode_frame(opcode, payload, fin=True, mask=None):
@@ -116,15 +122,6 @@ async def read_frame(reader, limit):
 
 def _close_payload(code, reason):
     return struct.pack(">H", code) + reason.encode("utf-8")[:_MAX_CONTROL - 2]
-
-
-async def close_stream(writer):
-    try:
-        writer.close()
-        # MicroPython closes the socket here; CPython may wait for TLS shutdown, so bound it.
-        await asyncio.wait_for(writer.wait_closed(), _CLOSE_WAIT_MS / 1000)
-    except Exception:
-        pass
 
 
 class Connection:
@@ -258,4 +255,4 @@ class Connection:
     async def _shut(self):
         if not self.closed:
             self.closed = True
-            await close_stream(self._w)
+            await compat.close_connection(self._w)

@@ -1,5 +1,5 @@
-"""firmware.transfer against local HTTP(S) and FTP servers, in-process on CPython and
-under the MicroPython unix port."""
+"""firmware.transfer (over firmware.httpc, firmware.ftp and firmware.net) against local HTTP(S)
+and FTP servers, in-process on CPython and under the MicroPython unix port."""
 import asyncio
 import base64
 import hashlib
@@ -19,7 +19,7 @@ import warnings
 
 import pytest
 
-from firmware import ftp, transfer
+from firmware import ftp, httpc, net, transfer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
@@ -211,20 +211,20 @@ def ftpd(tmp_path_factory):
 
 MP_DRIVER = r"""
 import sys, json, asyncio
-from firmware import transfer
+from firmware import net, transfer
 
 async def main():
     for kind, args, kw in json.loads(sys.stdin.read()):
         try:
             if kind == "parse":
-                u = transfer.Url(args[0])
+                u = net.Url(args[0])
                 res = [u.scheme, u.user, u.password, u.host, u.port, u.path, u.target]
             else:
                 if kind == "upload" and isinstance(args[1], dict):
                     args[1] = bytes.fromhex(args[1]["hex"])
                 res = list(await getattr(transfer, kind)(*args, **kw))
             print(json.dumps(["ok", res]))
-        except transfer.TransferError as e:
+        except net.NetError as e:
             print(json.dumps(["error", str(e)]))
 
 asyncio.run(main())
@@ -246,14 +246,14 @@ def run_cpython(ops):
         for kind, args, kw in ops:
             try:
                 if kind == "parse":
-                    u = transfer.Url(args[0])
+                    u = net.Url(args[0])
                     res = [u.scheme, u.user, u.password, u.host, u.port, u.path, u.target]
                 else:
                     if kind == "upload" and isinstance(args[1], dict):
                         args = [args[0], bytes.fromhex(args[1]["hex"])]
                     res = list(await getattr(transfer, kind)(*args, **kw))
                 results.append(["ok", res])
-            except transfer.TransferError as e:
+            except net.NetError as e:
                 results.append(["error", str(e)])
         return results
     return asyncio.run(asyncio.wait_for(main(), 15))
@@ -316,25 +316,25 @@ def test_url_parsing(client):
 
 
 def test_url_helpers():
-    base = transfer.Url("http://u:p@h:8080/a/b/c.bin?x=1")
+    base = net.Url("http://u:p@h:8080/a/b/c.bin?x=1")
     assert base.host_header() == "h:8080"
-    assert transfer.Url("https://[::1]:443/").host_header() == "[::1]"
-    rel = transfer._redirect(base, "d.bin")
+    assert net.Url("https://[::1]:443/").host_header() == "[::1]"
+    rel = httpc._redirect(base, "d.bin")
     assert (rel.host, rel.port, rel.target, rel.user) == ("h", 8080, "/a/b/d.bin", "u")
-    other = transfer._redirect(base, "https://elsewhere/x")
+    other = httpc._redirect(base, "https://elsewhere/x")
     assert (other.scheme, other.host, other.user) == ("https", "elsewhere", None)  # no leak
-    assert transfer._redirect(base, "//h:8080/y").user == "u"
-    with pytest.raises(transfer.TransferError, match="redirect to ftp"):
-        transfer._redirect(base, "ftp://h/x")
-    assert transfer.quote("diag 1/ä.zip") == "diag%201%2F%C3%A4.zip"
+    assert httpc._redirect(base, "//h:8080/y").user == "u"
+    with pytest.raises(net.NetError, match="redirect to ftp"):
+        httpc._redirect(base, "ftp://h/x")
+    assert net.quote("diag 1/ä.zip") == "diag%201%2F%C3%A4.zip"
     assert ftp.pasv_port("227 Entering Passive Mode (192,0,2,1,238,145).") == 61073
     assert ftp.pasv_port("227 =10,0,0,1,0,21") == 21
     assert ftp.epsv_port("229 Entering Extended Passive Mode (|||61001|)") == 61001
     assert ftp.epsv_port("229 ok (!!!21!)") == 21
     for bad in ("227 (1,2,3,4,5)", "227 (1,2,3,4,0,0)", "227 (300,2,3,4,5,6)"):
-        with pytest.raises(transfer.TransferError, match="bad PASV reply"):
+        with pytest.raises(net.NetError, match="bad PASV reply"):
             ftp.pasv_port(bad)
-    with pytest.raises(transfer.TransferError, match="bad EPSV reply"):
+    with pytest.raises(net.NetError, match="bad EPSV reply"):
         ftp.epsv_port("229 no port here")
 
 
@@ -417,7 +417,7 @@ def test_http_upload(client, web, tmp_path):
 def test_connect_timeout(monkeypatch, tmp_path):
     async def hang(*args):
         await asyncio.sleep(5)
-    monkeypatch.setattr(transfer.compat, "open_connection", hang)
+    monkeypatch.setattr(net.compat, "open_connection", hang)
     got = run_cpython([down("http://127.0.0.1:1/x", tmp_path / "x", timeout_ms=100),
                        down("ftp://127.0.0.1:1/x", tmp_path / "y", timeout_ms=100)])
     assert got == [["error", "connect timeout after 100 ms (127.0.0.1:1)"]] * 2

@@ -1,10 +1,11 @@
-"""Frame-level tests of firmware.ws against in-memory streams (no network)."""
+"""Frame-level tests of firmware.ws, and of the opening handshake (firmware.wsopen over
+firmware.net), against in-memory streams (no network)."""
 import asyncio
 import struct
 
 import pytest
 
-from firmware import ws, wsopen
+from firmware import net, ws, wsopen
 
 
 def unmask(data, mask):
@@ -22,6 +23,11 @@ class FakeReader:
         self.pos = 0
         self.requests = []
         self.max_request = max_request
+
+    async def read(self, n):  # what a net.Channel asks for
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += len(chunk)
+        return chunk
 
     async def readexactly(self, n):
         self.requests.append(n)
@@ -327,17 +333,18 @@ def test_handshake_request_and_response(monkeypatch):
     ok = ("HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\nConnection: Upgrade\n"
           "Sec-WebSocket-Accept: " + accept + "\nSec-WebSocket-Protocol: ocpp1.6\n\n")
     writer = FakeWriter()
-    run(wsopen._handshake(head(ok), writer, False, "::1", 9000, "/ocpp/CP%201?x=1", "ocpp1.6",
-                      ("CP 1", "pw")))
+    url = net.Url("ws://[::1]:9000/ocpp/CP%201?x=1", WS)
+    run(wsopen.handshake(head(ok, writer=writer), url, "ocpp1.6", ("CP 1", "pw")))
     lines = bytes(writer.out).decode().split("\r\n")
     assert lines[0] == "GET /ocpp/CP%201?x=1 HTTP/1.1"
     assert lines[-2:] == ["", ""]
     assert set(lines[1:-2]) == {
         "Host: [::1]:9000", "Upgrade: websocket", "Connection: Upgrade",
-        "Sec-WebSocket-Key: " + key, "Sec-WebSocket-Version: 13", "Sec-WebSocket-Protocol: ocpp1.6",
-        "Authorization: Basic Q1AgMTpwdw=="}
+        "Sec-WebSocket-Key: " + key, "Sec-WebSocket-Version: 13",
+        "Sec-WebSocket-Protocol: ocpp1.6", "Authorization: Basic Q1AgMTpwdw=="}
     writer = FakeWriter()
-    run(wsopen._handshake(head(ok), writer, True, "example.com", 443, "/", "ocpp1.6", None))
+    url = net.Url("wss://example.com", WS)
+    run(wsopen.handshake(head(ok, writer=writer), url, "ocpp1.6", None))
     lines = bytes(writer.out).decode().split("\r\n")
     assert "Host: example.com" in lines and not any(x.startswith("Authorization") for x in lines)
 
@@ -370,6 +377,9 @@ def test_join_url():
     assert ws.join_url("ws://host/ocpp/", "A-b_c.~9") == "ws://host/ocpp/A-b_c.~9"
 
 
+WS = ("ws", "wss")
+
+
 @pytest.mark.parametrize("url, expected", [
     ("ws://example.com", (False, "example.com", 80, "/")),
     ("wss://example.com/ocpp/CP1", (True, "example.com", 443, "/ocpp/CP1")),
@@ -379,49 +389,55 @@ def test_join_url():
     ("ws://h?q=1#frag", (False, "h", 80, "/?q=1")),
 ])
 def test_parse_url(url, expected):
-    assert wsopen.parse_url(url) == expected
+    u = net.Url(url, WS)
+    assert (u.secure, u.host, u.port, u.target) == expected
 
 
 @pytest.mark.parametrize("url", ["http://h/", "ws://", "ws://h:0/", "ws://h:x/", "ws://[::1/",
                                  "ws://u:p@h/"])
 def test_parse_url_rejects(url):
-    with pytest.raises(ws.WsError):
-        wsopen.parse_url(url)
+    with pytest.raises(net.NetError):  # before any connection is tried
+        run(wsopen.upgrade(url))
 
 
 def test_accept_key_rfc_vector():
     assert wsopen.accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
 
-def head(text, tail=b""):
-    return FakeReader(text.replace("\n", "\r\n").encode() + tail)
+def head(text, tail=b"", writer=None):
+    """A net.Channel reading `text` (newlines as CRLF) then `tail`, lines read exactly."""
+    reader = FakeReader(text.replace("\n", "\r\n").encode() + tail)
+    channel = net.Channel(reader, writer or FakeWriter(), "test", 0)
+    channel.exact = True
+    return channel
 
 
 def test_read_http_head_and_check():
     key = "dGhlIHNhbXBsZSBub25jZQ=="
-    reader = head("HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\nConnection: Upgrade\n"
-                  "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\n"
-                  "Sec-WebSocket-Protocol: ocpp1.6\n\n", tail=b"\x81\x00")
-    status, reason, headers = run(wsopen.read_http_head(reader))
+    channel = head("HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\nConnection: Upgrade\n"
+                   "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\n"
+                   "Sec-WebSocket-Protocol: ocpp1.6\n\n", tail=b"\x81\x00")
+    status, reason, headers = run(net.read_head(channel))
     assert (status, reason) == (101, "Switching Protocols")
     assert headers["sec-websocket-protocol"] == "ocpp1.6"
+    reader = channel.detach()[0]
     assert reader.data[reader.pos:] == b"\x81\x00"  # stops exactly at the end of the head
     wsopen.check_response(status, reason, headers, key, "ocpp1.6")
-    with pytest.raises(ws.WsError, match="bad Sec-WebSocket-Accept"):
+    with pytest.raises(net.NetError, match="bad Sec-WebSocket-Accept"):
         wsopen.check_response(status, reason, headers, "AAAAAAAAAAAAAAAAAAAAAA==", "ocpp1.6")
-    with pytest.raises(ws.WsError, match=r"subprotocol ocpp2.0.1 \(got ocpp1.6\)"):
+    with pytest.raises(net.NetError, match=r"subprotocol ocpp2.0.1 \(got ocpp1.6\)"):
         wsopen.check_response(status, reason, headers, key, "ocpp2.0.1")
     del headers["sec-websocket-protocol"]
-    with pytest.raises(ws.WsError, match=r"subprotocol ocpp1.6 \(got none\)"):
+    with pytest.raises(net.NetError, match=r"subprotocol ocpp1.6 \(got none\)"):
         wsopen.check_response(status, reason, headers, key, "ocpp1.6")
-    with pytest.raises(ws.WsError, match="HTTP 401 Unauthorized"):
+    with pytest.raises(net.NetError, match="HTTP 401 Unauthorized"):
         wsopen.check_response(401, "Unauthorized", {}, key, "ocpp1.6")
 
 
 def test_read_http_head_caps():
-    with pytest.raises(ws.WsError, match="over 1024"):
-        run(wsopen.read_http_head(head("HTTP/1.1 101 " + "x" * 2000 + "\n\n")))
-    with pytest.raises(ws.WsError, match="header lines"):
-        run(wsopen.read_http_head(head("HTTP/1.1 101 OK\n" + "X-A: b\n" * 41 + "\n")))
-    with pytest.raises(ws.WsError, match="not an HTTP response"):
-        run(wsopen.read_http_head(head("SSH-2.0-OpenSSH\n\n")))
+    with pytest.raises(net.NetError, match="over 1024"):
+        run(net.read_head(head("HTTP/1.1 101 " + "x" * 2000 + "\n\n")))
+    with pytest.raises(net.NetError, match="header lines"):
+        run(net.read_head(head("HTTP/1.1 101 OK\n" + "X-A: b\n" * 41 + "\n")))
+    with pytest.raises(net.NetError, match="not an HTTP response"):
+        run(net.read_head(head("SSH-2.0-OpenSSH\n\n")))
