@@ -4,13 +4,14 @@ The reply names the file ("<charge point id>-<UTC time>.log"), or leaves fileNam
 when the log holds nothing in that window (then nothing is uploaded). The lines are
 copied to a temporary file in data_dir, which is sent with HTTP(S) PUT or FTP STOR to
 `location`; a location ending in "/" is a folder and gets the file name appended.
-Statuses: Uploading, then Uploaded or UploadFailed after `retries` attempts.
+Statuses: Uploading, then Uploaded or UploadFailed after `retries` attempts. A feature
+module (firmware/profiles.py): loaded on the first GetDiagnostics.
 """
 import os
 
 from firmware import clock, store
-from firmware.compat import asyncio, const
-from firmware.outbox import Entry
+from firmware.compat import const
+from firmware.job import Job
 
 _MAX_ID = const(120)           # of the charge point id in the file name
 _SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._"
@@ -31,17 +32,39 @@ def _time(text):
         return None
 
 
-class Diagnostics:
+def load(cp):
+    return Diagnostics(cp)
+
+
+def GetDiagnostics(cp, req):
+    d = cp.feature("diagnostics")
+    if d.busy:
+        cp.log.warn("diag", "GetDiagnostics ignored: an upload is under way")
+        return {}
+    since, until = _time(req.get("startTime")), _time(req.get("stopTime"))
+    cp.log.flush()  # the lines still in RAM belong in the file too
+    if not d.has_lines(since, until):
+        cp.log.info("diag", "GetDiagnostics: no log lines in the requested window")
+        return {}
+    name = file_name(cp.cfg["csms"]["id"], cp.now())
+    return d.start({"fileName": name}, lambda: d.upload(req, name, since, until),
+                   "UploadFailed", "diagnostics upload")
+
+
+class Diagnostics(Job):
+    """One upload at a time per charger; `busy` while it runs."""
+
     def __init__(self, cp):
-        self.cp = cp
-        self.busy = False
+        super().__init__(cp, "diag", "DiagnosticsStatusNotification", "diagnostics_status",
+                         ("Uploading",))
         self._tmp = store.join(cp.cfg["_data"], "diagnostics.tmp")
         try:
             os.remove(self._tmp)  # left by an upload a reset cut short
         except OSError:
             pass
 
-    def _has_lines(self, since, until):
+    def has_lines(self, since, until):
+        """Whether the log holds a line between since and until (None: open end)."""
         lines = self.cp.log.lines(since, until)
         try:
             for _ in lines:
@@ -49,38 +72,6 @@ class Diagnostics:
             return False
         finally:
             lines.close()  # closes the log file now, not at the next garbage collection
-
-    def _status(self, status):
-        cp = self.cp
-        cp.diagnostics_status = "Uploading" if status == "Uploading" else "Idle"
-        cp.log.info("diag", "diagnostics status " + status)
-        cp.outbox.put(Entry("DiagnosticsStatusNotification", {"status": status}))
-        cp.kick()
-
-    def on_request(self, req):
-        cp = self.cp
-        if self.busy:
-            cp.log.warn("diag", "GetDiagnostics ignored: an upload is under way")
-            return {}
-        since, until = _time(req.get("startTime")), _time(req.get("stopTime"))
-        cp.log.flush()  # the lines still in RAM belong in the file too
-        if not self._has_lines(since, until):
-            cp.log.info("diag", "GetDiagnostics: no log lines in the requested window")
-            return {}
-        name = file_name(cp.cfg["csms"]["id"], cp.now())
-        from firmware.transfer import retry_policy  # the transfer follows right after
-        attempts, interval = retry_policy(req)
-        self.busy = True
-
-        async def run():
-            try:
-                await self._upload(req["location"], name, since, until, attempts, interval)
-            except Exception as e:
-                cp.log.exc("diag", "diagnostics upload failed", e)
-                self._status("UploadFailed")
-            finally:
-                self.busy = False
-        return {"fileName": name}, run
 
     def _write(self, path, since, until):
         cp = self.cp
@@ -90,8 +81,8 @@ class Diagnostics:
         # only briefly, and no log rotation can happen in the middle of the copy.
         with open(path, "w") as f:
             f.write("# %s %s %s, firmware %s, log %s to %s\n" % (
-                st["vendor"], st["model"], cp.cfg["csms"]["id"], getattr(cp, "firmware_version", None)
-                or st["firmware_version"], clock.iso(since) if since is not None else "start",
+                st["vendor"], st["model"], cp.cfg["csms"]["id"], cp.firmware_version,
+                clock.iso(since) if since is not None else "start",
                 clock.iso(until) if until is not None else "now"))
             for t, text in cp.log.lines(since, until):
                 # The line's own clock time (hh:mm:ss) gives way to the full UTC date-time.
@@ -101,10 +92,11 @@ class Diagnostics:
                 n += 1
         return n
 
-    async def _upload(self, location, name, since, until, attempts, interval):
+    async def upload(self, req, name, since, until):
+        """Copy the window of the log to a file and send it to the request's location."""
         cp = self.cp
         cfg = cp.cfg
-        self._status("Uploading")
+        self.status("Uploading")
         tmp = self._tmp
         ok = False
         try:
@@ -112,34 +104,16 @@ class Diagnostics:
             n = self._write(tmp, since, until)
             csms = cfg["csms"]
             ca = store.join(cfg["_dir"], csms["ca_file"]) if csms["ca_file"] else None
-            for i in range(attempts):
-                try:
-                    size, _ = await transfer.upload(location, tmp, method="PUT", filename=name,
-                                                    ca_file=ca, verify=csms["verify_tls"])
-                    cp.log.info("diag", "uploaded %s: %d lines, %d bytes" % (name, n, size))
-                    ok = True
-                    break
-                except Exception as e:  # TransferError, or whatever a broken server causes
-                    cp.log.warn("diag", "upload %d of %d failed: %s" % (i + 1, attempts, e))
-                if i + 1 < attempts:
-                    await asyncio.sleep(interval)
+
+            async def attempt():
+                size, _ = await transfer.upload(req["location"], tmp, method="PUT",
+                                                filename=name, ca_file=ca,
+                                                verify=csms["verify_tls"])
+                cp.log.info("diag", "uploaded %s: %d lines, %d bytes" % (name, n, size))
+            ok = await self.attempts(req, "upload", attempt)
         finally:
             try:
                 os.remove(tmp)
             except OSError:
                 pass
-        self._status("Uploaded" if ok else "UploadFailed")
-
-
-def load(cp):
-    """The charger's Diagnostics, created on first need."""
-    d = getattr(cp, "diagnostics", None)
-    if d is None:
-        d = cp.diagnostics = Diagnostics(cp)
-    return d
-
-
-def register(cp):
-    """GetDiagnostics handler. To keep this module out of RAM until the first request, a
-    caller may instead register `lambda req: <import diagnostics>.load(cp).on_request(req)`."""
-    cp.rpc.on("GetDiagnostics", lambda req: load(cp).on_request(req))
+        self.status("Uploaded" if ok else "UploadFailed")

@@ -145,7 +145,8 @@ def check_manifest(manifest, load_mpy=MICROPYTHON):
         raise InstallError("manifest.json lists no files")
     version = manifest.get("version")
     if not isinstance(version, str) or not 0 < len(version) <= _MAX_VERSION:
-        raise InstallError("manifest version must be a string of 1 to %d characters" % _MAX_VERSION)
+        raise InstallError("manifest version must be a string of 1 to %d characters"
+                           % _MAX_VERSION)
     # CPython cannot run .mpy bytecode: such a bundle would never start here.
     if "firmware/app.py" not in files and not (load_mpy and "firmware/app.mpy" in files):
         raise InstallError("the bundle has no firmware/app this interpreter can load")

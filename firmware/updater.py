@@ -1,16 +1,16 @@
 """UpdateFirmware: wait for retrieveDate, download the bundle, wait for the transactions
 to end, install it into a fresh application slot (firmware/install.py), switch to it and
-restart. Loaded on the first UpdateFirmware (see firmware/updates.py).
+restart. A feature module (firmware/profiles.py): loaded on the first UpdateFirmware.
 
 Statuses: Downloading, Downloaded or DownloadFailed, Installing; Installed or a rollback's
-InstallationFailed follow the restart. `retries` is the number of download attempts
-(default 1), `retryInterval` the pause between them (default 30 s).
+InstallationFailed follow the restart (firmware/updates.py). `retries` is the number of
+download attempts (default 1), `retryInterval` the pause between them (default 30 s).
 """
 import json
 
 from firmware import clock, store
 from firmware.compat import asyncio, const
-from firmware.outbox import Entry
+from firmware.job import Job
 from firmware.updates import FACTORY, active_path, active_slot
 
 _MAX_BUNDLE = const(1000000)   # bytes of tar accepted: two slots and the tar fit on flash
@@ -19,68 +19,53 @@ _DRAIN_MS = const(15000)       # how long the restart waits for messages to reac
 _IN_PROGRESS = ("Downloading", "Downloaded", "Installing")
 
 
-class Updater:
+def load(cp):
+    return Updater(cp)
+
+
+def UpdateFirmware(cp, req):
+    u = cp.feature("updater")
+    if u.busy:
+        cp.log.warn("update", "UpdateFirmware ignored: an update is already under way")
+        return {}
+    try:
+        when = clock.parse_iso(req["retrieveDate"])
+    except ValueError:
+        when = cp.now()
+    answer = u.start({}, lambda: u.update(req, when), "InstallationFailed", "firmware update")
+    cp.log.info("update", "UpdateFirmware from %s at %s" % (req["location"][:120],
+                                                             clock.iso(when)))
+    return answer
+
+
+class Updater(Job):
     """One update at a time per charger; `busy` while it runs."""
 
     def __init__(self, cp):
-        self.cp = cp
+        super().__init__(cp, "update", "FirmwareStatusNotification", "firmware_status",
+                         _IN_PROGRESS)
         data = cp.cfg["_data"]
         self._data = data
         self._tar = store.join(data, "update.tar")
-        self.busy = False
-        self._delivered = None
         self.slot = active_slot(data)
 
-    def _status(self, status):
-        cp = self.cp
-        cp.firmware_status = status if status in _IN_PROGRESS else "Idle"
-        cp.log.info("update", "firmware status " + status)
-
-        def delivered(_reply):
-            self._delivered = status
-        cp.outbox.put(Entry("FirmwareStatusNotification", {"status": status}, delivered))
-        cp.kick()
-
-    def on_request(self, req):
-        cp = self.cp
-        if self.busy:
-            cp.log.warn("update", "UpdateFirmware ignored: an update is already under way")
-            return {}
-        try:
-            when = clock.parse_iso(req["retrieveDate"])
-        except ValueError:
-            when = cp.now()
-        from firmware.transfer import retry_policy  # the transfer follows right after
-        attempts, interval = retry_policy(req)
-        self.busy = True
-
-        async def run():
-            try:
-                await self._update(req["location"], when, attempts, interval)
-            except Exception as e:
-                cp.log.exc("update", "firmware update failed", e)
-                self._status("InstallationFailed")
-            finally:
-                self.busy = False
-        cp.log.info("update", "UpdateFirmware from %s at %s" % (req["location"][:120], clock.iso(when)))
-        return {}, run
-
-    async def _update(self, url, when, attempts, interval):
+    async def update(self, req, when):
+        """From retrieveDate to the restart into the new application."""
         cp = self.cp
         while when > cp.now():
             await asyncio.sleep(min(when - cp.now(), _WAIT_STEP_S))
-        self._status("Downloading")
-        if not await self._download(url, attempts, interval):
-            self._status("DownloadFailed")
+        self.status("Downloading")
+        if not await self.attempts(req, "download", lambda: self._download(req["location"])):
+            self.status("DownloadFailed")
             return
-        self._status("Downloaded")
+        self.status("Downloaded")
         said = False
         while any(c.tx is not None for c in cp.connectors):
             if not said:
                 cp.log.info("update", "installing once the running transaction(s) end")
                 said = True
             await asyncio.sleep(1)
-        self._status("Installing")
+        self.status("Installing")
         new = "b" if self.slot == "a" else "a"
         folder = store.join(self._data, "app/" + new)
         from firmware import install
@@ -89,37 +74,31 @@ class Updater:
         except (install.InstallError, OSError, MemoryError) as e:
             cp.log.warn("update", "installation failed: %s" % e)
             install.remove_tree(folder)
-            self._status("InstallationFailed")
+            self.status("InstallationFailed")
             return
         finally:
             install.remove_tree(self._tar)
         self._switch(new, version)
         await self._restart(new)
 
-    async def _download(self, url, attempts, interval):
+    async def _download(self, url):
         cfg = self.cp.cfg
         csms = cfg["csms"]
         # The Central System's trust settings also cover its file servers.
         ca = store.join(cfg["_dir"], csms["ca_file"]) if csms["ca_file"] else None
         from firmware import transfer
-        for i in range(attempts):
-            try:
-                n, digest = await transfer.download(url, self._tar, ca_file=ca, verify=csms["verify_tls"],
-                                                    max_bytes=_MAX_BUNDLE)
-                self.cp.log.info("update", "downloaded %d bytes, sha256 %s" % (n, digest))
-                return True
-            except Exception as e:  # TransferError, or whatever a broken server causes
-                self.cp.log.warn("update", "download %d of %d failed: %s" % (i + 1, attempts, e))
-            if i + 1 < attempts:
-                await asyncio.sleep(interval)
-        return False
+        n, digest = await transfer.download(url, self._tar, ca_file=ca,
+                                            verify=csms["verify_tls"], max_bytes=_MAX_BUNDLE)
+        self.cp.log.info("update", "downloaded %d bytes, sha256 %s" % (n, digest))
 
     def _switch(self, new, version):
         current = self.cp.firmware_version if self.slot != FACTORY else None
-        state = {"slot": new, "previous": self.slot, "version": version, "previous_version": current,
-                 "tries": 0, "confirmed": False, "report": "Installed"}
+        state = {"slot": new, "previous": self.slot, "version": version,
+                 "previous_version": current, "tries": 0, "confirmed": False,
+                 "report": "Installed"}
         store.write_atomic(active_path(self._data), json.dumps(state))
-        self.cp.log.info("update", "application %s (%s) installed; it runs after the restart" % (new, version))
+        self.cp.log.info("update", "application %s (%s) installed; it runs after the restart"
+                         % (new, version))
 
     async def _restart(self, new):
         cp = self.cp
@@ -127,7 +106,7 @@ class Updater:
             if c.tx is not None:  # started while installing: end it as a reboot does
                 cp.sessions.stop(c, "Reboot")
         waited = 0
-        while ((self._delivered != "Installing" or cp.outbox.has_tx()) and cp.online()
+        while ((self.delivered != "Installing" or cp.outbox.has_tx()) and cp.online()
                and waited < _DRAIN_MS):
             await asyncio.sleep(0.1)
             waited += 100

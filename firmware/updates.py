@@ -9,14 +9,16 @@ only. The switch is one atomic write of app/active.json (format in main.py) and 
 reset; the loader counts the starts of the new application until the Central System
 accepts its boot and goes back to the previous one after 3 failed starts.
 
-Here: BootNotification's firmwareVersion (cp.firmware_version), and once the boot is
-Accepted, the confirmation of a new application and the report of how the last update
+Here: firmware_version(cfg), BootNotification's firmwareVersion (the charge point keeps it
+as cp.firmware_version), and confirm(cp), which the charge point calls once the boot is
+Accepted: the confirmation of a new application and the report of how the last update
 ended (FirmwareStatusNotification Installed or InstallationFailed).
 """
 import json
 import os
 
 from firmware import store
+from firmware.compat import unload
 from firmware.outbox import Entry
 
 FACTORY = "factory"            # the application next to main.py (main.FACTORY)
@@ -46,25 +48,17 @@ def firmware_version(cfg):
     return cfg["station"]["firmware_version"]
 
 
-def updater(cp):
-    """The charger's UpdateFirmware runner, created (and its module loaded) on first need."""
-    u = getattr(cp, "updater", None)
-    if u is None:
-        from firmware.updater import Updater
-        u = cp.updater = Updater(cp)
-    return u
-
-
 def _remove(path):
     from firmware.install import remove_tree
     remove_tree(path)
+    unload("firmware.install")  # an update that runs later loads it again
 
 
 def confirm(cp):
     """Once the boot is Accepted: confirm a new application, tidy the flash and report
     how the last update ended."""
     data = cp.cfg["_data"]
-    u = getattr(cp, "updater", None)
+    u = cp.loaded("updater")
     busy = u is not None and u.busy
     tar = store.join(data, "update.tar")
     if not busy and store.exists(tar):
@@ -79,7 +73,8 @@ def confirm(cp):
         store.write_atomic(active_path(data), json.dumps(active))
         cp.log.info("update", "application %s (%s) confirmed" % (slot, cp.firmware_version))
     if active.get("failed"):
-        cp.log.warn("update", "application %s did not come up; back on %s" % (active["failed"], slot))
+        cp.log.warn("update", "application %s did not come up; back on %s"
+                    % (active["failed"], slot))
     if not busy:
         _remove_stale(cp, data, (slot, active.get("previous")))
     report = active.get("report")
@@ -93,7 +88,8 @@ def confirm(cp):
             now.pop("failed", None)
             store.write_atomic(active_path(data), json.dumps(now))
     # Keyed: a boot accepted again before it went out does not send it twice.
-    cp.outbox.put(Entry("FirmwareStatusNotification", {"status": report}, sent, key="firmware-report"))
+    cp.outbox.put(Entry("FirmwareStatusNotification", {"status": report}, sent,
+                        key="firmware-report"))
     cp.kick()
 
 
@@ -109,10 +105,3 @@ def _remove_stale(cp, data, keep):
             cp.log.info("update", "removing unused application " + name)
             _remove(apps + "/" + name)
 
-
-def register(cp):
-    """cp.firmware_version, the boot confirmation hook and the UpdateFirmware handler
-    (whose code is loaded on the first request)."""
-    cp.firmware_version = firmware_version(cp.cfg)
-    cp.accepted_hooks.append(lambda: confirm(cp))
-    cp.rpc.on("UpdateFirmware", lambda req: updater(cp).on_request(req))

@@ -54,3 +54,73 @@ class Clock:
         self.t += ms
 
     sleep = advance
+
+
+# -- a charge point for feature modules (firmware/profiles.py) ---------------------------------
+
+class Outbox:
+    """Keeps what is put; deliver() plays the Central System answering every message."""
+
+    def __init__(self):
+        self.entries = []
+
+    def put(self, entry):
+        self.entries.append(entry)
+
+    def has_tx(self):
+        return False
+
+    def sent(self, action=None):
+        """The payloads put so far (of `action` only, when given)."""
+        return [e.payload for e in self.entries if action in (None, e.action)]
+
+    def deliver(self, reply=None):
+        entries, self.entries = self.entries, []
+        for e in entries:
+            if e.on_reply:
+                e.on_reply(reply or {})
+        return entries
+
+
+class ChargePoint:
+    """What a feature module sees of firmware/chargepoint.py: cfg (data_dir `data`), log,
+    outbox, now(), connectors, the status attributes TriggerMessage reports, and
+    feature/loaded/drop. Plain attributes: a test sets `t` (unix seconds) or `online_`."""
+
+    def __init__(self, data, cp_id="CP_1", t=1714564800):
+        self.cfg = {"_data": data, "_dir": data,
+                    "csms": {"id": cp_id, "ca_file": None, "verify_tls": True},
+                    "station": {"vendor": "V", "model": "M", "firmware_version": "0.1.0"}}
+        self.log = Log()
+        self.outbox = Outbox()
+        self.t = t
+        self.connectors = []
+        self.firmware_version = "0.1.0"
+        self.firmware_status = "Idle"
+        self.diagnostics_status = "Idle"
+        self.online_ = True
+        self.kicks = 0
+        self._features = {}
+
+    def now(self):
+        return self.t
+
+    def kick(self):
+        self.kicks += 1
+
+    def online(self):
+        return self.online_
+
+    def feature(self, name):
+        state = self._features.get(name)
+        if state is None:
+            import sys
+            __import__("firmware." + name)
+            state = self._features[name] = sys.modules["firmware." + name].load(self)
+        return state
+
+    def loaded(self, name):
+        return self._features.get(name)
+
+    def drop(self, name):
+        self._features.pop(name, None)
