@@ -14,12 +14,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from tests.harness import Charger, CsmsThread, write_config  # noqa: E402
-
-INTERPRETERS = {
-    # The unix-port binary is installed next to the interpreter running pytest.
-    "micropython": os.path.join(os.path.dirname(sys.executable), "micropython"),
-    "python3": sys.executable,
-}
+from tests.mp import INTERPRETERS  # noqa: E402
 
 
 def pytest_addoption(parser):

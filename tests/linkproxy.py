@@ -2,7 +2,8 @@
 to simulate the network going away (connection loss, CSMS unreachable) without faking
 either end."""
 import asyncio
-import threading
+
+from tests.harness import LoopThread
 
 
 class LinkProxy:
@@ -14,12 +15,11 @@ class LinkProxy:
         self.stalled = False
         self.connections = 0
         self._writers = set()
-        self._loop = asyncio.new_event_loop()
+        self._loop = None
         self._server = None
-        self._thread = threading.Thread(target=self._loop.run_forever, name="linkproxy", daemon=True)
 
     def start(self):
-        self._thread.start()
+        self._loop = LoopThread("linkproxy")
         self._server = self._run(asyncio.start_server(self._accept, self.host, 0))
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -27,21 +27,13 @@ class LinkProxy:
     def stop(self):
         self.cut()
         self._server.close()
-
-        async def settle():
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        self._run(settle())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
+        self._loop.stop(5)  # cancels the relays still running
 
     def url(self):
         return "ws://%s:%d/ocpp" % (self.host, self.port)
 
     def _run(self, coro):
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+        return self._loop.run(coro, 5)
 
     def cut(self):
         """Drop every open connection and refuse new ones (they are closed at once)."""

@@ -22,8 +22,7 @@ import time
 
 from ocpp.v16 import call
 
-from tools.csms import CentralSystem
-from tools.driver import ROOT, Calls, Firmware, micropython_path, write_config
+from tools.driver import ROOT, launch, micropython_path
 
 SESSION_KEYS = {"MeterValueSampleInterval": 1, "HeartbeatInterval": 60}
 
@@ -61,16 +60,6 @@ def build_romfs(dest):
     return dest, os.path.getsize(image)
 
 
-async def start(folder, keys, argv, cwd=ROOT):
-    """A local Central System and a charger booting against it (its config in `folder`)
-    -> (CentralSystem, Firmware, Calls). `argv` is the interpreter and its options."""
-    cs = CentralSystem(host="127.0.0.1", port=0, quiet=True)
-    await cs.start()
-    config = write_config(folder, cs.port, "BENCH", keys)
-    fw = await Firmware(argv + [config], cwd=cwd).start()
-    return cs, fw, Calls(cs)
-
-
 async def heap_alloc(fw):
     """Heap bytes in use after a collection, from the console's `mem` command."""
     return int(re.search(r"alloc=(\d+)", await fw.ask("mem", "mem: alloc=")).group(1))
@@ -91,8 +80,9 @@ class Heap:
 async def session(cwd, heap_kb, quiet=True, folder=None, samples=10, script=("main.py",)):
     """One charging session under `micropython -X heapsize=`: boot, status, plug, swipe,
     start, `samples` MeterValues, stop. Returns a Heap, or None when it did not complete."""
-    cs, fw, calls = await start(folder or os.path.join(ROOT, "build", "bench-run"), SESSION_KEYS,
-                                [micropython_path(), "-X", "heapsize=%dK" % heap_kb] + list(script), cwd)
+    argv = [micropython_path(), "-X", "heapsize=%dK" % heap_kb] + list(script)
+    folder = folder or os.path.join(ROOT, "build", "bench-run")
+    cs, fw, calls = await launch(folder, argv, SESSION_KEYS, "BENCH", cwd)
     heap = Heap()
 
     async def probe():
@@ -100,7 +90,7 @@ async def session(cwd, heap_kb, quiet=True, folder=None, samples=10, script=("ma
 
     try:
         await calls.wait("BootNotification", timeout=10)
-        await calls.wait("StatusNotification", {"connectorId": 1, "status": "Available"}, timeout=10)
+        await calls.wait_status(1, "Available", timeout=10)
         heap.idle = await heap_alloc(fw)
         await fw.console("plug 1")
         await fw.console("swipe BENCH")
@@ -117,7 +107,7 @@ async def session(cwd, heap_kb, quiet=True, folder=None, samples=10, script=("ma
     except (TimeoutError, asyncio.TimeoutError, RuntimeError):
         ok = False
     finally:
-        fw.kill()
+        await fw.finish(0)
         await cs.stop()
     if not ok and not quiet:
         print("\n".join(fw.lines[-5:]))
@@ -140,9 +130,10 @@ async def smallest_heap(cwd, lo=16, hi=512, script=("main.py",)):
 
 
 async def rtt(argv, n):
-    cs, fw, calls = await start(os.path.join(ROOT, "build", "bench-rtt"), SESSION_KEYS, argv + ["main.py"])
+    cs, fw, calls = await launch(os.path.join(ROOT, "build", "bench-rtt"), argv + ["main.py"],
+                                 SESSION_KEYS, "BENCH")
     try:
-        await calls.wait("StatusNotification", {"connectorId": 1, "status": "Available"}, timeout=15)
+        await calls.wait_status(1, "Available", timeout=15)
         times = []
         for _ in range(n):
             t = time.perf_counter()
@@ -151,7 +142,7 @@ async def rtt(argv, n):
         await fw.console("quit")
         await fw.finish()
     finally:
-        fw.kill()
+        await fw.finish(0)
         await cs.stop()
     times.sort()
     return sum(times), times[len(times) // 2], times[int(len(times) * 0.95)], times[-1]
@@ -159,13 +150,14 @@ async def rtt(argv, n):
 
 async def wear(samples=10):
     """Flash writes and journal bytes of one transaction: start, `samples` meter values, stop."""
-    cs, fw, calls = await start(os.path.join(ROOT, "build", "bench-wear"),
-                                {"MeterValueSampleInterval": 1, "HeartbeatInterval": 3600},
-                                [micropython_path(), "main.py"])
+    keys = {"MeterValueSampleInterval": 1, "HeartbeatInterval": 3600}
+    cs, fw, calls = await launch(os.path.join(ROOT, "build", "bench-wear"),
+                                 [micropython_path(), "main.py"], keys, "BENCH")
+
     async def counters():
         return [int(x) for x in re.findall(r"=(\d+)", await fw.ask("flash", "flash: journal"))]
     try:
-        await calls.wait("StatusNotification", {"connectorId": 1, "status": "Available"}, timeout=15)
+        await calls.wait_status(1, "Available", timeout=15)
         await fw.console("plug 1")
         await asyncio.sleep(0.3)
         before = await counters()
@@ -180,18 +172,18 @@ async def wear(samples=10):
         await fw.console("quit")
         await fw.finish()
     finally:
-        fw.kill()
+        await fw.finish(0)
         await cs.stop()
     return [b - a for a, b in zip(before, after)]
 
 
 async def growth(n):
     """Heap after GC before and after `n` short transactions (MicroPython)."""
-    cs, fw, calls = await start(os.path.join(ROOT, "build", "bench-growth"),
-                                {"MeterValueSampleInterval": 0, "HeartbeatInterval": 3600},
-                                [micropython_path(), "main.py"])
+    keys = {"MeterValueSampleInterval": 0, "HeartbeatInterval": 3600}
+    cs, fw, calls = await launch(os.path.join(ROOT, "build", "bench-growth"),
+                                 [micropython_path(), "main.py"], keys, "BENCH")
     try:
-        await calls.wait("StatusNotification", {"connectorId": 1, "status": "Available"}, timeout=15)
+        await calls.wait_status(1, "Available", timeout=15)
         heaps = []
         for i in range(n + 1):
             if i in (1, n):
@@ -203,11 +195,11 @@ async def growth(n):
             await fw.console("swipe " + tag)
             await calls.wait("StopTransaction", timeout=10)
             await fw.console("unplug 1")
-            await calls.wait("StatusNotification", {"connectorId": 1, "status": "Available"}, timeout=10)
+            await calls.wait_status(1, "Available", timeout=10)
         await fw.console("quit")
         await fw.finish()
     finally:
-        fw.kill()
+        await fw.finish(0)
         await cs.stop()
     return heaps
 
@@ -215,33 +207,35 @@ async def growth(n):
 async def main(args):
     if args.growth:
         before, after = await growth(args.growth)
-        print("heap after GC: %d B after the first transaction, %d B after %d transactions (%+d B)"
-              % (before, after, args.growth, after - before))
+        print("heap after GC: %d B after the first transaction, %d B after %d transactions "
+              "(%+d B)" % (before, after, args.growth, after - before))
         return
     w = await wear()
     print("flash wear, one transaction (start, 10 meter values, stop), online:")
-    print("  journal: %d writes, %d bytes appended; transaction mirror: %d writes; total %d writes"
-          % (w[0], w[1], w[3], w[0] + w[3]))
+    print("  journal: %d writes, %d bytes appended; transaction mirror: %d writes; "
+          "total %d writes" % (w[0], w[1], w[3], w[0] + w[3]))
     n = 200 if args.quick else 2000
     print("RAM: full session on the MicroPython unix port (64-bit)")
     rom_dir, image = build_romfs(os.path.join(ROOT, "build", "bench-romfs"))
+    mpy_dir = build_mpy(os.path.join(ROOT, "build", "bench-mpy"))
     runs = (("source .py", ROOT, ("main.py",), 0),
-            (".mpy bundle", build_mpy(os.path.join(ROOT, "build", "bench-mpy")), ("main.py",), 0),
+            (".mpy bundle", mpy_dir, ("main.py",), 0),
             ("ROMFS image", rom_dir, ("rom_run.py", ROM_IMAGE), image))
     for label, cwd, script, image in runs:
         kb, heap = await smallest_heap(cwd, script=script)
         if kb is None:
             print("  %-12s session failed even with 512 KB" % label)
         elif heap is None:
-            print("  %-12s smallest heapsize %d KB (the repeat run at that size failed)" % (label, kb))
+            print("  %-12s smallest heapsize %d KB (the repeat run at that size failed)"
+                  % (label, kb))
         else:
             print("  %-12s smallest heapsize %d KB; live heap idle %.1f KB, peak %.1f KB, "
-                  "transaction working set %.1f KB" % (label, kb, heap.idle / 1024, heap.peak / 1024,
-                                                       heap.working_set / 1024))
+                  "transaction working set %.1f KB"
+                  % (label, kb, heap.idle / 1024, heap.peak / 1024, heap.working_set / 1024))
         if image and heap is not None:
-            print("  %-12s the image (%.1f KB) is in that heap here; on a board it stays in flash: "
-                  "besides it, idle %.1f KB, peak %.1f KB" % ("", image / 1024, (heap.idle - image) / 1024,
-                                                              (heap.peak - image) / 1024))
+            print("  %-12s the image (%.1f KB) is in that heap here; on a board it stays in "
+                  "flash: besides it, idle %.1f KB, peak %.1f KB"
+                  % ("", image / 1024, (heap.idle - image) / 1024, (heap.peak - image) / 1024))
     print("latency: %d GetConfiguration (all keys) from the CSMS, sequential" % n)
     for label, argv in (("micropython", [micropython_path()]), ("cpython", [sys.executable])):
         total, p50, p95, worst = await rtt(argv, n)
@@ -250,7 +244,9 @@ async def main(args):
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(prog="python -m tools.bench", description="Print RAM and latency figures.")
+    ap = argparse.ArgumentParser(prog="python -m tools.bench",
+                                 description="Print RAM and latency figures.")
     ap.add_argument("--quick", action="store_true", help="200 calls instead of 2000")
-    ap.add_argument("--growth", type=int, metavar="N", help="only: heap before/after N transactions (e.g. 1000)")
+    ap.add_argument("--growth", type=int, metavar="N",
+                    help="only: heap before/after N transactions (e.g. 1000)")
     asyncio.run(main(ap.parse_args()))

@@ -400,6 +400,12 @@ class CentralSystem:
                   always=True)
         return self
 
+    @property
+    def url(self):
+        """Base URL for a charger's config on this machine; the charger appends "/<id>"."""
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        return f"{'wss' if self.ssl else 'ws'}://{host}:{self.port}/ocpp"
+
     async def stop(self):
         if self._server is not None:
             self._server.close()

@@ -12,16 +12,17 @@ import sys
 import time
 
 from tools.csms import CentralSystem
-from tools.driver import ROOT, Calls, Firmware, micropython_path, write_config
+from tools.driver import ROOT, launch, micropython_path
 
 TAG = "DEMO-TAG-1"
 FAST = {"MeterValueSampleInterval": 2, "HeartbeatInterval": 30,
-        "MeterValuesSampledData": "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage"}
+        "MeterValuesSampledData": "Energy.Active.Import.Register,Power.Active.Import,"
+                                  "Current.Import,Voltage"}
 
 
 class Demo:
-    def __init__(self, cs, fw):
-        self.calls = Calls(cs)
+    def __init__(self, calls, fw):
+        self.calls = calls
         self.fw = fw
         self.t0 = time.monotonic()
 
@@ -33,22 +34,22 @@ class Demo:
         await self.fw.console(line)
 
     async def run(self):
-        wait = self.calls.wait
+        wait, status = self.calls.wait, self.calls.wait_status
         await wait("BootNotification")
-        await wait("StatusNotification", {"connectorId": 1, "status": "Available"})
+        await status(1, "Available")
         await self.console("plug 1")
-        await wait("StatusNotification", {"connectorId": 1, "status": "Preparing"})
+        await status(1, "Preparing")
         await self.console("swipe " + TAG)
         await wait("Authorize", {"idTag": TAG})
         start = await wait("StartTransaction", {"idTag": TAG})
-        await wait("StatusNotification", {"connectorId": 1, "status": "Charging"})
+        await status(1, "Charging")
         for _ in range(3):
             await wait("MeterValues", timeout=10)
         await self.console("swipe " + TAG)
         stop = await wait("StopTransaction")
-        await wait("StatusNotification", {"connectorId": 1, "status": "Finishing"})
+        await status(1, "Finishing")
         await self.console("unplug 1")
-        await wait("StatusNotification", {"connectorId": 1, "status": "Available"})
+        await status(1, "Available")
         await self.console("quit")
         return start, stop
 
@@ -56,14 +57,16 @@ class Demo:
 async def main(args):
     cs = CentralSystem(host="127.0.0.1", port=0, quiet=False)
     cs.heartbeat_interval = 30
-    await cs.start()
     folder = os.path.join(ROOT, "build", "demo")
-    config = write_config(folder, cs.port, "DEMO_CP", FAST)
     exe = sys.executable if args.python else micropython_path()
-    print("firmware: %s main.py %s" % (os.path.basename(exe), os.path.relpath(config, ROOT)), flush=True)
-    fw = await Firmware([exe, "main.py", config], echo=lambda line: print("          [charger] " + line,
-                                                                           flush=True)).start()
-    demo = Demo(cs, fw)
+    print("firmware: %s main.py %s" % (os.path.basename(exe),
+                                       os.path.relpath(os.path.join(folder, "config.json"), ROOT)),
+          flush=True)
+
+    def echo(line):
+        print("          [charger] " + line, flush=True)
+    cs, fw, calls = await launch(folder, [exe, "main.py"], FAST, "DEMO_CP", cs=cs, echo=echo)
+    demo = Demo(calls, fw)
     ok = False
     try:
         start, stop = await asyncio.wait_for(demo.run(), 90)
@@ -75,13 +78,13 @@ async def main(args):
     except (asyncio.TimeoutError, TimeoutError, RuntimeError) as e:
         demo.step("FAILED: %s" % (e or "timeout"))
     finally:
-        fw.kill()
+        await fw.finish(0)
         await cs.stop()
     if cs.violations:
         print("protocol violations:", *cs.violations, sep="\n  ")
         ok = False
-    print("demo %s: %d frames exchanged, %d violations" % ("passed" if ok else "FAILED", len(cs.ledger),
-                                                          len(cs.violations)))
+    print("demo %s: %d frames exchanged, %d violations"
+          % ("passed" if ok else "FAILED", len(cs.ledger), len(cs.violations)))
     if ok and not args.keep:
         shutil.rmtree(folder, ignore_errors=True)
     return 0 if ok else 1
@@ -89,6 +92,8 @@ async def main(args):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.split("\n")[0])
-    ap.add_argument("--python", action="store_true", help="run the firmware on CPython instead of MicroPython")
-    ap.add_argument("--keep", action="store_true", help="keep build/demo (config, data) afterwards")
+    ap.add_argument("--python", action="store_true",
+                    help="run the firmware on CPython instead of MicroPython")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep build/demo (config, data) afterwards")
     sys.exit(asyncio.run(main(ap.parse_args())))

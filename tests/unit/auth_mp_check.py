@@ -5,15 +5,7 @@ import sys
 
 sys.path.insert(0, "")  # MicroPython puts the script's folder first; the package lives in cwd
 
-
-class FakeLog:
-    def __init__(self):
-        self.lines = []
-
-    def _add(self, tag, msg):
-        self.lines.append("%s: %s" % (tag, msg))
-
-    debug = info = warn = error = _add
+from tests.fakes import Log  # noqa: E402
 
 
 class FakeRpc:
@@ -32,7 +24,7 @@ class FakeCp:
                      "SendLocalListMaxLength": 100, "AuthorizationCacheEnabled": True,
                      "LocalPreAuthorize": True, "LocalAuthorizeOffline": True,
                      "AllowOfflineTxForUnknownId": False}
-        self.log = FakeLog()
+        self.log = Log()
         self.rpc = FakeRpc()
         self.connected = True
 

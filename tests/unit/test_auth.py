@@ -1,20 +1,15 @@
 """firmware.auth: firmware.authstore is loaded only while it is used; what it knows survives."""
 import asyncio
 import json
-import os
-import subprocess
 import sys
 
 import pytest
 
 import firmware
 from firmware.auth import Auth
+from tests.mp import run_mp
 
 from auth_mp_check import FakeCp, full_list
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
-MP_SCRIPT = os.path.join("tests", "unit", "auth_mp_check.py")
 
 
 def loaded():
@@ -77,7 +72,7 @@ def test_the_list_file_is_checked_once_at_boot(cp, tmp_path):
     assert auth.local("A") == ("Accepted", None)
     assert cp.log.lines == []
     assert Auth(cp).list_version() == 0  # a new start checks it and starts empty
-    assert "unusable" in cp.log.lines[-1]
+    assert "unusable" in cp.log.lines[-1][2]
 
 
 def test_nothing_stored_nothing_loaded(cp, monkeypatch):
@@ -96,10 +91,8 @@ def test_nothing_stored_nothing_loaded(cp, monkeypatch):
     auth.remember("A", {"status": "Accepted"})
 
 
-@pytest.mark.skipif(not os.path.exists(MICROPYTHON), reason="micropython not next to python")
 def test_micropython_gives_the_store_ram_back(tmp_path):
-    proc = subprocess.run([MICROPYTHON, "-X", "heapsize=512K", MP_SCRIPT, str(tmp_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = run_mp("tests/unit/auth_mp_check.py", tmp_path, heap="512K")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["res"] == ["Accepted", ["Accepted", None], ["Accepted", "GROUP"]]

@@ -1,24 +1,19 @@
 """firmware.authstore: Local Authorization List and Authorization Cache on flash."""
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from firmware import authstore
 from firmware.authstore import AuthCache, LocalList
 from firmware.clock import iso
-
-from auth_mp_check import FakeLog
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
+from tests.fakes import Log
+from tests.mp import run_mp
 
 
 @pytest.fixture
 def log():
-    return FakeLog()
+    return Log()
 
 
 def entry(tag, status="Accepted", expiry=None, parent=None):
@@ -129,7 +124,7 @@ def test_too_many_entries_fails_and_changes_nothing(tmp_path, log):
     assert ll.update("Differential", 2, [entry("D")]) == "Failed"
     assert (ll.version, list(ll.idtags())) == (1, ["A", "B", "C"])
     assert not os.path.exists(str(tmp_path / "l.dat.tmp"))
-    assert any("room for 3" in line for line in log.lines)
+    assert "room for 3" in log.text()
     # Replacing and removing do not grow the list: these fit.
     assert ll.update("Differential", 2, [entry("A", "Blocked"), remove("B"), entry("D")]) == "Accepted"
     assert list(ll.idtags()) == ["A", "C", "D"]
@@ -293,7 +288,7 @@ def test_damaged_file_is_an_empty_list(tmp_path, log, damage):
     ll = LocalList(path, 10, log)
     assert (ll.version, len(ll)) == (0, 0)
     assert ll.lookup("A") is None
-    assert any("unusable" in line for line in log.lines)
+    assert "unusable" in log.text()
     # And it recovers: a differential (version > 0) or a full update writes a fresh file.
     assert ll.update("Differential", 1, [entry("Z")]) == "Accepted"
     assert list(LocalList(path, 10, log).idtags()) == ["Z"]
@@ -467,13 +462,11 @@ print(json.dumps({"count": len(ll), "version": ll.version, "file": os.stat(d + "
 """
 
 
-@pytest.mark.skipif(not os.path.exists(MICROPYTHON), reason="micropython not next to python")
 def test_micropython_1000_entries_in_a_small_heap(tmp_path):
     # 128 KB of heap, about what an ESP32 has left after networking and TLS; the
     # list file alone is bigger than a third of that and as Python objects it would
     # not fit at all.
-    proc = subprocess.run([MICROPYTHON, "-X", "heapsize=128K", "-c", MP_SCRIPT, str(tmp_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = run_mp(MP_SCRIPT, tmp_path, heap="128K", timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     print("MicroPython 1000-entry list:", out)
@@ -487,7 +480,7 @@ def test_micropython_1000_entries_in_a_small_heap(tmp_path):
     assert out["writes"] == 6
 
     # The same file reads back identically on CPython.
-    ll = LocalList(str(tmp_path / "locallist.dat"), 2000, FakeLog())
+    ll = LocalList(str(tmp_path / "locallist.dat"), 2000, Log())
     assert (len(ll), ll.version) == (1000, 11)
     assert ll.lookup("T%05d" % (123 * 7919 % 100000)) == {"status": "Accepted",
                                                           "expiryDate": "2031-01-01T00:00:00Z"}

@@ -1,16 +1,12 @@
 """firmware.clock: unix seconds <-> RFC 3339, checked against CPython's datetime."""
 import datetime
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from firmware import clock
+from tests.mp import run_mp
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
@@ -159,13 +155,10 @@ def expected_outputs():
     return out
 
 
-@pytest.mark.skipif(not os.path.exists(MICROPYTHON), reason="micropython not next to python")
 def test_micropython_gives_the_same_answers():
     # The unix port's gmtime counts from 1970 like CPython; the answers must
     # come from clock's own arithmetic on both, including big-int seconds.
-    proc = subprocess.run(
-        [MICROPYTHON, "-c", MP_SCRIPT, json.dumps(SAMPLES_T), json.dumps(SAMPLES_TEXT)],
-        cwd=ROOT, capture_output=True, text=True, timeout=30)
+    proc = run_mp(MP_SCRIPT, json.dumps(SAMPLES_T), json.dumps(SAMPLES_TEXT), timeout=30)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout) == expected_outputs()
 

@@ -4,7 +4,6 @@ or a bare websockets client for hand-made frames."""
 
 import asyncio
 import json
-import threading
 import time
 
 import pytest
@@ -17,7 +16,7 @@ from websockets.asyncio.client import connect as async_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as sync_connect
 
-from tests.harness import Charger, CsmsThread, write_config
+from tests.harness import Charger, CsmsThread, LoopThread, write_config
 from tools.csms import ViolationError, cp_id_from_path, is_rfc3339_date_time
 
 BOOT = call.BootNotification(charge_point_vendor="uCharge", charge_point_model="uCharge-1")
@@ -53,13 +52,12 @@ class ClientThread:
     blocking harness calls in the test thread have a live peer."""
 
     def __init__(self):
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
+        self.thread = LoopThread("client")
+        self.loop = self.thread.loop
         self.sockets = []
 
     def run(self, coro, timeout=10):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        return self.thread.run(coro, timeout)
 
     def connect(self, url, cp_id="CP_1", boot=True):
         async def go():
@@ -93,8 +91,7 @@ class ClientThread:
         try:
             self.run(shut())
         finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(5)
+            self.thread.stop(5)
 
 
 @pytest.fixture
@@ -380,7 +377,8 @@ def test_call_needs_cp_id_with_two_chargers(csms, client):
     with pytest.raises(LookupError):
         csms.call(call.Reset(type="Hard"))
     assert csms.call(call.Reset(type="Hard"), cp_id="CP_2").status == "Accepted"
-    assert [m["chargePointVendor"] for m in csms.messages("BootNotification", "CP_2")] == ["uCharge"]
+    boots = csms.messages("BootNotification", "CP_2")
+    assert [m["chargePointVendor"] for m in boots] == ["uCharge"]
 
 
 # ------------------------------------------------------------ harness waits

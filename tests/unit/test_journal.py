@@ -8,7 +8,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import tracemalloc
 
@@ -16,30 +15,10 @@ import pytest
 
 from firmware import journal as journal_mod
 from firmware.journal import Journal
+from tests.fakes import Log
+from tests.mp import INTERPRETERS, ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHILD = os.path.join("tests", "unit", "journal_crash_child.py")
-INTERPRETERS = {
-    "python3": sys.executable,
-    "micropython": os.path.join(os.path.dirname(sys.executable), "micropython"),
-}
-
-
-class Log:
-    def __init__(self):
-        self.lines = []
-
-    def info(self, tag, msg):
-        self.lines.append(("info", tag, msg))
-
-    def warn(self, tag, msg):
-        self.lines.append(("warn", tag, msg))
-
-    def error(self, tag, msg):
-        self.lines.append(("error", tag, msg))
-
-    def levels(self, level):
-        return [m for lvl, _, m in self.lines if lvl == level]
 
 
 def mv(n):

@@ -7,15 +7,11 @@ mutations of valid payloads through jsonschema and through schema16.
 import copy
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from firmware import clock, ocppj, schema16
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
+from tests.mp import run_mp
 
 FORM = "FormationViolation"
 PROTO = "ProtocolError"
@@ -817,11 +813,9 @@ def parity_cases():
     return cases
 
 
-@pytest.mark.skipif(not os.path.exists(MICROPYTHON), reason="micropython not next to python")
 def test_micropython_gives_the_same_codes():
     cases = parity_cases()
-    proc = subprocess.run([MICROPYTHON, "-c", MP_SCRIPT], cwd=ROOT, input=json.dumps(cases, ensure_ascii=False),
-                          capture_output=True, text=True, encoding="utf-8", timeout=60)
+    proc = run_mp(MP_SCRIPT, input=json.dumps(cases, ensure_ascii=False))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     got = json.loads(proc.stdout)
     expected = [list(outcome(f, a)) for f, a in cases]

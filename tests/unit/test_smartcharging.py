@@ -4,17 +4,11 @@ Scenarios follow the OCPP 1.6 compliance test cases (TC_056, TC_057, TC_066, TC_
 TC_072) with the expected composite periods worked out by hand in the comments.
 """
 import json
-import os
-import subprocess
-import sys
-
-import pytest
 
 from firmware.clock import iso, parse_iso
 from firmware.smartcharging import SmartCharging
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
+from tests.fakes import Log
+from tests.mp import run_mp
 
 NOW = parse_iso("2024-03-10T12:00:00Z")  # a Sunday
 LIMITS = {
@@ -23,16 +17,6 @@ LIMITS = {
     "MaxChargingProfilesInstalled": 10,
     "ChargingScheduleAllowedChargingRateUnit": "Current,Power",
 }
-
-
-class Log:
-    def __init__(self):
-        self.lines = []
-
-    def _add(self, tag, msg):
-        self.lines.append((tag, msg))
-
-    debug = info = warn = error = _add
 
 
 def make(tmp_path, n=2, limits=None, **kw):
@@ -481,23 +465,20 @@ def test_composite_bounds(tmp_path):
 MP_SCRIPT = """
 import json, sys
 from firmware.smartcharging import SmartCharging
-class L:
-    def info(self, t, m): pass
-    warn = error = debug = info
+from tests.fakes import Log
 with open(sys.argv[1]) as f:
     args = json.load(f)
-sc = SmartCharging(args["path"], 2, args["limits"], L(), phases=3)
+sc = SmartCharging(args["path"], 2, args["limits"], Log(), phases=3)
 for c, p, tx in args["set"]:
     print(sc.set_profile(c, p, tx, args["now"]))
 now = args["now"]
 print(json.dumps([sc.composite(1, 400, "W", now), sc.composite(1, 400, "A", now),
                   sc.limit(1, now + 120), sc.next_change(1, now + 120)]))
-again = SmartCharging(args["path"], 2, args["limits"], L(), phases=3)  # reloaded from flash
+again = SmartCharging(args["path"], 2, args["limits"], Log(), phases=3)  # reloaded from flash
 print(again.profiles() == sc.profiles() and again.composite(1, 400, "A", now) == sc.composite(1, 400, "A", now))
 """
 
 
-@pytest.mark.skipif(not os.path.exists(MICROPYTHON), reason="micropython not next to python")
 def test_micropython_gives_the_same_composite(tmp_path):
     sets = [
         (0, prof(1, CPMAX, 0, [(0, 10)], start=NOW, duration=86400), None),
@@ -510,8 +491,7 @@ def test_micropython_gives_the_same_composite(tmp_path):
     args = {"path": str(tmp_path / "mp.json"), "limits": LIMITS, "now": NOW, "set": sets}
     # Through a file: the unix port aborts on command-line arguments over ~256 bytes.
     (tmp_path / "args.json").write_text(json.dumps(args))
-    proc = subprocess.run([MICROPYTHON, "-c", MP_SCRIPT, str(tmp_path / "args.json")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=30)
+    proc = run_mp(MP_SCRIPT, tmp_path / "args.json", timeout=30)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.strip().split("\n")
     assert lines[:4] == ["Accepted"] * 4
