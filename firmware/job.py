@@ -1,15 +1,22 @@
-"""A file job of the charge point (firmware update, diagnostics upload, log upload): one at
-a time, its transfer tried as often as the request says, every step reported.
+"""A file job of the charge point (firmware update, diagnostics upload, a coming log upload):
+one at a time, its transfer tried as often as the request says, every step reported.
 
-    class Uploader(Job):
+    class Diagnostics(Job):                 # the feature module's state (load(cp))
         def __init__(self, cp):
             super().__init__(cp, "diag", "DiagnosticsStatusNotification",
                              "diagnostics_status", ("Uploading",))
 
-    if job.busy: ...                                   # the request is answered and ignored
-    return job.start({"fileName": name}, work, "UploadFailed", "diagnostics upload")
-    ...                                                # in work():
-    ok = await job.attempts(req, "upload", attempt)    # retries / retryInterval of the request
+    def GetDiagnostics(cp, req):            # the handler
+        d = cp.feature("diagnostics")
+        if d.busy:
+            return {}                       # answered and ignored
+        return d.start({"fileName": name}, lambda: d.upload(req), "UploadFailed",
+                       "diagnostics upload")
+
+    async def upload(self, req):            # the work, after the reply
+        self.status("Uploading")
+        ok = await self.attempts(req, "upload", attempt)
+        self.status("Uploaded" if ok else "UploadFailed")
 """
 from firmware.compat import asyncio
 from firmware.outbox import Entry
