@@ -9,7 +9,7 @@ download attempts (default 1), `retryInterval` the pause between them (default 3
 import json
 
 from firmware import clock, store
-from firmware.compat import asyncio, const
+from firmware.compat import asyncio, const, unload
 from firmware.job import Job
 from firmware.updates import FACTORY, active_path, active_slot
 
@@ -78,6 +78,7 @@ class Updater(Job):
             return
         finally:
             install.remove_tree(self._tar)
+            unload("firmware.install")  # the charger goes on without it, or restarts
         self._switch(new, version)
         await self._restart(new)
 
