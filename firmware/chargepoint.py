@@ -1,25 +1,27 @@
-"""The charge point: connection supervisor, boot sequence, heartbeat, the outbox sender
-and the tick that polls the hardware. Built by main.py from a config and a board.
+"""The charge point, composition root of one charger: it builds the parts (keys, connectors,
+outbox, sessions, auth, link), runs the boot sequence, the heartbeat, the outbox sender and the
+tick that polls the hardware, and loads feature modules on first use (firmware/profiles.py).
+Built by app.py from a config and a board; `connect` replaces the websocket (in-process tests).
 """
-from firmware import clock, store, ws
-from firmware.compat import asyncio, const, ticks_ms, ticks_diff, urandom
+from firmware import clock, profiles, store, updates
+from firmware.compat import asyncio, const, ticks_ms, ticks_diff, unload
 from firmware.auth import Auth
 from firmware.connector import Connector
-from firmware.metering import phase_labels
 from firmware.journal import Journal
 from firmware.keys import Keys
+from firmware.link import Link, first_to_end
+from firmware.metering import phase_labels
 from firmware.outbox import Entry, Outbox
-from firmware.rpc import Rpc, CallFailed, NotConnected
+from firmware.rpc import Rpc, CallFailed
 from firmware.sessions import Sessions
-from firmware.smart_handlers import apply_limits
 
 _TICK_MS = const(100)
 _BOOT_RETRY_S = const(30)     # BootNotification interval 0 or no answer
-_STABLE_MS = const(60000)     # a link that lived this long resets the reconnect backoff
+_MIN_AMPS = const(6)          # IEC 61851: below 6 A no charging is allowed
 
 
 class ChargePoint:
-    def __init__(self, cfg, board, log):
+    def __init__(self, cfg, board, log, connect=None):
         self.cfg = cfg
         self.board = board
         self.log = log
@@ -27,8 +29,10 @@ class ChargePoint:
         self._state_path = store.join(data, "state.json")
         st = cfg["station"]
         self.keys = Keys(cfg["ocpp"], store.join(data, "keys.json"), st["connectors"], log)
-        self.connectors = [Connector(i + 1, hw, st["max_current"]) for i, hw in enumerate(board.connectors)]
-        for c in self.connectors:  # ConnectorPhaseRotation is read here only: changing it needs a reboot
+        self.connectors = [Connector(i + 1, hw, st["max_current"])
+                           for i, hw in enumerate(board.connectors)]
+        # ConnectorPhaseRotation is read here only: changing it needs a reboot.
+        for c in self.connectors:
             c.phase_labels = phase_labels(self.keys["ConnectorPhaseRotation"], c.id)
         self.operative = True  # connector 0: the charge point as a whole
         state = store.read_json(self._state_path, {})
@@ -45,31 +49,57 @@ class ChargePoint:
         if isinstance(known, int) and board.rtc.now() < known:
             board.rtc.set(known)
             log.warn("clock", "clock was behind the last known time, set to " + clock.iso(known))
-        self.rpc = Rpc(log, cfg["csms"]["call_timeout"] * 1000)
+        self.rpc = Rpc(log, cfg["csms"]["call_timeout"] * 1000, self.handler)
+        self.link = Link(cfg, self.keys, log, board.indicator, connect)
         self.outbox = Outbox(log, Journal(store.join(data, "journal"), log))
-        self.smart = None          # SmartCharging, loaded when a profile exists or arrives
-        self.reservations = None   # Reservations, loaded when one exists or is requested
+        self._features = {}        # feature module name -> its state (see feature())
         self.sessions = Sessions(self)
         self.auth = Auth(self)
         self.sessions.recover()
         self.accepted = False      # BootNotification Accepted in this power cycle
         self.reported0 = None      # connector 0 status the CSMS has
         self.queued0 = None
-        self._ws = None
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self.exit_reason = None
         self._aligned = None  # last ClockAlignedDataInterval slot seen
-        self.firmware_version = None       # set by updates.register() from the running slot
-        self.firmware_status = "Idle"      # last FirmwareStatusNotification status (TriggerMessage)
-        self.diagnostics_status = "Idle"   # last DiagnosticsStatusNotification status
-        self.accepted_hooks = []           # called once the boot is Accepted (update confirmation...)
+        self.firmware_version = updates.firmware_version(cfg)  # the running slot's version
+        # The last Firmware/DiagnosticsStatusNotification status, for TriggerMessage.
+        self.firmware_status = "Idle"
+        self.diagnostics_status = "Idle"
         self._last_tx_count = -1
         self._last_send_ms = ticks_ms()
-        from firmware import handlers
-        handlers.register(self)
+        # Stored profiles and reservations must act from the first tick, not the first request.
+        for row in profiles.FEATURES:
+            if row[4] and store.exists(profiles.state_path(self, row[1])):
+                self.feature(row[1])
 
-    # -- helpers ----------------------------------------------------------------------------
+    # -- features (firmware/profiles.py) ----------------------------------------------------
+    def handler(self, action):
+        """The handler of a Central System request, `handler(req) -> reply`, or None."""
+        name = profiles.module_for(action)
+        if name is None:
+            return None
+        fn = getattr(profiles.module(name), action)
+        return lambda req: fn(self, req)
+
+    def feature(self, name):
+        """The state of feature module `name`, loaded (module and state) on first use."""
+        state = self._features.get(name)
+        if state is None:
+            state = self._features[name] = profiles.module(name).load(self)
+        return state
+
+    def loaded(self, name):
+        """The state of feature `name` if it is loaded, else None (nothing is loaded)."""
+        return self._features.get(name)
+
+    def drop(self, name):
+        """Forget feature `name` and unload its module: its RAM can be collected."""
+        self._features.pop(name, None)
+        unload("firmware." + name)
+
+    # -- helpers --------------------------------------------------------------------------
     def now(self):
         return self.board.rtc.now()
 
@@ -94,22 +124,41 @@ class ChargePoint:
         self.exit_reason = reason
         self._stop.set()
 
+    def apply_limits(self):
+        """Push the effective limit of every connector to its pilot; called every second and
+        after any profile change, so each period boundary takes effect within a second."""
+        smart = self.loaded("smart")
+        now = self.now()
+        for c in self.connectors:
+            start = c.tx.start_time if c.tx is not None else None
+            limit = smart.limit(c.id, now, start) if smart is not None else None
+            if limit is not None and limit < _MIN_AMPS:
+                limit = 0.0
+            if limit != c.limit:
+                c.limit = limit
+                self.log.info("smart", "connector %d limit %s"
+                              % (c.id, "none" if limit is None else "%.1f A" % limit))
+                if c.tx is not None and not c.tx.rejected:
+                    c.hw.pilot.set_current_limit(c.offered_a())
+
     # -- status notifications ---------------------------------------------------------------
-    def _status0(self):
+    def status0(self):
+        """The status of connector 0, the charge point as a whole."""
         return "Available" if self.operative else "Unavailable"
 
-    def queue_status(self, cid, status, error="NoError", force=False):
+    def queue_status(self, cid, status, error="NoError"):
         def done(_reply):
             if cid == 0:
                 self.reported0 = status
             else:
                 self.connectors[cid - 1].reported = (status, error)
-        payload = {"connectorId": cid, "errorCode": error, "status": status, "timestamp": self.iso()}
+        payload = {"connectorId": cid, "errorCode": error, "status": status,
+                   "timestamp": self.iso()}
         self.outbox.put(Entry("StatusNotification", payload, done, key=cid))
         self.kick()
 
     def _update_statuses(self):
-        s0 = self._status0()
+        s0 = self.status0()
         if s0 != self.queued0:
             self.queued0 = s0
             if self.accepted:
@@ -121,15 +170,17 @@ class ChargePoint:
                 c.seen, c.seen_ms = st, ticks_ms()
             # MinimumStatusDuration: a status must last this long before it is reported;
             # faults are reported at once.
-            if st != c.queued and (st[1] != "NoError" or ticks_diff(ticks_ms(), c.seen_ms) >= hold):
+            if st != c.queued and (st[1] != "NoError"
+                                   or ticks_diff(ticks_ms(), c.seen_ms) >= hold):
                 c.queued = st
-                self.log.info("status", "connector %d %s%s" % (c.id, st[0], "" if st[1] == "NoError" else " " + st[1]))
+                self.log.info("status", "connector %d %s%s"
+                              % (c.id, st[0], "" if st[1] == "NoError" else " " + st[1]))
                 if self.accepted:
                     self.queue_status(c.id, st[0], st[1])
 
     def _resync_statuses(self):
         """After boot or reconnect: tell the CSMS every status it does not have."""
-        s0 = self._status0()
+        s0 = self.status0()
         self.queued0 = s0
         if self.reported0 != s0:
             self.queue_status(0, s0)
@@ -146,10 +197,11 @@ class ChargePoint:
             n += 1
             if n % 50 == 0:  # every 5 s
                 self.log.flush()
-            if n % 10 == 0:  # every second: charging-profile periods, reservation expiry, aligned data
-                apply_limits(self)
-                if self.reservations is not None:
-                    self.reservations.tick()
+            if n % 10 == 0:  # every second: profile periods, reservation expiry, aligned data
+                self.apply_limits()
+                reservations = self.loaded("reservation")
+                if reservations is not None:
+                    reservations.tick()
                 self._clock_aligned()
             board.watchdog.feed()
             board.poll()
@@ -187,10 +239,9 @@ class ChargePoint:
                     pass
                 continue
             try:
-                await self.rpc.call(entry.action, entry.payload, on_result=lambda reply: self._delivered(entry, reply))
+                await self.rpc.call(entry.action, entry.payload,
+                                    on_result=lambda reply: self._delivered(entry, reply))
             except CallFailed as e:
-                if e.code == "NotConnected":
-                    raise NotConnected()
                 self.log.warn("ocpp", "%s failed: %s" % (entry.action, e))
                 self.outbox.failed(entry, self.keys["TransactionMessageAttempts"],
                                    self.keys["TransactionMessageRetryInterval"])
@@ -203,7 +254,8 @@ class ChargePoint:
                 entry.on_reply(reply)
             elif entry.action == "StartTransaction":
                 self.sessions.started(entry.ref, reply)
-            elif entry.action == "StopTransaction" and "idTagInfo" in reply and "idTag" in entry.payload:
+            elif (entry.action == "StopTransaction" and "idTagInfo" in reply
+                  and "idTag" in entry.payload):
                 self.auth.remember(entry.payload["idTag"], reply["idTagInfo"])
         except Exception as e:
             self.log.exc("ocpp", "handling %s reply" % entry.action, e)
@@ -220,8 +272,6 @@ class ChargePoint:
             reply = await self.rpc.call("Heartbeat", {})
             self._set_time(reply["currentTime"])
         except CallFailed as e:
-            if e.code == "NotConnected":
-                raise NotConnected()
             self.log.warn("ocpp", "Heartbeat failed: %s" % e)
 
     def _set_time(self, text):
@@ -236,6 +286,11 @@ class ChargePoint:
             self._clock_saved = ticks_ms()
             store.write_atomic(self._clock_path, str(t))
 
+    async def trigger_boot(self):
+        """TriggerMessage(BootNotification): boot again on the running link."""
+        self.accepted = False
+        await self.boot()
+
     async def boot(self):
         """BootNotification until Accepted. Pending: CS calls are answered meanwhile.
         Rejected: nothing is sent or answered until the interval has passed."""
@@ -243,16 +298,14 @@ class ChargePoint:
         payload = {"chargePointVendor": st["vendor"], "chargePointModel": st["model"]}
         if st["serial"]:
             payload["chargePointSerialNumber"] = st["serial"]
-        version = self.firmware_version or st["firmware_version"]  # a slot's manifest version after an update
-        if version:
-            payload["firmwareVersion"] = version
+        if self.firmware_version:
+            payload["firmwareVersion"] = self.firmware_version
         while True:
             self.rpc.silent = False
             try:
-                reply = await self.rpc.call("BootNotification", payload, on_result=self._boot_reply)
+                reply = await self.rpc.call("BootNotification", payload,
+                                            on_result=self._boot_reply)
             except CallFailed as e:
-                if e.code == "NotConnected":
-                    raise NotConnected()
                 self.log.warn("boot", "BootNotification failed: %s" % e)
                 await asyncio.sleep(_BOOT_RETRY_S)
                 continue
@@ -261,14 +314,13 @@ class ChargePoint:
             self.log.info("boot", "BootNotification %s (interval %d s)" % (status, interval))
             if status == "Accepted":
                 if interval > 0:
-                    self.keys._values["HeartbeatInterval"] = interval
+                    self.keys.override("HeartbeatInterval", interval)
                 self.accepted = True
                 self.board.indicator.show("ready")
-                for hook in self.accepted_hooks:
-                    try:
-                        hook()
-                    except Exception as e:
-                        self.log.exc("boot", "accepted hook", e)
+                try:
+                    updates.confirm(self)  # a new application proved itself: keep it
+                except Exception as e:
+                    self.log.exc("boot", "update confirmation", e)
                 return
             await asyncio.sleep(interval if interval > 0 else _BOOT_RETRY_S)
 
@@ -277,101 +329,30 @@ class ChargePoint:
         # must already find the charger mute.
         self.rpc.silent = reply["status"] == "Rejected"
 
+    async def _online(self):
+        """Boot on this link if not booted yet, then deliver statuses, the outbox, heartbeats."""
+        if not self.accepted:
+            await self.boot()
+        self._resync_statuses()
+        await self._sender()
+
     async def _session(self, conn):
-        """Everything that lives as long as one websocket connection."""
+        """Everything that lives as long as one connection (run by Link.run)."""
         self.rpc.attach(conn)
-        ended = asyncio.Event()
-        failure = []
-
-        async def guard(coro, finishes=False):
-            # Keep a task's error for the supervisor instead of letting it die unseen.
-            try:
-                await coro
-                if finishes:
-                    return
-            except asyncio.CancelledError:
-                return
-            except Exception as e:
-                failure.append(e)
-            ended.set()
-
-        tasks = [asyncio.create_task(guard(self.rpc.serve(conn)))]
         try:
-            if not self.accepted:
-                tasks.append(asyncio.create_task(guard(self.boot(), True)))
-                while not self.accepted and not ended.is_set():
-                    await asyncio.sleep(0.05)
-            if not ended.is_set():
-                self._resync_statuses()
-                tasks.append(asyncio.create_task(guard(self._sender())))
-                tasks.append(asyncio.create_task(guard(self._pinger(conn))))
-                await ended.wait()
+            await first_to_end((self.rpc.serve(conn), self._online()))
         finally:
             self.rpc.detach()
-            for t in tasks:
-                t.cancel()
             self.outbox.drop_volatile()
-        if failure:
-            raise failure[0]
-
-    async def _pinger(self, conn):
-        while True:
-            interval = self.keys["WebSocketPingInterval"]
-            if interval <= 0:
-                await asyncio.sleep(5)
-                continue
-            await asyncio.sleep(interval)
-            # Pings answered keep frames coming; two silent intervals mean a half-open link.
-            if conn.idle_ms() > interval * 2000 + 1000:
-                raise ws.WsError("no frame from the Central System for %d s" % (conn.idle_ms() // 1000))
-            await conn.ping(b"")
-
-    async def _supervisor(self):
-        csms = self.cfg["csms"]
-        url = ws.join_url(csms["url"], csms["id"])
-        auth = (csms["id"], csms["password"]) if csms["password"] else None
-        ca = store.join(self.cfg["_dir"], csms["ca_file"]) if csms["ca_file"] else None
-        delay = csms["reconnect_min"]
-        while True:
-            self.board.indicator.show("connecting")
-            started = ticks_ms()
-            try:
-                self.log.info("ws", "connecting to " + url)
-                conn = await ws.connect(url, protocol="ocpp1.6", auth=auth, ca_file=ca,
-                                        verify=csms["verify_tls"], max_message=csms["max_message"],
-                                        connect_timeout_ms=csms["connect_timeout"] * 1000,
-                                        handshake_timeout_ms=csms["connect_timeout"] * 1000)
-                self._ws = conn
-                self.log.info("ws", "connected")
-                await self._session(conn)
-            except asyncio.CancelledError:
-                raise
-            except (ws.WsError, NotConnected, OSError) as e:
-                self.log.warn("ws", "link down: %s" % e)
-            except Exception as e:
-                self.log.exc("cp", "connection task failed", e)
-            finally:
-                if self._ws is not None:
-                    try:
-                        await self._ws.close(1000)
-                    except Exception:
-                        pass
-                    self._ws = None
-            if ticks_diff(ticks_ms(), started) > _STABLE_MS:
-                delay = csms["reconnect_min"]
-            # Full jitter keeps a fleet that lost the same CSMS from reconnecting in lockstep.
-            wait = delay * (0.5 + urandom(1)[0] / 510)
-            self.log.info("ws", "reconnecting in %.1f s" % wait)
-            await asyncio.sleep(wait)
-            delay = min(delay * 2, csms["reconnect_max"])
 
     async def run(self):
         """Run until shutdown(); returns the reason ("quit", "soft", "hard")."""
-        tasks = [asyncio.create_task(self._ticker()), asyncio.create_task(self._supervisor())]
+        tasks = [asyncio.create_task(self._ticker()),
+                 asyncio.create_task(self.link.run(self._session))]
         try:
             while not self._stop.is_set():
                 for t in tasks:
-                    if t.done():  # the ticker or supervisor died: that is a bug, restart the charger
+                    if t.done():  # the ticker or link died: that is a bug, restart the charger
                         self.log.error("cp", "a core task ended; restarting")
                         self.exit_reason = "soft"
                         self._stop.set()
@@ -381,12 +362,7 @@ class ChargePoint:
                     pass
         finally:
             self.log.flush()
-            conn, self._ws = self._ws, None
-            if conn is not None:
-                try:
-                    await conn.close(1001, "going away")
-                except Exception:
-                    pass
+            await self.link.close(1001, "going away")
             for t in tasks:
                 t.cancel()
         return self.exit_reason

@@ -16,11 +16,11 @@ Rows are in GetConfiguration's order.
 """
 import json
 
+from firmware import profiles
 from firmware.store import write_atomic
 
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import",
               "Current.Offered", "Voltage", "SoC")
-PROFILES = "Core,FirmwareManagement,LocalAuthListManagement,Reservation,RemoteTrigger,SmartCharging"
 
 _T = (
     ";AllowOfflineTxForUnknownId b w false"
@@ -59,9 +59,8 @@ _T = (
     ";StopTxnAlignedDataMaxLength i r 6"
     ";StopTxnSampledData c w Energy.Active.Import.Register 6"
     ";StopTxnSampledDataMaxLength i r 6"
-    # Same text as PROFILES (tests/unit/test_keys.py compares them).
-    ";SupportedFeatureProfiles s r Core,FirmwareManagement,LocalAuthListManagement,Reservation,"
-    "RemoteTrigger,SmartCharging"
+    # Its value comes from firmware/profiles.py.
+    ";SupportedFeatureProfiles s r -"
     ";SupportedFeatureProfilesMaxLength i r 6"
     ";TransactionMessageAttempts i w 3 1-100"
     ";TransactionMessageRetryInterval i w 10 1-3600"
@@ -171,6 +170,7 @@ class Keys:
         for name in initial:
             self._values[name] = parse(name, initial[name])
         self._values["NumberOfConnectors"] = connectors
+        self._values["SupportedFeatureProfiles"] = profiles.supported()
         try:
             with open(overlay_path) as f:
                 saved = json.load(f)
@@ -199,6 +199,10 @@ class Keys:
             return self[name]
         except KeyError:
             return default
+
+    def override(self, name, value):
+        """Set a key for this power cycle only (HeartbeatInterval from BootNotification)."""
+        self._values[name] = value
 
     def change(self, name, value):
         """ChangeConfiguration: returns the OCPP ConfigurationStatus."""

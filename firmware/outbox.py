@@ -63,10 +63,6 @@ class Outbox:
         # A copy: set_meta() compares with what it holds and skips unchanged values.
         return dict(self.journal.meta("tx", {}))
 
-    def tx_id(self, ref):
-        tid = self.tx_map().get(ref)
-        return None if tid is None or tid == _DROPPED else tid
-
     def _map(self, ref, tx_id):
         m = self.tx_map()
         if tx_id is None:

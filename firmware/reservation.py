@@ -1,25 +1,32 @@
-"""Reservation profile: ReserveNow, CancelReservation, expiry, and who may use a reserved connector.
+"""Reservation profile: ReserveNow, CancelReservation, expiry, who may use a reserved connector.
 
-Reservations live in `<data_dir>/reservations.json` ({id, c, tag, parent, exp}) so they survive
-a reboot. A reservation on connector 0 (ReserveConnectorZeroSupported) holds back the last
+The state (Reservations) is loaded on the first request, or at boot when reservations are
+stored, and dropped with its module once nothing is reserved. Reservations live in
+`<data_dir>/reservations.json` ({id, c, tag, parent, exp}) so they survive a reboot. A reservation on connector 0 (ReserveConnectorZeroSupported) holds back the last
 free connector for its idTag: the others stay usable by anyone.
 """
 import json
 
 from firmware import clock, store
+from firmware.profiles import state_path
 
 
 def load(cp):
-    """The charger's Reservations, created (and this module kept in RAM) on first need."""
-    if cp.reservations is None:
-        cp.reservations = Reservations(cp)
-    return cp.reservations
+    return Reservations(cp)
+
+
+def ReserveNow(cp, req):
+    return cp.feature("reservation").reserve(req)
+
+
+def CancelReservation(cp, req):
+    return cp.feature("reservation").cancel(req)
 
 
 class Reservations:
     def __init__(self, cp):
         self.cp = cp
-        self._path = store.join(cp.cfg["_data"], "reservations.json")
+        self._path = state_path(cp, "reservation")
         items = store.read_json(self._path, [])
         self._items = items if isinstance(items, list) else []
 
@@ -76,10 +83,10 @@ class Reservations:
         for c in self.cp.connectors:
             c.reserved = self.holds(c) if self._items else None
         if not self._items:
-            self.cp.reservations = None  # nothing reserved: the module's RAM can go
+            self.cp.drop("reservation")  # nothing reserved: the module's RAM can go
 
     # -- requests --------------------------------------------------------------------------
-    def ReserveNow(self, req):
+    def reserve(self, req):
         cp = self.cp
         cid, rid = req["connectorId"], req["reservationId"]
         try:
@@ -114,7 +121,7 @@ class Reservations:
         cp.log.info("reserve", "connector %d reserved for %s until %s (id %d)" % (cid, req["idTag"], req["expiryDate"], rid))
         return {"status": "Accepted"}
 
-    def CancelReservation(self, req):
+    def cancel(self, req):
         r = self._find(req["reservationId"])
         if r is None:
             return {"status": "Rejected"}

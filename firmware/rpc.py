@@ -1,10 +1,11 @@
 """OCPP-J request/response over one websocket: at most one CALL of ours in flight,
 reply timeouts, and dispatch of the Central System's CALLs to handlers.
 
-Handlers are plain functions `handler(payload) -> reply` or `-> (reply, after)`; `after` is a
-coroutine function started once the reply is on the wire, so a StatusNotification caused by
-a request always follows its CALLRESULT. Handlers never await the network themselves: the
-reader must keep reading while they run.
+`resolve(action)` gives the handler of a Central System request (or None): a plain function
+`handler(payload) -> reply` or `-> (reply, after)`; `after` is a coroutine function started
+once the reply is on the wire, so a StatusNotification caused by a request always follows its
+CALLRESULT. Handlers never await the network themselves: the reader must keep reading while
+they run. A lost link makes call() raise NotConnected, any other failure CallFailed.
 """
 from firmware import ocppj
 from firmware.compat import asyncio, const, urandom
@@ -22,13 +23,13 @@ class CallFailed(Exception):
 
 
 class NotConnected(Exception):
-    pass
+    """No link, or the link went down while a call waited for its reply."""
 
 
 class Rpc:
-    def __init__(self, log, timeout_ms=30000):
+    def __init__(self, log, timeout_ms, resolve):
         self._log = log
-        self._handlers = {}
+        self._resolve = resolve
         self._ws = None
         self._lock = asyncio.Lock()
         self._event = asyncio.Event()
@@ -41,9 +42,6 @@ class Rpc:
         self.silent = False  # BootNotification Rejected: send nothing, answer nothing
         self.tx_count = 0  # messages sent, so the heartbeat can stay quiet while others flow
 
-    def on(self, action, handler):
-        self._handlers[action] = handler
-
     @property
     def connected(self):
         return self._ws is not None
@@ -54,7 +52,7 @@ class Rpc:
     def detach(self):
         self._ws = None
         if self._pending:
-            self._reply = CallFailed("NotConnected", "link lost")
+            self._reply = NotConnected("link lost")
             self._event.set()
 
     async def _send(self, text):
@@ -148,7 +146,7 @@ class Rpc:
         if self.silent:
             self._log.info("rpc", "%s ignored: boot was rejected" % action)
             return
-        handler = self._handlers.get(action)
+        handler = self._resolve(action)
         if handler is None:
             if ocppj.is_known(action):
                 await self._error(msg_id, "NotSupported", "%s is not supported" % action)

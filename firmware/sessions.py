@@ -15,7 +15,6 @@ from firmware.compat import asyncio, const, ticks_ms, ticks_diff, ticks_add, ura
 from firmware.connector import Transaction
 from firmware.metering import meter_value, station_value
 from firmware.outbox import Entry
-from firmware.smart_handlers import smart
 
 _KEEP_SAMPLES = const(4)  # periodic values carried in StopTransaction.transactionData (RAM bound)
 
@@ -90,7 +89,7 @@ class Sessions:
 
     def _usable(self, conn, tag, parent):
         """Not reserved, or reserved for this tag (or its group)."""
-        rs = self.cp.reservations
+        rs = self.cp.loaded("reservation")
         r = rs.holds(conn) if rs else None
         return r is None or rs.matches(r, tag, parent)
 
@@ -134,10 +133,11 @@ class Sessions:
         # which recover() simply deletes. The other order could leave a Start never stopped.
         self._mirror(conn, tx, meter, now)
         payload = {"connectorId": conn.id, "idTag": tag, "meterStart": meter, "timestamp": cp.iso(now)}
-        res = cp.reservations.holds(conn) if cp.reservations else None
-        if res is not None and cp.reservations.matches(res, tag, conn.auth_parent):
+        rs = cp.loaded("reservation")
+        res = rs.holds(conn) if rs else None
+        if res is not None and rs.matches(res, tag, conn.auth_parent):
             payload["reservationId"] = res["id"]
-            cp.reservations.consume(res)
+            rs.consume(res)
             conn.reserved = None
         cp.outbox.put_tx("StartTransaction", tx.ref, payload)
         conn.tx = tx
@@ -164,7 +164,7 @@ class Sessions:
             if conn.profile is not None:  # from RemoteStartTransaction: now it has its transaction
                 profile, conn.profile = conn.profile, None
                 profile["transactionId"] = tx.tx_id
-                status = smart(cp).set_profile(conn.id, profile, tx.tx_id, cp.now())
+                status = cp.feature("smart").set_profile(conn.id, profile, tx.tx_id, cp.now())
                 cp.log.info("smart", "remote start profile: %s" % status)
             cp.log.info("tx", "transaction %d on connector %d: %s" % (tx.tx_id, conn.id, info["status"]))
             if info["status"] != "Accepted":
@@ -206,8 +206,9 @@ class Sessions:
         cp.outbox.put_tx("StopTransaction", tx.ref, payload)
         self._forget(conn)
         conn.profile = None
-        if cp.smart is not None:
-            cp.smart.tx_ended(conn.id)
+        smart = cp.loaded("smart")
+        if smart is not None:
+            smart.tx_ended(conn.id)
         conn.tx = None
         conn.finishing = conn.plugged()
         if conn.hw.lock is not None and (reason != "EVDisconnected" or cp.keys["UnlockConnectorOnEVSideDisconnect"]):

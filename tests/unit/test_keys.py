@@ -1,17 +1,8 @@
-"""The OCPP key table (firmware/keys.py): well-formed rows, lookups, defaults, GetConfiguration order."""
+"""The OCPP key table (firmware/keys.py): rows, lookups, defaults, GetConfiguration order."""
 import pytest
 
 from firmware import keys
-
-
-class Log:
-    def __init__(self):
-        self.lines = []
-
-    def warn(self, *a):
-        self.lines.append(a)
-
-    info = warn
+from tests.fakes import Log
 
 
 def make(tmp_path, initial=None, connectors=1):
@@ -35,10 +26,6 @@ def test_rows_are_well_formed():
         if kind == "b":
             assert default in ("true", "false"), row
         keys.parse(name, default)   # every default passes its own rule
-
-
-def test_table_repeats_profiles():
-    assert keys._row("SupportedFeatureProfiles")[3] == keys.PROFILES
 
 
 def test_names_that_span_fields_or_rows_are_unknown():
@@ -68,11 +55,15 @@ def test_listing_keeps_table_order_and_values(tmp_path):
     known, unknown = k.listing()
     assert [e["key"] for e in known] == keys.names() and not unknown
     by = dict((e["key"], e) for e in known)
-    assert by["SupportedFeatureProfiles"] == {"key": "SupportedFeatureProfiles", "readonly": True,
-                                              "value": keys.PROFILES}
-    assert by["AuthorizationCacheEnabled"]["value"] == "true" and not by["HeartbeatInterval"]["readonly"]
+    assert by["SupportedFeatureProfiles"] == {
+        "key": "SupportedFeatureProfiles", "readonly": True,
+        "value": "Core,FirmwareManagement,LocalAuthListManagement,Reservation,RemoteTrigger,"
+                 "SmartCharging"}
+    assert by["AuthorizationCacheEnabled"]["value"] == "true"
+    assert not by["HeartbeatInterval"]["readonly"]
     known, unknown = k.listing(["NoSuchKey", "ResetRetries"])
-    assert known == [{"key": "ResetRetries", "readonly": False, "value": "1"}] and unknown == ["NoSuchKey"]
+    assert known == [{"key": "ResetRetries", "readonly": False, "value": "1"}]
+    assert unknown == ["NoSuchKey"]
 
 
 def test_change_statuses_and_overlay(tmp_path):

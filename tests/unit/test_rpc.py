@@ -3,7 +3,7 @@ import asyncio
 import json
 
 from firmware.log import Log
-from firmware.rpc import CallFailed, Rpc
+from firmware.rpc import CallFailed, NotConnected, Rpc
 
 
 class FakeWs:
@@ -20,9 +20,10 @@ class FakeWs:
         return await self.inbox.get()
 
 
-def serving():
-    """(Rpc, FakeWs, reader task): an attached Rpc reading the fake link."""
-    rpc = Rpc(Log("error"))
+def serving(handlers=None):
+    """(Rpc, FakeWs, reader task): an attached Rpc reading the fake link; `handlers` maps
+    actions to handler functions."""
+    rpc = Rpc(Log("error"), 30000, (handlers or {}).get)
     ws = FakeWs()
     rpc.attach(ws)
     return rpc, ws, asyncio.create_task(rpc.serve(ws))
@@ -32,15 +33,21 @@ def test_reply_is_taken_in_before_a_call_right_behind_it():
     order = []
 
     async def scenario():
-        rpc, ws, reader = serving()
-        rpc.on("RemoteStopTransaction", lambda req: order.append(("stop", req["transactionId"])) or {"status": "Accepted"})
-        call = asyncio.create_task(rpc.call("StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 0,
-                                                                 "timestamp": "2026-01-01T00:00:00Z"},
-                                            on_result=lambda r: order.append(("started", r["transactionId"]))))
+        def remote_stop(req):
+            order.append(("stop", req["transactionId"]))
+            return {"status": "Accepted"}
+
+        rpc, ws, reader = serving({"RemoteStopTransaction": remote_stop})
+        start = {"connectorId": 1, "idTag": "T", "meterStart": 0,
+                 "timestamp": "2026-01-01T00:00:00Z"}
+        call = asyncio.create_task(rpc.call(
+            "StartTransaction", start,
+            on_result=lambda r: order.append(("started", r["transactionId"]))))
         await asyncio.sleep(0.01)
         msg_id = ws.sent[0][1]
         # Both frames are read back to back, before the calling task gets to run again.
-        ws.inbox.put_nowait(json.dumps([3, msg_id, {"transactionId": 7, "idTagInfo": {"status": "Accepted"}}]))
+        conf = {"transactionId": 7, "idTagInfo": {"status": "Accepted"}}
+        ws.inbox.put_nowait(json.dumps([3, msg_id, conf]))
         ws.inbox.put_nowait(json.dumps([2, "cs-1", "RemoteStopTransaction", {"transactionId": 7}]))
         reply = await call
         await asyncio.sleep(0.01)
@@ -60,7 +67,8 @@ def test_an_error_in_on_result_is_raised_by_call():
             raise OSError("flash failed")
         call = asyncio.create_task(rpc.call("Heartbeat", {}, on_result=boom))
         await asyncio.sleep(0.01)
-        ws.inbox.put_nowait(json.dumps([3, ws.sent[0][1], {"currentTime": "2026-01-01T00:00:00Z"}]))
+        now = {"currentTime": "2026-01-01T00:00:00Z"}
+        ws.inbox.put_nowait(json.dumps([3, ws.sent[0][1], now]))
         try:
             await call
             raised = None
@@ -90,3 +98,20 @@ def test_on_result_is_not_run_for_a_callerror():
 
     assert asyncio.run(scenario()) == "InternalError"
     assert ran == []
+
+
+def test_a_lost_link_raises_not_connected_not_call_failed():
+    async def scenario():
+        rpc, ws, reader = serving()
+        call = asyncio.create_task(rpc.call("Heartbeat", {}))
+        await asyncio.sleep(0.01)
+        rpc.detach()
+        try:
+            await call
+            raised = None
+        except Exception as e:
+            raised = e
+        reader.cancel()
+        return raised
+
+    assert isinstance(asyncio.run(scenario()), NotConnected)

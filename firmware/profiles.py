@@ -1,0 +1,97 @@
+"""Feature profiles: which module handles which Central System request, and which keys it owns.
+
+One row per feature module: (profile, module in firmware/, actions, configuration keys, state
+file). A feature whose state file exists in data_dir is loaded at boot (stored charging profiles
+and reservations act from the first tick); the others load on their first request.
+A feature module has, for each action in its row, a plain function named after it:
+
+    def ReserveNow(cp, req):          # -> reply dict, or (reply, after)
+        ...
+
+(`after` is a coroutine function started once the reply is on the wire, see rpc.py.) A module
+that keeps state also has `load(cp) -> state`; the charge point calls it on the first
+`cp.feature(name)`, caches the state, and `cp.drop(name)` forgets it and unloads the module.
+Rpc asks `ChargePoint.handler(action)` on every CALL, so a module is imported on its first
+request, never at boot.
+
+SupportedFeatureProfiles is made from this table; the key column is what the README's key
+tables and GetConfiguration's completeness test are checked against (tests/unit/test_profiles.py).
+"""
+import sys
+
+FEATURES = (
+    ("Core", "core",
+     "ChangeAvailability ChangeConfiguration ClearCache DataTransfer GetConfiguration"
+     " RemoteStartTransaction RemoteStopTransaction Reset UnlockConnector",
+     "AllowOfflineTxForUnknownId AuthorizationCacheEnabled AuthorizeRemoteTxRequests"
+     " ClockAlignedDataInterval ConnectionTimeOut ConnectorPhaseRotation"
+     " ConnectorPhaseRotationMaxLength GetConfigurationMaxKeys HeartbeatInterval"
+     " LocalAuthorizeOffline LocalPreAuthorize MaxEnergyOnInvalidId MeterValuesAlignedData"
+     " MeterValuesAlignedDataMaxLength MeterValuesSampledData MeterValuesSampledDataMaxLength"
+     " MeterValueSampleInterval MinimumStatusDuration NumberOfConnectors ResetRetries"
+     " StopTransactionOnEVSideDisconnect StopTransactionOnInvalidId StopTxnAlignedData"
+     " StopTxnAlignedDataMaxLength StopTxnSampledData StopTxnSampledDataMaxLength"
+     " SupportedFeatureProfiles SupportedFeatureProfilesMaxLength TransactionMessageAttempts"
+     " TransactionMessageRetryInterval UnlockConnectorOnEVSideDisconnect WebSocketPingInterval",
+     ""),
+    ("FirmwareManagement", "updater", "UpdateFirmware", "", ""),
+    ("FirmwareManagement", "diagnostics", "GetDiagnostics", "", ""),
+    ("LocalAuthListManagement", "localauth", "GetLocalListVersion SendLocalList",
+     "LocalAuthListEnabled LocalAuthListMaxLength SendLocalListMaxLength", ""),
+    ("Reservation", "reservation", "CancelReservation ReserveNow",
+     "ReserveConnectorZeroSupported", "reservations.json"),
+    ("RemoteTrigger", "trigger", "TriggerMessage", "", ""),
+    ("SmartCharging", "smart", "ClearChargingProfile GetCompositeSchedule SetChargingProfile",
+     "ChargeProfileMaxStackLevel ChargingScheduleAllowedChargingRateUnit"
+     " ChargingScheduleMaxPeriods ConnectorSwitch3to1PhaseSupported"
+     " MaxChargingProfilesInstalled", "profiles.json"),
+)
+
+
+def _has(words, word):
+    # A whole-word search without splitting the row (no list per request).
+    if not word:
+        return False
+    i = words.find(word)
+    while i >= 0:
+        end = i + len(word)
+        if (i == 0 or words[i - 1] == " ") and (end == len(words) or words[end] == " "):
+            return True
+        i = words.find(word, i + 1)
+    return False
+
+
+def module_for(action):
+    """The feature module's name handling `action`, or None."""
+    for row in FEATURES:
+        if _has(row[2], action):
+            return row[1]
+    return None
+
+
+def supported():
+    """SupportedFeatureProfiles: every profile of the table, once, in table order."""
+    seen = []
+    for row in FEATURES:
+        if row[0] not in seen:
+            seen.append(row[0])
+    return ",".join(seen)
+
+
+def state_path(cp, name):
+    """The state file of feature `name` in data_dir (its row's last column)."""
+    from firmware.store import join
+    for row in FEATURES:
+        if row[1] == name:
+            return join(cp.cfg["_data"], row[4])
+    raise KeyError(name)
+
+
+def module(name):
+    """The feature module `name`, imported on first use."""
+    path = "firmware." + name
+    mod = sys.modules.get(path)
+    if mod is None:
+        __import__(path)
+        mod = sys.modules[path]
+    return mod
