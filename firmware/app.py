@@ -1,4 +1,4 @@
-"""The application: loads the config, picks the board for the platform and runs the charger.
+"""The application: loads the config, picks the board (hal/boards/) and runs the charger.
 
 main.py (the loader) imports this module from the application it chose and calls main().
 A Reset from the Central System restarts the charger in this same process on the host (on
@@ -26,11 +26,9 @@ def load_config(path, log):
 
 
 def make_board(cfg):
-    if ON_DEVICE:
-        from hal import esp32
-        return esp32.make_board(cfg)
-    from hal import sim
-    return sim.make_board(cfg)
+    """The board `hardware.board` names (hal/boards/); on a host the simulator stands in."""
+    from hal import boards
+    return boards.load(boards.name(cfg) if ON_DEVICE else "sim").make_board(cfg)
 
 
 async def serve(path):
@@ -57,11 +55,13 @@ async def serve(path):
             if listener is None and not ON_DEVICE:  # the host's stdin console; a board has none
                 from firmware import console
                 listener = asyncio.create_task(console.run(lambda: current[0], board))
-            log.info("main", "charger %s starting (%d connector(s))" % (cfg["csms"]["id"], len(cp.connectors)))
+            log.info("main", "charger %s starting (%d connector(s))"
+                     % (cfg["csms"]["id"], len(cp.connectors)))
             try:
                 reason = await cp.run()
             finally:
-                # However the charger stops (quit, reset, Ctrl-C from a deploy tool), no contactor stays closed.
+                # However the charger stops (quit, reset, Ctrl-C from a deploy tool), no
+                # contactor stays closed.
                 for hw in board.connectors:
                     hw.relay.set(False)
             log.info("main", "stopped: %s" % reason)

@@ -19,6 +19,25 @@ def _hwspec():
         return ()
 
 
+def _board(cfg):
+    """(board module, problem): the board hardware.board names, whose pin rules and
+    defaults apply; (None, None) without hal/, (None, problem) for an unknown name."""
+    try:
+        from hal import boards
+    except ImportError:
+        return None, None
+    found, name = _lookup(cfg, "hardware.board")
+    if not found or name is None:
+        name = boards.DEFAULT
+    elif not isinstance(name, str):
+        return None, None  # the type check names it
+    try:
+        return boards.load(name), None
+    except ImportError:
+        return None, ("hardware.board = %s - no such board; expected the name of a file in"
+                      " hal/boards/, e.g. \"esp32_devkit\" or \"sim\"" % json.dumps(name))
+
+
 def _lookup(cfg, path):
     node = cfg
     for part in path.split("."):
@@ -47,15 +66,13 @@ def _check(kind, rule, v):
             return None
         if isinstance(v, bool) or not isinstance(v, int):
             return "expected a whole number" if kind == "int" else "expected a GPIO number or null"
-        if kind == "pin":
-            rule = rule or (0, 48)
     elif kind == "float":
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             return "expected a number"
     elif kind in ("str", "url"):
         if not isinstance(v, str):
             return "expected a string in double quotes"
-        if kind == "url" and not (v.startswith("ws://") or v.startswith("wss://")) or kind == "url" and len(v) < 7:
+        if kind == "url" and (len(v) < 7 or not (v.startswith("ws://") or v.startswith("wss://"))):
             return "expected a ws:// or wss:// URL"
         if isinstance(rule, tuple) and len(rule) == 2 and isinstance(rule[0], int):
             if not rule[0] <= len(v) <= rule[1]:
@@ -77,11 +94,20 @@ def validate(cfg):
     problems = []
     for name in cfg:
         if name not in configspec.SECTIONS:
-            problems.append("%s - unknown section; expected one of %s" % (name, ", ".join(configspec.SECTIONS)))
+            problems.append("%s - unknown section; expected one of %s"
+                            % (name, ", ".join(configspec.SECTIONS)))
+    board, problem = _board(cfg)
+    if problem:
+        problems.append(problem)
+    pins = board.PINS if board else None
+    defaults = dict(board.DEFAULTS) if board else {}
     known = set()
     for spec in configspec.SPEC + tuple(_hwspec()):
         path, kind, default, rule, help = spec
         known.add(path)
+        default = defaults.get(path, default)
+        if kind == "pin":
+            rule = pins  # the board's GPIO range (None: any number)
         found, v = _lookup(cfg, path)
         if not found or (v is None and kind != "pin"):
             if default == REQUIRED:
@@ -143,7 +169,8 @@ def _load(path, log):
     """Load and validate `path`. When it is broken, report every problem and use the last good
     copy saved in data_dir; raises ConfigError only when there is none.
 
-    Returns the config dict with `_dir` (folder of the config file) and `_data` (absolute data dir).
+    Returns the config dict with `_dir` (folder of the config file) and `_data` (absolute
+    data dir).
     """
     base = store.dirname(path)
     try:
@@ -167,7 +194,9 @@ def _load(path, log):
         else:
             print(msg)
     # The file is broken: keep charging with what worked last time.
-    data_dir = cfg.get("data_dir") if isinstance(cfg, dict) and isinstance(cfg.get("data_dir"), str) else "data"
+    data_dir = cfg.get("data_dir") if isinstance(cfg, dict) else None
+    if not isinstance(data_dir, str):
+        data_dir = "data"
     good = store.join(store.join(base, data_dir), _GOOD)
     cfg = store.read_json(good)
     if cfg is None or validate(cfg):

@@ -4,18 +4,24 @@ Each entry: (dotted path, type, default, rule, help).
 type: "str" "int" "float" "bool" "url" "pin"; rule: None, (lo, hi) for numbers and
 string lengths, or a tuple of allowed strings. REQUIRED as default means the key must be set.
 The `ocpp` section is checked against the OCPP key table (firmware/keys.py) instead, and
-`hardware` / `wifi` against hal/hwspec.py.
+`hardware` / `wifi` against hal/hwspec.py, with the pin range and wiring defaults of the
+board `hardware.board` names (hal/boards/).
 """
 REQUIRED = "<required>"
 
 SPEC = (
-    ("csms.url", "url", REQUIRED, None, "Central System URL, e.g. \"wss://csms.example.com/ocpp\""),
-    ("csms.id", "str", REQUIRED, (1, 48), "charge point identity (last URL segment), e.g. \"CP_1\""),
+    ("csms.url", "url", REQUIRED, None,
+     "Central System URL, e.g. \"wss://csms.example.com/ocpp\""),
+    ("csms.id", "str", REQUIRED, (1, 48),
+     "charge point identity (last URL segment), e.g. \"CP_1\""),
     ("csms.password", "str", "", (0, 40), "HTTP Basic auth password; empty for none"),
-    ("csms.ca_file", "str", "", (0, 120), "CA certificate file (PEM) for wss://, relative to config.json"),
+    ("csms.ca_file", "str", "", (0, 120),
+     "CA certificate file (PEM) for wss://, relative to config.json"),
     ("csms.verify_tls", "bool", True, None, "verify the CSMS certificate (true or false)"),
-    ("csms.max_message", "int", 8192, (1024, 65536), "largest websocket message accepted, in bytes"),
-    ("csms.connect_timeout", "int", 10, (1, 120), "seconds allowed for TCP/TLS connect and handshake"),
+    ("csms.max_message", "int", 8192, (1024, 65536),
+     "largest websocket message accepted, in bytes"),
+    ("csms.connect_timeout", "int", 10, (1, 120),
+     "seconds allowed for TCP/TLS connect and handshake"),
     ("csms.call_timeout", "int", 30, (1, 600), "seconds to wait for the CSMS to answer a request"),
     ("csms.reconnect_min", "float", 1.0, (0.1, 600), "first reconnect delay in seconds"),
     ("csms.reconnect_max", "float", 60.0, (1, 3600), "longest reconnect delay in seconds"),
@@ -24,7 +30,8 @@ SPEC = (
     ("station.serial", "str", "", (0, 25), "chargePointSerialNumber in BootNotification"),
     ("station.firmware_version", "str", "", (0, 50), "firmwareVersion in BootNotification"),
     ("station.connectors", "int", 1, (1, 8), "number of connectors (1-8)"),
-    ("station.fixed_cable", "bool", False, None, "true when the cable is fixed (no lock, no unlock)"),
+    ("station.fixed_cable", "bool", False, None,
+     "true when the cable is fixed (no lock, no unlock)"),
     ("station.voltage", "float", 230.0, (100, 480), "nominal phase voltage in V"),
     ("station.phases", "int", 1, (1, 3), "phases wired (1 or 3)"),
     ("station.max_current", "float", 32.0, (6, 80), "rated current per phase in A"),

@@ -35,7 +35,7 @@ class Connector:
         self.finishing = False    # a transaction ended while the cable stayed in
         self.lock_failed = False  # the lock did not confirm; cleared by unplugging
         self.limit = None         # smart-charging limit in A (None: none; 0: pause)
-        self.profile = None       # TxProfile from RemoteStartTransaction, installed once the id is known
+        self.profile = None       # RemoteStartTransaction's TxProfile, set once the id is known
         self.reserved = None      # the reservation holding this connector (set every tick)
         self.phase_labels = ("L1", "L2", "L3")  # from ConnectorPhaseRotation, read at boot
         self.was_plugged = False
@@ -48,11 +48,9 @@ class Connector:
         return self.hw.pilot.state() in ("B", "C", "D")
 
     def error_code(self):
-        code = self.hw.pilot.fault()
+        code = self.hw.fault()  # the board's parts: relay, lock, meter, pilot (hal/base.py)
         if code:
             return code
-        if self.hw.relay.welded():
-            return "PowerSwitchFailure"
         if self.lock_failed:
             return "ConnectorLockFailure"
         return "NoError"

@@ -7,7 +7,8 @@ HELP = ("commands: plug N | unplug N | swipe TAG | power N W | fault N CODE | cl
 
 def describe(cp):
     parts = ["boot %s, link %s, outbox %d" % ("accepted" if cp.accepted else "pending",
-                                                "up" if cp.rpc.connected else "down", len(cp.outbox))]
+                                                "up" if cp.rpc.connected else "down",
+                                                len(cp.outbox))]
     for c in cp.connectors:
         st = c.status()
         tx = c.tx
@@ -47,7 +48,7 @@ async def run(get_cp, board):
         elif words[0] == "data" and len(words) >= 2:
             _data_transfer(cp, words)
         else:
-            reply = board.command(words) if hasattr(board, "command") else None
+            reply = board.command(words)
             print(reply if reply else "unknown command %r; %s" % (line, HELP))
 
 

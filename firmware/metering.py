@@ -24,13 +24,14 @@ def meter_value(conn, measurands, context, now):
     """One MeterValue {timestamp, sampledValue[]} for connector `conn` (a Connector)."""
     m = conn.hw.meter
     out = []
-    per_phase = m.phase_values() if hasattr(m, "phase_values") else None
+    per_phase = m.phases()
     for name in measurands:
         if per_phase and (name == "Current.Import" or name == "Voltage"):
             # Phase-resolved when the meter gives them, labelled per ConnectorPhaseRotation.
             for k, (volts, amps) in enumerate(per_phase):
-                out.append({"value": _fmt(float(amps if name == "Current.Import" else volts)), "context": context,
-                            "measurand": name, "unit": _UNITS[name], "phase": conn.phase_labels[k],
+                v = amps if name == "Current.Import" else volts
+                out.append({"value": _fmt(float(v)), "context": context, "measurand": name,
+                            "unit": _UNITS[name], "phase": conn.phase_labels[k],
                             "location": "Outlet"})
             continue
         if name == "Energy.Active.Import.Register":
@@ -44,7 +45,7 @@ def meter_value(conn, measurands, context, now):
         elif name == "Current.Offered":
             v = conn.offered_a()
         elif name == "SoC":
-            v = m.soc() if hasattr(m, "soc") else None
+            v = m.soc()
             if v is None:
                 continue
         else:

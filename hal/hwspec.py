@@ -3,57 +3,57 @@
 Each SPEC row is (dotted_path, type, default, rule, help):
     dotted_path  full path from the config root, e.g. "hardware.relay.pin"
     type         "int" | "float" | "bool" | "str" | "pin"
-                 ("pin": an ESP32 GPIO number 0-39, or None when not fitted;
+                 ("pin": a GPIO number, or None when not fitted;
                   "float" also accepts an int)
     default      used when the key is absent
-    rule         None, (lo, hi) inclusive bounds for numbers (pins: 0-39),
-                 or a tuple of allowed strings
+    rule         None, (lo, hi) inclusive bounds for numbers, or a tuple of
+                 allowed strings. Pins have none here: the board's PINS rule
+                 applies (hal/boards/<hardware.board>.py)
     help         short phrase naming the key in error messages
 
 The config validator reads SPEC; the board builder reads values via get(),
 which falls back to the default so a partial section still builds a board.
-Defaults describe the reference wiring on an ESP32 DevKit (see README).
+Defaults describe the reference wiring on an ESP32 DevKit (see README); a
+board file lists where its wiring differs (DEFAULTS).
 """
-
-# ESP32 (classic) GPIO numbers; 34-39 are input-only, without internal pulls.
-_GPIO = (0, 39)
-INPUT_ONLY = (34, 35, 36, 37, 38, 39)
 
 SPEC = (
     # -- board-wide --
+    ("hardware.board", "str", "esp32_devkit", None,
+     "board type: a file in hal/boards/, e.g. \"esp32_devkit\" or \"sim\""),
     ("hardware.watchdog", "bool", True, None,
      "hardware watchdog enabled"),
     ("hardware.watchdog_ms", "int", 30000, (2000, 600000),
      "watchdog timeout in ms"),
-    ("hardware.maintenance_pin", "pin", 0, _GPIO,
+    ("hardware.maintenance_pin", "pin", 0, None,
      "GPIO held low at start to skip the watchdog (BOOT button)"),
     # -- contactor --
-    ("hardware.relay.pin", "pin", 26, _GPIO,
+    ("hardware.relay.pin", "pin", 26, None,
      "GPIO driving the contactor relay"),
     ("hardware.relay.active_low", "bool", False, None,
      "contactor relay closes on a low output"),
-    ("hardware.relay.feedback_pin", "pin", None, _GPIO,
+    ("hardware.relay.feedback_pin", "pin", None, None,
      "GPIO reading the contactor auxiliary contact"),
     ("hardware.relay.feedback_active_low", "bool", True, None,
      "auxiliary contact pulls its input low when closed"),
     ("hardware.relay.settle_ms", "int", 500, (0, 10000),
      "time the contactor needs before its feedback is trusted"),
     # -- connector lock (ignored with station.fixed_cable) --
-    ("hardware.lock.pin", "pin", 32, _GPIO,
+    ("hardware.lock.pin", "pin", 32, None,
      "GPIO pulsed to drive the lock closed"),
-    ("hardware.lock.unlock_pin", "pin", 33, _GPIO,
+    ("hardware.lock.unlock_pin", "pin", 33, None,
      "GPIO pulsed to drive the lock open (null: one-pin actuator held high while locked)"),
-    ("hardware.lock.sense_pin", "pin", 34, _GPIO,
+    ("hardware.lock.sense_pin", "pin", 34, None,
      "GPIO reading the lock position switch"),
     ("hardware.lock.sense_active_low", "bool", False, None,
      "lock position switch reads low when locked"),
     ("hardware.lock.pulse_ms", "int", 300, (20, 3000),
      "lock actuator pulse length in ms"),
     # -- control pilot --
-    ("hardware.pilot.pwm_pin", "pin", 27, _GPIO,
+    ("hardware.pilot.pwm_pin", "pin", 27, None,
      "GPIO driving the control pilot PWM"),
-    ("hardware.pilot.adc_pin", "pin", 36, _GPIO,
-     "ADC1 GPIO sampling the control pilot (32-39)"),
+    ("hardware.pilot.adc_pin", "pin", 36, None,
+     "ADC GPIO sampling the control pilot (ESP32: ADC1, GPIO 32-39)"),
     ("hardware.pilot.invert", "bool", False, None,
      "pilot driver inverts the PWM output"),
     ("hardware.pilot.adc_scale", "float", 8.0, (0.1, 100.0),
@@ -65,17 +65,17 @@ SPEC = (
     # -- energy meter --
     ("hardware.meter.type", "str", "sim", ("sim", "s0", "sdm120", "sdm630"),
      "energy meter kind"),
-    ("hardware.meter.s0_pin", "pin", 14, _GPIO,
+    ("hardware.meter.s0_pin", "pin", 14, None,
      "GPIO counting S0 meter impulses"),
     ("hardware.meter.impulses_per_kwh", "int", 1000, (1, 100000),
      "S0 impulses per kWh"),
     ("hardware.meter.uart", "int", 2, (1, 2),
      "UART number of the Modbus meter"),
-    ("hardware.meter.tx_pin", "pin", 17, _GPIO,
+    ("hardware.meter.tx_pin", "pin", 17, None,
      "GPIO sending to the RS485 transceiver"),
-    ("hardware.meter.rx_pin", "pin", 16, _GPIO,
+    ("hardware.meter.rx_pin", "pin", 16, None,
      "GPIO receiving from the RS485 transceiver"),
-    ("hardware.meter.de_pin", "pin", None, _GPIO,
+    ("hardware.meter.de_pin", "pin", None, None,
      "GPIO enabling the RS485 driver (null: auto-direction transceiver)"),
     ("hardware.meter.baudrate", "int", 9600, (1200, 115200),
      "Modbus baud rate (as set on the meter)"),
@@ -92,18 +92,18 @@ SPEC = (
      "RFID reader kind"),
     ("hardware.rfid.spi", "int", 2, (1, 2),
      "SPI bus of the RFID reader"),
-    ("hardware.rfid.sck_pin", "pin", 18, _GPIO,
+    ("hardware.rfid.sck_pin", "pin", 18, None,
      "GPIO for the RFID SPI clock"),
-    ("hardware.rfid.mosi_pin", "pin", 23, _GPIO,
+    ("hardware.rfid.mosi_pin", "pin", 23, None,
      "GPIO for the RFID SPI MOSI"),
-    ("hardware.rfid.miso_pin", "pin", 19, _GPIO,
+    ("hardware.rfid.miso_pin", "pin", 19, None,
      "GPIO for the RFID SPI MISO"),
-    ("hardware.rfid.cs_pin", "pin", 5, _GPIO,
+    ("hardware.rfid.cs_pin", "pin", 5, None,
      "GPIO for the RFID chip select"),
-    ("hardware.rfid.rst_pin", "pin", 4, _GPIO,
+    ("hardware.rfid.rst_pin", "pin", 4, None,
      "GPIO for the RFID reset"),
     # -- status LED --
-    ("hardware.led.pin", "pin", 2, _GPIO,
+    ("hardware.led.pin", "pin", 2, None,
      "GPIO of the status LED"),
     ("hardware.led.active_low", "bool", False, None,
      "status LED lights on a low output"),

@@ -5,6 +5,7 @@ and repeat; (1, 0) is steady on. The level follows the time since the
 pattern was chosen, so a late poll() skips ahead instead of stretching it.
 """
 from firmware.compat import ticks_ms, ticks_diff, ticks_add
+from hal import base
 
 PATTERNS = (
     ("idle", (60, 2940)),           # short blink every 3 s
@@ -41,7 +42,7 @@ def level_at(pattern, elapsed_ms):
     return False
 
 
-class Led:
+class Led(base.Indicator):
     def __init__(self, pin, active_low=False, clock=ticks_ms):
         self._pin = pin
         self._active_low = bool(active_low)

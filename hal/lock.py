@@ -9,9 +9,10 @@ The pulse blocks the caller for pulse_ms; it happens once per session, so the
 short stall of the event loop is accepted (the watchdog timeout is far longer).
 """
 from firmware.compat import sleep_ms
+from hal import base
 
 
-class Lock:
+class Lock(base.Lock):
     def __init__(self, drive, sense, release=None, sense_active_low=False,
                  pulse_ms=300, sleep=sleep_ms):
         self._drive = drive
@@ -49,6 +50,3 @@ class Lock:
         ok = self.is_locked() == locked
         self.failed = not ok
         return ok
-
-    def fault(self):
-        return "ConnectorLockFailure" if self.failed else None

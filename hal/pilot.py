@@ -11,6 +11,7 @@ The ADC samples a burst and keeps the highest (pilot level) and lowest
 (negative half) value, so the burst must span a full 1 ms PWM period.
 """
 from firmware.compat import ticks_ms, ticks_diff
+from hal import base
 
 FREQ_HZ = 1000
 _MIN_A = 6.0
@@ -58,23 +59,18 @@ def classify_pilot(volts):
     return "F"
 
 
-class Pilot:
+class Pilot(base.Pilot):
     """pwm: object with duty_u16(int); adc: object with read_uv() (microvolts).
-
-    checks: other parts of the connector whose fault() is reported first
-    (relay, lock, meter), since the interface asks the pilot for the
-    connector's error code.
-    """
+    fault() (from base.Pilot): EVCommunicationError in states E and F."""
 
     def __init__(self, pwm, adc, scale=8.0, offset=-12.0, invert=False,
-                 samples=64, checks=(), clock=ticks_ms):
+                 samples=64, clock=ticks_ms):
         self._pwm = pwm
         self._adc = adc
         self._scale = scale
         self._offset = offset
         self._invert = bool(invert)
         self._samples = samples
-        self._checks = tuple(checks)
         self._clock = clock
         self._at = None
         self._state = "F"
@@ -128,12 +124,3 @@ class Pilot:
         self._state = "F" if self._diode >= _CONFIRM else s
         self._at = now
         return self._state
-
-    def fault(self):
-        for part in self._checks:
-            code = part.fault()
-            if code:
-                return code
-        if self.state() in ("E", "F"):
-            return "EVCommunicationError"
-        return None

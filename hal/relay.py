@@ -4,9 +4,10 @@ Pins are passed in already configured (objects with value()), so this module
 runs anywhere; hal.esp32 builds them from machine.Pin.
 """
 from firmware.compat import ticks_ms, ticks_diff
+from hal import base
 
 
-class Relay:
+class Relay(base.Relay):
     """Drives the contactor and tells when it stayed closed against orders."""
 
     def __init__(self, out, feedback=None, active_low=False,
@@ -44,6 +45,3 @@ class Relay:
         if ticks_diff(self._clock(), self._changed) < self._settle:
             return False
         return bool(self.feedback_closed())
-
-    def fault(self):
-        return "PowerSwitchFailure" if self.welded() else None

@@ -8,6 +8,7 @@ seen on every poll; it is reported again only after it was away for
 import binascii
 
 from firmware.compat import ticks_ms, ticks_diff
+from hal import base
 
 _ABSENT_MS = 1000
 _MAX_TAG = 20  # OCPP 1.6 IdToken is CiString20
@@ -18,7 +19,7 @@ def id_tag(uid):
     return binascii.hexlify(bytes(uid)).decode().upper()[:_MAX_TAG]
 
 
-class TokenReader:
+class TokenReader(base.TokenReader):
     def __init__(self, reader, absent_ms=_ABSENT_MS, clock=ticks_ms):
         self._reader = reader
         self._absent = absent_ms
@@ -39,10 +40,3 @@ class TokenReader:
         self._tag = tag
         self._seen = now
         return None if again else tag
-
-
-class NoReader:
-    """Stands in when no reader is fitted (or it did not answer at start)."""
-
-    def poll(self):
-        return None

@@ -7,6 +7,7 @@ every boot: energy_wh() is monotone within one run, and `base_wh` lets the
 caller continue from a stored reading.
 """
 from firmware.compat import ticks_ms, ticks_diff
+from hal import base
 
 # S0 impulses are at least 30 ms long; edges closer than this are bounce.
 _DEBOUNCE_MS = 20
@@ -16,7 +17,7 @@ _IDLE_MS = 600000
 _WMS_PER_KWH = 3600000000.0
 
 
-class S0Meter:
+class S0Meter(base.Meter):
     def __init__(self, impulses_per_kwh, voltage=230.0, phases=1, base_wh=0,
                  clock=ticks_ms):
         self._ipk = impulses_per_kwh
@@ -60,9 +61,3 @@ class S0Meter:
     def voltage_v(self):
         # An S0 meter reports energy only: this is the nominal supply voltage.
         return self._voltage
-
-    def poll(self):
-        pass  # counting happens in the interrupt handler
-
-    def fault(self):
-        return None

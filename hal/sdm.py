@@ -10,6 +10,7 @@ The SDM120 has no registers between its single-phase values, so it is read one
 value per request; the SDM630's first 18 registers are one contiguous block.
 poll() advances one request at a time (see hal.modbus for why).
 """
+from hal import base
 from hal.modbus import ModbusError, float32
 
 # (first register, register count) per request, in polling order.
@@ -19,7 +20,7 @@ _SDM630_BLOCKS = ((0x0048, 2), (0x0000, 18), (0x0034, 2))
 _STALE_AFTER = 8
 
 
-class SdmMeter:
+class SdmMeter(base.Meter):
     def __init__(self, bus, unit=1, model="sdm120"):
         if model not in ("sdm120", "sdm630"):
             raise ValueError("meter model: " + str(model))
@@ -92,10 +93,9 @@ class SdmMeter:
         return self._volts[0]
 
     def phases(self):
+        if self._n == 1:
+            return None  # a single-phase meter reports through voltage_v() / current_a()
         return tuple((self._volts[i], self._amps[i]) for i in range(self._n))
-
-    def soc(self):
-        return None
 
     def stale(self):
         return self.failures >= _STALE_AFTER

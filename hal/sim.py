@@ -9,32 +9,19 @@ import json
 
 from firmware import store
 from firmware.compat import getenv, ticks_ms, ticks_diff, unix_time
+from hal.base import Board, Connector, Lock, Meter, Pilot, Relay, Rtc, TokenReader
 
 _SAVE_MS = 2000
 
 
-class SimRelay:
-    def __init__(self):
-        self.on = False
-
-    def set(self, on):
-        self.on = bool(on)
-
-    def is_on(self):
-        return self.on
-
-    def welded(self):
-        return False
-
-
-class SimMeter:
+class SimMeter(Meter):
     """Integrates the EV's power draw over time while the relay is closed."""
 
     def __init__(self, relay, pilot, voltage, phases):
         self._relay = relay
         self._pilot = pilot
         self.voltage = voltage
-        self.phases = phases
+        self.n_phases = phases
         self.draw_w = 7400.0
         self._mwh = 0.0  # milli-Wh keeps integration exact enough at 100 ms steps
         self._t = ticks_ms()
@@ -46,12 +33,12 @@ class SimMeter:
         self._mwh += self.power_w() * dt / 3600.0
 
     def power_w(self):
-        if not self._relay.on or self._pilot.plug != "C":
+        if not self._relay.is_on() or self._pilot.plug != "C":
             return 0.0
         limit = self._pilot.limit
         p = self.draw_w
         if limit is not None:
-            p = min(p, limit * self.voltage * self.phases)
+            p = min(p, limit * self.voltage * self.n_phases)
         return float(p)
 
     def energy_wh(self):
@@ -59,42 +46,34 @@ class SimMeter:
         return int(self._mwh // 1000)
 
     def current_a(self):
-        return round(self.power_w() / self.voltage / self.phases, 2)
+        return round(self.power_w() / self.voltage / self.n_phases, 2)
 
     def voltage_v(self):
         return float(self.voltage)
 
-    def soc(self):
-        return None
-
-    def phase_values(self):
-        """(volts, amps) per phase on a three-phase station; None on one phase."""
-        if self.phases != 3:
+    def phases(self):
+        if self.n_phases != 3:
             return None
+        v = float(self.voltage)
         amps = self.current_a()
-        return ((float(self.voltage), amps), (float(self.voltage), amps), (float(self.voltage), amps))
+        return ((v, amps), (v, amps), (v, amps))
 
 
-class SimPilot:
-    def __init__(self):
-        self.plug = "A"
-        self.limit = None
-        self.error = None
+class SimPilot(Pilot):
+    """The EV: `plug` is the pilot state the console sets."""
+
+    plug = "A"
 
     def state(self):
         return self.plug
 
-    def set_current_limit(self, amps):
-        self.limit = amps
 
-    def fault(self):
-        return self.error
+class SimLock(Lock):
+    """`lockfail` breaks it. A refused move is reported by the firmware (its connector's
+    lock_failed, cleared by unplugging), so fault() keeps the base answer."""
 
-
-class SimLock:
-    def __init__(self):
-        self.locked = False
-        self.broken = False
+    locked = False
+    broken = False
 
     def lock(self):
         self.locked = not self.broken
@@ -107,23 +86,17 @@ class SimLock:
         return True
 
 
-class SimRtc:
+class SimRtc(Rtc):
     """The host clock plus an offset set from the Central System's time. With the environment
-    variable UCHARGE_SIM_RTC_LOST set it starts at 2000-01-01, like a board without an RTC battery."""
+    variable UCHARGE_SIM_RTC_LOST set it starts at 2000-01-01, like a board without an RTC
+    battery."""
 
     def __init__(self):
-        self.offset = 0
         if getenv("UCHARGE_SIM_RTC_LOST"):
             self.offset = 946684800 - unix_time()
 
-    def now(self):
-        return unix_time() + self.offset
 
-    def set(self, t):
-        self.offset = int(t) - unix_time()
-
-
-class SimReader:
+class SimReader(TokenReader):
     def __init__(self):
         self.queue = []
 
@@ -131,49 +104,34 @@ class SimReader:
         return self.queue.pop(0) if self.queue else None
 
 
-class SimIndicator:
-    def __init__(self):
-        self.pattern = None
+class SimConnector(Connector):
+    """`error`: the fault the console injected (`fault N CODE`), reported before the parts'."""
 
-    def show(self, pattern):
-        self.pattern = pattern
-
-
-class SimWatchdog:
-    enabled = False
-
-    def feed(self):
-        pass
-
-
-class SimConnector:
     def __init__(self, voltage, phases, fixed_cable):
-        self.relay = SimRelay()
-        self.pilot = SimPilot()
-        self.meter = SimMeter(self.relay, self.pilot, voltage, phases)
-        self.lock = None if fixed_cable else SimLock()
+        relay = Relay()
+        pilot = SimPilot()
+        Connector.__init__(self, relay, SimMeter(relay, pilot, voltage, phases), pilot,
+                           None if fixed_cable else SimLock())
+        self.error = None
+
+    def fault(self):
+        return self.error or Connector.fault(self)
 
 
-class SimBoard:
-    """What `main.py` runs on the host. `reset()` asks main.py to restart the charger in-process."""
+class SimBoard(Board):
+    """What `main.py` runs on the host; reset() is the base's: the application restarts
+    the charger in-process."""
 
     def __init__(self, cfg):
         st = cfg["station"]
-        self.connectors = [SimConnector(st["voltage"], st["phases"], st["fixed_cable"])
-                           for _ in range(st["connectors"])]
+        self._cards = SimReader()
+        Board.__init__(self, [SimConnector(st["voltage"], st["phases"], st["fixed_cable"])
+                              for _ in range(st["connectors"])], SimRtc(), self._cards)
         self._path = store.join(cfg["_data"], "sim.json")
         self._saved = ticks_ms()
         world = store.read_json(self._path, [])
         for c, w in zip(self.connectors, world if isinstance(world, list) else []):
             c.pilot.plug, c.meter.draw_w, c.meter._mwh = w[0], w[1], w[2]
-        self.rtc = SimRtc()
-        self.reader = SimReader()
-        self.indicator = SimIndicator()
-        self.watchdog = SimWatchdog()
-        self.reset_requested = None
-
-    def reset(self, hard):
-        self.reset_requested = "hard" if hard else "soft"
 
     def poll(self):
         if ticks_diff(ticks_ms(), self._saved) > _SAVE_MS:
@@ -191,7 +149,7 @@ class SimBoard:
         """Apply a console command; returns a reply line, or None when the command is not ours."""
         cmd = words[0]
         if cmd == "swipe" and len(words) == 2:
-            self.reader.queue.append(words[1][:20])
+            self._cards.queue.append(words[1][:20])
             return "card %s presented" % words[1]
         if cmd not in ("plug", "unplug", "power", "fault", "clear", "lockfail"):
             return None
@@ -212,9 +170,9 @@ class SimBoard:
             if c.meter.draw_w > 0 and c.pilot.plug == "B":
                 c.pilot.plug = "C"
         elif cmd == "fault" and len(words) == 3:
-            c.pilot.error = words[2]
+            c.error = words[2]
         elif cmd == "clear":
-            c.pilot.error = None
+            c.error = None
         elif cmd == "lockfail" and c.lock:
             c.lock.broken = True
         else:

@@ -56,6 +56,108 @@ class Clock:
     sleep = advance
 
 
+# -- hardware: pins, PWM, ADC and a UART with a Modbus meter behind it ---------------------------
+
+class FakePin:
+    """machine.Pin's value(): the level, the history of written levels, and an optional
+    on_change(level) hook that plays the wiring (a lock switch following its drive pin...)."""
+
+    def __init__(self, level=0, on_change=None):
+        self.level = level
+        self.history = []
+        self.on_change = on_change
+
+    def value(self, v=None):
+        if v is None:
+            return self.level
+        self.level = 1 if v else 0
+        self.history.append(self.level)
+        if self.on_change:
+            self.on_change(self.level)
+        return None
+
+
+class FakePwm:
+    def __init__(self):
+        self.duty = None
+
+    def duty_u16(self, v):
+        self.duty = v
+
+
+class FakeAdc:
+    """The control pilot as a square wave: `high`/`low` pilot volts mapped back to ADC
+    microvolts with scale 8, offset -12 (pilot = adc_v * 8 - 12); every `high_every`th
+    reading is the high level."""
+
+    def __init__(self, high, low=-12.0, high_every=4):
+        self.set(high, low)
+        self.n = 0
+        self.high_every = high_every
+
+    def set(self, high, low=-12.0):
+        self.hi = int((high + 12) / 8 * 1e6)
+        self.lo = int((low + 12) / 8 * 1e6)
+
+    def read_uv(self):
+        self.n += 1
+        return self.hi if self.n % self.high_every == 0 else self.lo
+
+
+class FakeUart:
+    """Half-duplex bus: write() hands the request to `respond(request, n)`, whose bytes
+    become readable."""
+
+    def __init__(self, respond):
+        self.respond = respond
+        self.rx = bytearray()
+        self.sent = []
+
+    def write(self, buf):
+        self.sent.append(bytes(buf))
+        reply = self.respond(bytes(buf), len(self.sent))
+        if reply:
+            self.rx.extend(reply)
+        return len(buf)
+
+    def any(self):
+        return len(self.rx)
+
+    def read(self, n):
+        out = bytes(self.rx[:n])
+        self.rx = self.rx[n:]  # (MicroPython's bytearray has no slice deletion)
+        return out or None
+
+
+def input_reply(unit, values):
+    """Modbus function 0x04 response carrying big-endian float32 values."""
+    import struct
+    from hal.modbus import with_crc
+    data = b"".join(struct.pack(">f", v) for v in values)
+    return with_crc(bytes((unit, 4, len(data))) + data)
+
+
+def meter_model(regs, unit=1):
+    """A Modbus meter for FakeUart: answers 0x04 from a register dict {addr: float}
+    (an exception 2 for a register it lacks, silence for a bad CRC or another unit)."""
+    import struct
+    from hal.modbus import crc16, with_crc
+
+    def respond(req, n):
+        if crc16(req[:-2]) != req[-2] | req[-1] << 8:
+            return b""
+        u, fn, addr, count = struct.unpack(">BBHH", req[:6])
+        if u != unit or fn != 4:
+            return b""
+        vals = []
+        for a in range(addr, addr + count, 2):
+            if a not in regs:
+                return with_crc(bytes((unit, 0x84, 2)))
+            vals.append(regs[a])
+        return input_reply(unit, vals)
+    return respond
+
+
 # -- a charge point for feature modules (firmware/profiles.py) ---------------------------------
 
 class Outbox:

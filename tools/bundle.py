@@ -172,10 +172,13 @@ def _module(dest, rel, mpy_cross):
 
 def _fill(dest, mpy_cross, extra):
     for d in DEVICE_DIRS:
-        os.makedirs(os.path.join(dest, d))
-        for name in sorted(os.listdir(os.path.join(ROOT, d))):
-            if name.endswith(".py"):
-                _module(dest, d + "/" + name, mpy_cross)
+        for top, dirs, names in os.walk(os.path.join(ROOT, d)):  # with packages (hal/boards/)
+            dirs[:] = sorted(x for x in dirs if not x.startswith((".", "__")))
+            rel = os.path.relpath(top, ROOT).replace(os.sep, "/")
+            os.makedirs(os.path.join(dest, rel))
+            for name in sorted(names):
+                if name.endswith(".py"):
+                    _module(dest, rel + "/" + name, mpy_cross)
     for name in SCRIPTS:
         shutil.copyfile(os.path.join(ROOT, name), os.path.join(dest, name))
     for rel, src in extra:

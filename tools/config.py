@@ -37,15 +37,27 @@ def _read(path):
         return None, "not UTF-8 text (byte %d)" % e.start
 
 
+def boards():
+    """The board names hardware.board may take: the files in hal/boards/."""
+    folder = os.path.join(ROOT, "hal", "boards")
+    return sorted(n[:-3] for n in os.listdir(folder) if n.endswith(".py") and n != "__init__.py")
+
+
+def _explain(problems):
+    """The validator's problems, the board list added where the board is unknown."""
+    return [p + " (here: %s)" % ", ".join(boards()) if p.startswith("hardware.board = ") else p
+            for p in problems]
+
+
 def check(path, out=print):
     """Print every problem of `path` and a closing line; returns the number of problems."""
     text, problem = _read(path)
-    problems = [problem] if problem else fwconfig.parse(text)[1]
+    problems = [problem] if problem else _explain(fwconfig.parse(text)[1])
     for p in problems:
         out("%s: %s" % (path, p))
     if problems:
-        out("%s: %d problem%s - the charger would not use this file (it keeps its last good config)"
-            % (path, len(problems), "" if len(problems) == 1 else "s"))
+        out("%s: %d problem%s - the charger would not use this file (it keeps its last good"
+            " config)" % (path, len(problems), "" if len(problems) == 1 else "s"))
     else:
         out("%s: OK" % path)
     return len(problems)
@@ -56,8 +68,8 @@ def effective(cfg):
     cfg = json.loads(json.dumps(cfg))
     fwconfig.validate(cfg)   # fills the defaults of csms, station, log, hardware, wifi in place
     # The OCPP keys' defaults live in the key table; read them back through the keys object.
-    live = keys.Keys(cfg.get("ocpp", {}), os.path.join(tempfile.gettempdir(), "no-such-dir", "keys.json"),
-                     cfg["station"]["connectors"], None)
+    nowhere = os.path.join(tempfile.gettempdir(), "no-such-dir", "keys.json")
+    live = keys.Keys(cfg.get("ocpp", {}), nowhere, cfg["station"]["connectors"], None)
     listing, _ = live.listing()
     cfg["ocpp"] = dict((k["key"], live[k["key"]]) for k in listing if not k["readonly"])
     return cfg
@@ -109,11 +121,12 @@ def set_value(path, key, raw, out=print):
     for i, part in enumerate(parts[:-1]):
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            out("%s: %s is %s, not a section; nothing changed" % (path, ".".join(parts[:i + 1]), json.dumps(child)))
+            out("%s: %s is %s, not a section; nothing changed"
+                % (path, ".".join(parts[:i + 1]), json.dumps(child)))
             return 1
         node = child
     node[parts[-1]] = value
-    problems = fwconfig.validate(json.loads(json.dumps(cfg)))
+    problems = _explain(fwconfig.validate(json.loads(json.dumps(cfg))))
     if problems:
         for p in problems:
             out("%s: %s" % (path, p))
@@ -121,7 +134,8 @@ def set_value(path, key, raw, out=print):
             out("%s: (to store %s as text, quote it: '\"%s\"')" % (path, raw, raw))
         out("%s: refused; nothing changed" % path)
         return 1
-    new = json.dumps(cfg, indent=_indent(text), ensure_ascii=False) + ("\n" if text.endswith("\n") else "")
+    new = json.dumps(cfg, indent=_indent(text), ensure_ascii=False)
+    new += "\n" if text.endswith("\n") else ""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".tmp", dir=folder)
     try:
@@ -137,7 +151,8 @@ def set_value(path, key, raw, out=print):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m tools.config", description="Check, show or change config.json.")
+    ap = argparse.ArgumentParser(prog="python -m tools.config",
+                                 description="Check, show or change config.json.")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("check", help="validate; exit code 1 when there is a problem")
     p.add_argument("file", nargs="?", default=DEFAULT)

@@ -1,6 +1,7 @@
 """Put the firmware onto a board running MicroPython 1.29, copying only what changed.
 
-    python -m tools.deploy [--port /dev/ttyUSB0] [--no-config] [--config FILE] [--dry-run] [--romfs]
+    python -m tools.deploy [--port /dev/ttyUSB0] [--no-config] [--config FILE] [--dry-run]
+                           [--romfs]
     python -m tools.deploy --local DIR ...   (a folder stands in for the board's flash)
 
 Builds the bundle (tools.bundle), asks the board for the sha256 of every bundle file in one
@@ -68,7 +69,8 @@ def hash_script(files, dirs):
 def mpremote_path():
     path = os.path.join(os.path.dirname(sys.executable), "mpremote")
     if not os.access(path, os.X_OK):
-        raise BoardError("mpremote not found next to %s: run `make setup` (it installs it)" % sys.executable)
+        raise BoardError("mpremote not found next to %s: run `make setup` (it installs it)"
+                         % sys.executable)
     return path
 
 
@@ -86,15 +88,18 @@ class Mpremote:
     def run(self, code, timeout=120):
         """stdout of `code` run on the board with `mpremote exec`."""
         try:
-            r = subprocess.run(self._argv(["exec", code]), capture_output=True, text=True, timeout=timeout)
+            r = subprocess.run(self._argv(["exec", code]), capture_output=True, text=True,
+                               timeout=timeout)
         except subprocess.TimeoutExpired:
             raise BoardError("no answer from the board within %d s" % timeout)
         if r.returncode != 0:
-            raise BoardError((r.stderr.strip() or r.stdout.strip() or "mpremote failed").splitlines()[-1])
+            why = r.stderr.strip() or r.stdout.strip() or "mpremote failed"
+            raise BoardError(why.splitlines()[-1])
         return r.stdout
 
     def apply(self, folder, steps, progress):
-        """Run the steps (("mkdir"|"copy"|"remove"|"rmdir", path)) in one mpremote session, then reset."""
+        """Run the steps (("mkdir"|"copy"|"remove"|"rmdir", path)) in one mpremote session,
+        then reset."""
         cmds = []
         for op, rel in steps:
             if cmds:
@@ -108,13 +113,16 @@ class Mpremote:
             else:
                 cmds += ["fs", "cp", "-f", os.path.join(folder, rel), ":" + rel]
         cmds += ["+", "reset"] if cmds else ["reset"]
-        proc = subprocess.Popen(self._argv(cmds), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(self._argv(cmds), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
         tail = []
         for line in proc.stdout:
             line = line.rstrip("\n")
             words = line.split()
-            # mpremote announces each step ("cp SRC :DEST", "rm :PATH", "mkdir :PATH") before doing it.
-            if len(words) in (2, 3) and words[0] in ("cp", "rm", "rmdir", "mkdir") and words[-1].startswith(":"):
+            # mpremote announces each step ("cp SRC :DEST", "rm :PATH", "mkdir :PATH") before
+            # doing it.
+            if (len(words) in (2, 3) and words[0] in ("cp", "rm", "rmdir", "mkdir")
+                    and words[-1].startswith(":")):
                 progress(words[-1][1:])
             elif line.strip():
                 tail.append(line)
@@ -127,10 +135,11 @@ class Mpremote:
 
     def romfs(self, image):
         """Write `image` into the board's ROMFS partition."""
-        r = subprocess.run(self._argv(["romfs", "deploy", image]), capture_output=True, text=True, timeout=300)
+        r = subprocess.run(self._argv(["romfs", "deploy", image]), capture_output=True, text=True,
+                           timeout=300)
         if r.returncode != 0 or "ROMFS is not enabled" in r.stdout:
-            raise BoardError("romfs deploy failed: %s" % ((r.stderr.strip() or r.stdout.strip() or "exit code %d"
-                                                           % r.returncode).splitlines()[-1]))
+            why = r.stderr.strip() or r.stdout.strip() or "exit code %d" % r.returncode
+            raise BoardError("romfs deploy failed: %s" % why.splitlines()[-1])
 
 
 class Folder:
@@ -145,7 +154,8 @@ class Folder:
     def run(self, code, timeout=60):
         if not os.path.isdir(self.path):
             raise BoardError("%s is not a folder" % self.path)
-        r = subprocess.run([self.python, "-c", code], cwd=self.path, capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run([self.python, "-c", code], cwd=self.path, capture_output=True,
+                           text=True, timeout=timeout)
         if r.returncode != 0:
             raise BoardError((r.stderr.strip() or "exit code %d" % r.returncode).splitlines()[-1])
         return r.stdout
@@ -226,16 +236,27 @@ def plan(manifest, local_manifest_sha, state, romfs=False):
     for d, names in sorted(dirs.items()):
         for name in names or ():
             rel = d + "/" + name
+            if rel in dirs:
+                continue  # a folder of the bundle (hal/boards): its own entry covers it
             if romfs and _in_romfs(rel):
-                result["remove"].append((rel, "the modules run from ROMFS: a copy on flash would shadow /rom"))
+                result["remove"].append(
+                    (rel, "the modules run from ROMFS: a copy on flash would shadow /rom"))
                 continue
             if rel in files:
                 continue
             if name.endswith(".py") and rel[:-3] + ".mpy" in files:
-                result["remove"].append((rel, "shadows %s.mpy: MicroPython imports .py before .mpy" % rel[:-3]))
+                result["remove"].append(
+                    (rel, "shadows %s.mpy: MicroPython imports .py before .mpy" % rel[:-3]))
             else:
                 result["extra"].append(rel)
     return result
+
+
+def _board_name(config):
+    """hardware.board of a (validated) config file; configs without one are for the default."""
+    from hal import boards
+    with open(config) as f:
+        return boards.name(json.load(f))
 
 
 def _files(n):
@@ -246,11 +267,15 @@ def deploy(board, dest, include_config=True, config=None, dry_run=False, out=pri
     """Build, compare, copy. Returns the plan. BoardError when the board cannot be read
     (except in a dry run, where every file then counts as changed)."""
     manifest = bundle.build(dest, include_config=include_config, config=config)
+    if include_config and _board_name(os.path.join(dest, "config.json")) == "sim":
+        out("note: config.json names hardware.board \"sim\": the board will run the simulator,"
+            " not its pins")
     image = bundle.write_romfs(dest, dest.rstrip("/" + os.sep) + ".romfs") if romfs else None
     msha = bundle.sha256_file(os.path.join(dest, bundle.MANIFEST))
     sizes = dict((rel, f["size"]) for rel, f in manifest["files"].items())
     sizes[bundle.MANIFEST] = os.path.getsize(os.path.join(dest, bundle.MANIFEST))
-    out("bundle: version %s, %d files (%s)" % (manifest["version"], len(sizes), manifest["mpy_cross"]))
+    out("bundle: version %s, %d files (%s)"
+        % (manifest["version"], len(sizes), manifest["mpy_cross"]))
     try:
         state = board_state(board, manifest)
     except BoardError as e:
@@ -265,7 +290,8 @@ def deploy(board, dest, include_config=True, config=None, dry_run=False, out=pri
         out("note: the board's config.json differs and is replaced (--no-config keeps it)")
     verb = "would copy " if dry_run else ""
     total = len(p["copy"])
-    steps = [("mkdir", d) for d in p["mkdir"]] + [("copy", rel) for rel in p["copy"] if rel != bundle.MANIFEST]
+    steps = [("mkdir", d) for d in p["mkdir"]]
+    steps += [("copy", rel) for rel in p["copy"] if rel != bundle.MANIFEST]
     steps += [("remove", rel) for rel, _ in p["remove"]] + [("rmdir", d) for d in p["rmdir"]]
     steps += [("copy", bundle.MANIFEST)] if bundle.MANIFEST in p["copy"] else []
     counter = {"n": 0}
@@ -283,8 +309,8 @@ def deploy(board, dest, include_config=True, config=None, dry_run=False, out=pri
             out("%smkdir %s" % ("would " if dry_run else "", rel))
 
     if image:
-        out("%sROMFS image %s (%d B): firmware/ and hal/" % ("would write " if dry_run else "writing ",
-                                                             image, os.path.getsize(image)))
+        out("%sROMFS image %s (%d B): firmware/ and hal/"
+            % ("would write " if dry_run else "writing ", image, os.path.getsize(image)))
         if not dry_run:
             board.romfs(image)
     if dry_run:
@@ -310,21 +336,27 @@ def deploy(board, dest, include_config=True, config=None, dry_run=False, out=pri
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m tools.deploy",
-                                 description="Copy the firmware bundle onto the board (only changed files).")
-    ap.add_argument("--port", help="serial port, e.g. /dev/ttyUSB0 or COM3 (default: first USB serial device)")
+    ap = argparse.ArgumentParser(
+        prog="python -m tools.deploy",
+        description="Copy the firmware bundle onto the board (only changed files).")
+    ap.add_argument("--port", help="serial port, e.g. /dev/ttyUSB0 or COM3 "
+                                   "(default: first USB serial device)")
     ap.add_argument("--local", metavar="DIR", help="deploy into a local folder instead of a board")
     ap.add_argument("--no-config", action="store_true", help="keep the board's config.json")
-    ap.add_argument("--config", default=os.path.join(bundle.ROOT, "config.json"), help="config file to deploy")
-    ap.add_argument("--dest", default=os.path.join(bundle.ROOT, "build", "bundle"), help="bundle folder")
-    ap.add_argument("--dry-run", action="store_true", help="list what would be copied; write nothing")
+    ap.add_argument("--config", default=os.path.join(bundle.ROOT, "config.json"),
+                    help="config file to deploy")
+    ap.add_argument("--dest", default=os.path.join(bundle.ROOT, "build", "bundle"),
+                    help="bundle folder")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="list what would be copied; write nothing")
     ap.add_argument("--romfs", action="store_true",
-                    help="put the modules into the board's ROMFS partition (MicroPython built with ROMFS)")
+                    help="put the modules into the board's ROMFS partition "
+                         "(MicroPython built with ROMFS)")
     args = ap.parse_args(argv)
     board = Folder(args.local) if args.local else Mpremote(args.port)
     try:
-        deploy(board, args.dest, include_config=not args.no_config, config=args.config, dry_run=args.dry_run,
-               romfs=args.romfs)
+        deploy(board, args.dest, include_config=not args.no_config, config=args.config,
+               dry_run=args.dry_run, romfs=args.romfs)
     except (bundle.BundleError, BoardError) as e:
         print("deploy: %s" % e, file=sys.stderr)
         return 1

@@ -67,14 +67,17 @@ BAD = [
     ("sttion", _set("sttion", {}), "unknown section"),
     ("ocpp.HeartbeatInterval", _set("ocpp.HeartbeatInterval", -5), "1..86400"),
     ("ocpp.HeartbeatInterval", _set("ocpp.HeartbeatInterval", "often"), "whole number"),
-    ("ocpp.MeterValuesSampledData", _set("ocpp.MeterValuesSampledData", "Energy.Bogus"), "unsupported measurand"),
+    ("ocpp.MeterValuesSampledData", _set("ocpp.MeterValuesSampledData", "Energy.Bogus"),
+     "unsupported measurand"),
     ("ocpp.NoSuchKey", _set("ocpp.NoSuchKey", 1), "unknown OCPP key"),
     ("ocpp.SupportedFeatureProfiles", _set("ocpp.SupportedFeatureProfiles", "Core"), "read-only"),
-    ("ocpp.StopTransactionOnInvalidId", _set("ocpp.StopTransactionOnInvalidId", "maybe"), "true or false"),
+    ("ocpp.StopTransactionOnInvalidId", _set("ocpp.StopTransactionOnInvalidId", "maybe"),
+     "true or false"),
 ]
 
 
-@pytest.mark.parametrize("path,mutate,expected", BAD, ids=["%s-%d" % (b[0], i) for i, b in enumerate(BAD)])
+@pytest.mark.parametrize("path,mutate,expected", BAD,
+                         ids=["%s-%d" % (b[0], i) for i, b in enumerate(BAD)])
 def test_bad_value_is_named_with_its_fix(path, mutate, expected):
     problems = problems_of(mutate)
     assert len(problems) == 1, problems
@@ -137,13 +140,16 @@ def test_unknown_hardware_and_wifi_keys_are_named():
 def test_broken_config_without_a_last_good_copy_ends_with_the_problems_and_exit_2(tmp_path, name):
     import subprocess
     import sys
-    exe = os.path.join(os.path.dirname(sys.executable), "micropython") if name == "micropython" else sys.executable
+    exe = sys.executable
+    if name == "micropython":
+        exe = os.path.join(os.path.dirname(sys.executable), "micropython")
     cfg = good()
     cfg["csms"]["url"] = "http://example"
     cfg["data_dir"] = str(tmp_path / "data")
     path = tmp_path / "config.json"
     path.write_text(json.dumps(cfg))
-    out = subprocess.run([exe, "main.py", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    out = subprocess.run([exe, "main.py", str(path)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)
     assert out.returncode == 2, out.stdout + out.stderr
     assert "csms.url" in out.stdout
     assert "config: %s is invalid and no last good config exists" % path in out.stdout

@@ -11,10 +11,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import boot  # noqa: E402
-from hal import hwspec  # noqa: E402
-from hal.esp32 import (  # noqa: E402
-    EstimatedMeter, Rtc, Watchdog, civil_from_days, datetime_to_unix,
-    days_from_civil, unix_to_datetime)
+from firmware.clock import civil_from_days, days_from_civil  # noqa: E402
+from hal import base, boards, hwspec  # noqa: E402
+from hal.boards import esp32_devkit  # noqa: E402
+from hal.parts import (  # noqa: E402
+    EstimatedMeter, Rtc, Watchdog, datetime_to_unix, unix_to_datetime)
 from hal.led import Led, PATTERNS, level_at  # noqa: E402
 from hal.lock import Lock  # noqa: E402
 from hal.modbus import (  # noqa: E402
@@ -26,86 +27,8 @@ from hal.rfid_mfrc522 import bcc_ok, crc_a  # noqa: E402
 from hal.rfid_token import TokenReader, id_tag  # noqa: E402
 from hal.s0 import S0Meter  # noqa: E402
 from hal.sdm import SdmMeter  # noqa: E402
-
-
-# -- fakes -------------------------------------------------------------------
-
-class Clock:
-    def __init__(self, t=1000):
-        self.t = t
-
-    def __call__(self):
-        return self.t
-
-    def advance(self, ms):
-        self.t += ms
-
-    def sleep(self, ms):
-        self.t += ms
-
-
-class FakePin:
-    def __init__(self, level=0, on_change=None):
-        self.level = level
-        self.history = []
-        self.on_change = on_change
-
-    def value(self, v=None):
-        if v is None:
-            return self.level
-        self.level = 1 if v else 0
-        self.history.append(self.level)
-        if self.on_change:
-            self.on_change(self.level)
-        return None
-
-
-class FakeUart:
-    """Half-duplex bus: write() hands the request to `respond`, whose bytes
-    become readable; `latency` polls pass before they show up."""
-
-    def __init__(self, respond):
-        self.respond = respond
-        self.rx = bytearray()
-        self.sent = []
-
-    def write(self, buf):
-        self.sent.append(bytes(buf))
-        reply = self.respond(bytes(buf), len(self.sent))
-        if reply:
-            self.rx.extend(reply)
-        return len(buf)
-
-    def any(self):
-        return len(self.rx)
-
-    def read(self, n):
-        out = bytes(self.rx[:n])
-        del self.rx[:n]
-        return out or None
-
-
-def input_reply(unit, values):
-    """Function 0x04 response carrying big-endian float32 values."""
-    data = b"".join(struct.pack(">f", v) for v in values)
-    return with_crc(bytes((unit, 4, len(data))) + data)
-
-
-def meter_model(regs, unit=1):
-    """A meter answering 0x04 from a register dict {addr: float}."""
-    def respond(req, n):
-        if crc16(req[:-2]) != req[-2] | req[-1] << 8:
-            return b""
-        u, fn, addr, count = struct.unpack(">BBHH", req[:6])
-        if u != unit or fn != 4:
-            return b""
-        vals = []
-        for a in range(addr, addr + count, 2):
-            if a not in regs:
-                return with_crc(bytes((unit, 0x84, 2)))
-            vals.append(regs[a])
-        return input_reply(unit, vals)
-    return respond
+from tests.fakes import (  # noqa: E402
+    Clock, FakeAdc, FakePin, FakePwm, FakeUart, input_reply, meter_model)
 
 
 # -- Modbus framing ---------------------------------------------------------
@@ -250,7 +173,7 @@ def test_sdm120_round_robin_fills_all_readings():
     run_polls(m, 5)
     assert m.energy_wh() == 1234567
     assert m.voltage_v() == 229.5 and m.current_a() == 15.25 and m.power_w() == 3500.0
-    assert m.phases() == ((229.5, 15.25),)
+    assert m.phases() is None          # one phase: voltage_v() and current_a() say it all
     # one request per poll, each for one float
     assert all(len(r) == 8 and r[5] == 2 for r in uart.sent)
 
@@ -342,36 +265,10 @@ def test_classify_pilot_midpoints(volts, state):
     assert classify_pilot(volts) == state
 
 
-class FakePwm:
-    def __init__(self):
-        self.duty = None
-
-    def duty_u16(self, v):
-        self.duty = v
-
-
-class FakeAdc:
-    """Pilot reads as square wave: `high`/`low` pilot volts mapped back to
-    ADC microvolts with scale 8, offset -12 (pilot = adc_v * 8 - 12)."""
-
-    def __init__(self, high, low=-12.0, high_every=4):
-        self.set(high, low)
-        self.n = 0
-        self.high_every = high_every
-
-    def set(self, high, low=-12.0):
-        self.hi = int((high + 12) / 8 * 1e6)
-        self.lo = int((low + 12) / 8 * 1e6)
-
-    def read_uv(self):
-        self.n += 1
-        return self.hi if self.n % self.high_every == 0 else self.lo
-
-
-def make_pilot(adc, checks=(), invert=False):
+def make_pilot(adc, invert=False):
     clock = Clock()
     pwm = FakePwm()
-    return Pilot(pwm, adc, invert=invert, samples=32, checks=checks, clock=clock), pwm, clock
+    return Pilot(pwm, adc, invert=invert, samples=32, clock=clock), pwm, clock
 
 
 def test_pilot_pwm_duty_and_inversion():
@@ -439,20 +336,23 @@ def test_pilot_flat_burst_with_pwm_is_believed_only_when_repeated():
     assert p.state() == "C"          # both levels seen again
 
 
-def test_pilot_fault_reports_connector_parts_first():
+def test_connector_fault_reports_relay_lock_meter_then_pilot():
     class Part:
         code = None
 
         def fault(self):
             return self.code
 
-    relay, lock = Part(), Part()
-    p, _, _ = make_pilot(FakeAdc(0.0, 0.0), checks=(relay, lock))
-    assert p.fault() == "EVCommunicationError"
+    relay, lock, meter = Part(), Part(), Part()
+    p, _, _ = make_pilot(FakeAdc(0.0, 0.0))
+    conn = base.Connector(relay, meter, p, lock)
+    assert conn.fault() == "EVCommunicationError"
+    meter.code = "PowerMeterFailure"
+    assert conn.fault() == "PowerMeterFailure"
     lock.code = "ConnectorLockFailure"
-    assert p.fault() == "ConnectorLockFailure"
+    assert conn.fault() == "ConnectorLockFailure"
     relay.code = "PowerSwitchFailure"
-    assert p.fault() == "PowerSwitchFailure"
+    assert conn.fault() == "PowerSwitchFailure"
 
 
 # -- relay ---------------------------------------------------------------------
@@ -620,7 +520,8 @@ class FakeMfrc522Spi:
             cl = levels[i] + bytes((levels[i][0] ^ levels[i][1] ^ levels[i][2] ^ levels[i][3],))
             if frame == bytes((sel, 0x20)):
                 return cl
-            if frame[:2] == bytes((sel, 0x70)) and frame[2:7] == cl and crc_a(frame[:7]) == frame[7:]:
+            if (frame[:2] == bytes((sel, 0x70)) and frame[2:7] == cl
+                    and crc_a(frame[:7]) == frame[7:]):
                 sak = b"\x04" if i + 1 < len(levels) else b"\x08"
                 return sak + crc_a(sak)
         if frame == b"\x50\x00" + crc_a(b"\x50\x00"):
@@ -785,8 +686,9 @@ def test_hwspec_rows_are_well_formed():
         assert path.split(".")[0] in ("hardware", "wifi")
         assert typ in ("int", "float", "bool", "str", "pin") and help_
         if typ == "pin":
-            assert rule == (0, 39)
-            assert default is None or 0 <= default <= 39
+            assert rule is None             # the board's PINS apply
+            lo, hi = esp32_devkit.PINS
+            assert default is None or lo <= default <= hi
         elif typ == "bool":
             assert isinstance(default, bool)
         elif typ == "str":
@@ -800,7 +702,7 @@ def test_hwspec_rows_are_well_formed():
 
 def test_hwspec_outputs_avoid_input_only_pins():
     for path, typ, default, _, _ in hwspec.SPEC:
-        if typ == "pin" and default in hwspec.INPUT_ONLY:
+        if typ == "pin" and default in esp32_devkit.INPUT_ONLY:
             assert "sense" in path or "feedback" in path or "adc" in path, path
 
 
@@ -1011,10 +913,9 @@ def _board_cfg(**hardware):
 
 
 def _build(monkeypatch, cfg, **kw):
-    from hal import esp32
     fake = _Machine(**kw).module
     monkeypatch.setitem(sys.modules, "machine", fake)
-    return esp32.make_board(cfg), fake.made
+    return boards.load(boards.name(cfg)).make_board(cfg), fake.made
 
 
 def test_make_board_defaults(monkeypatch):

@@ -54,7 +54,8 @@ def stub_tree(tmp_path_factory):
     typeshed = base / "typeshed"
     esp32 = _dist_files(ESP32_STUBS)
     stdlib = _dist_files(STDLIB_STUBS)
-    assert _copy(esp32, typings, lambda p: p[-1].endswith(".pyi") and ".dist-info" not in p[0]) > 20
+    assert _copy(esp32, typings,
+                 lambda p: p[-1].endswith(".pyi") and ".dist-info" not in p[0]) > 20
     assert _copy(stdlib, typings, lambda p: p[0] == "_mpy_shed") > 0
     assert _copy(stdlib, typeshed, lambda p: p[0] in ("stdlib", "stubs")) > 0
     assert (typings / "machine.pyi").is_file() and (typings / "network.pyi").is_file()
@@ -101,7 +102,8 @@ def test_mypy_setup_catches_misuse(stub_tree, tmp_path):
     assert '"valu"' in r.stdout and "monotonic" in r.stdout
 
 
-HAL_MODULES = sorted(p.stem for p in (ROOT / "hal").glob("*.py") if p.stem != "__init__")
+HAL_MODULES = sorted(".".join(p.relative_to(ROOT / "hal").with_suffix("").parts)
+                     for p in (ROOT / "hal").rglob("*.py") if p.stem != "__init__")
 
 
 @pytest.mark.parametrize("name", HAL_MODULES)
@@ -120,7 +122,7 @@ def _micropython():
     return shutil.which("micropython")
 
 
-DEVICE_FILES = ["boot.py"] + ["hal/%s.py" % n for n in HAL_MODULES]
+DEVICE_FILES = ["boot.py"] + ["hal/%s.py" % n.replace(".", "/") for n in HAL_MODULES]
 
 
 @pytest.mark.parametrize("path", DEVICE_FILES)
@@ -138,7 +140,7 @@ def test_device_files_compile_for_micropython(path):
 MP_SMOKE = r"""
 from hal.modbus import read_request, parse_response, with_crc, float32, ModbusMaster, ModbusError
 from hal.pilot import duty_for_current, classify_pilot
-from hal.esp32 import unix_to_datetime, datetime_to_unix
+from hal.parts import unix_to_datetime, datetime_to_unix
 from hal.rfid_mfrc522 import crc_a
 from hal.rfid_token import id_tag, TokenReader
 from hal.led import level_at

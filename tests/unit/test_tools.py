@@ -18,7 +18,15 @@ needs_mp = pytest.mark.skipif(not os.access(MICROPYTHON, os.X_OK), reason="micro
 
 
 def modules(folder):
-    return sorted(n[:-3] for n in os.listdir(os.path.join(ROOT, folder)) if n.endswith(".py"))
+    """Module paths under `folder`, packages included ("boards/sim")."""
+    top = os.path.join(ROOT, folder)
+    return sorted(os.path.relpath(os.path.join(d, n), top)[:-3].replace(os.sep, "/")
+                  for d, _, names in os.walk(top) for n in names if n.endswith(".py"))
+
+
+def rom_listing(folder):
+    """What os.listdir shows of `folder` in a ROMFS image: .mpy files and package folders."""
+    return sorted(set(m.split("/")[0] if "/" in m else m + ".mpy" for m in modules(folder)))
 
 
 def sha(path):
@@ -160,7 +168,7 @@ def test_bundle_romfs_image_holds_every_module_and_imports_from_it(tmp_path):
     assert out.returncode == 0, out.stderr
     where, listing = out.stdout.strip().splitlines()
     assert where == "/rom/firmware/chargepoint.mpy"
-    assert listing == str([m + ".mpy" for m in modules("firmware")]) + " " + str([m + ".mpy" for m in modules("hal")])
+    assert listing == str(rom_listing("firmware")) + " " + str(rom_listing("hal"))
 
 
 def test_bundle_romfs_needs_compiled_modules(tmp_path):
@@ -204,7 +212,7 @@ def test_deploy_copies_only_what_changed(tmp_path):
     dest = str(tmp_path / "b")
     p = deploy.deploy(deploy.Folder(str(board)), dest, out=lines.append)
     manifest = json.load(open(os.path.join(dest, "manifest.json")))
-    assert p["mkdir"] == ["firmware", "hal"] and p["unchanged"] == []
+    assert p["mkdir"] == ["firmware", "hal", "hal/boards"] and p["unchanged"] == []
     assert sorted(p["copy"]) == sorted(list(manifest["files"]) + ["manifest.json"])
     assert sha(str(board / "firmware" / "ws.mpy")) == sha(os.path.join(dest, "firmware", "ws.mpy"))
     assert any(line.startswith("[1/%d] firmware/" % len(p["copy"])) and line.endswith(" B)") for line in lines)
@@ -254,7 +262,7 @@ def test_deploy_romfs_writes_the_image_first_then_clears_the_modules_from_flash(
     removed = [rel for rel, _ in p["remove"]]
     assert "firmware/ws.py" in removed and "firmware/ws.mpy" in removed and "hal/sim.mpy" in removed
     # An empty firmware/ would still be imported (as a namespace package) before /rom/firmware.
-    assert p["rmdir"] == ["firmware", "hal"]
+    assert p["rmdir"] == ["hal/boards", "firmware", "hal"]   # deepest first
     assert not (board / "firmware").exists() and not (board / "hal").exists()
     assert (board / "main.py").is_file() and (board / "config.json").is_file()
     assert events[-1].startswith("copied 0 files") and image.startswith(b"\xd2\xcd\x31")
@@ -303,7 +311,7 @@ def test_board_hash_script_runs_on_micropython(built, tmp_path):
     assert states[0] == states[1]
     assert states[1]["hashes"]["firmware/ws.mpy"] == manifest["files"]["firmware/ws.mpy"]["sha256"]
     assert states[1]["hashes"]["boot.py"] is None
-    assert states[1]["dirs"] == {"firmware": ["ws.mpy", "ws.py"], "hal": None}
+    assert states[1]["dirs"] == {"firmware": ["ws.mpy", "ws.py"], "hal": None, "hal/boards": None}
 
 
 def test_unreachable_board_fails_a_real_deploy(tmp_path):
