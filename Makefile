@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MP := $(VENV)/bin/micropython
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-long bench bundle deploy clean
+.PHONY: setup demo lint test test-long bench bundle deploy clean
 
 setup: $(VENV)/.ready
 
@@ -18,10 +18,14 @@ $(VENV)/.ready: requirements-dev.txt
 demo: setup
 	$(PY) -m tools.demo
 
-test: setup
+# ruff.toml: device code, tools and tests, 99 columns.
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: lint
 	$(PY) -m pytest -q -n 2 tests $(PYTEST_ARGS)
 
-test-long: setup
+test-long: lint
 	$(PY) -m pytest -q -n 2 tests --long $(PYTEST_ARGS)
 
 bench: setup

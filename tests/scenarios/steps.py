@@ -1,4 +1,5 @@
 """Steps shared by the scenarios, phrased as a test operator would."""
+from ocpp.v16 import call
 
 FAST = {"MeterValueSampleInterval": 2, "MinimumStatusDuration": 0}
 
@@ -9,6 +10,21 @@ def booted(csms, connectors=1):
     csms.wait_for_status(0, "Available")
     for c in range(1, connectors + 1):
         csms.wait_for_status(c, "Available")
+
+
+def change_configuration(csms, key, value):
+    """ChangeConfiguration.req -> the status the charger answered."""
+    return csms.call(call.ChangeConfiguration(key=key, value=value)).status
+
+
+def remote_start(csms, tag, connector):
+    """RemoteStartTransaction.req -> the status the charger answered."""
+    return csms.call(call.RemoteStartTransaction(id_tag=tag, connector_id=connector)).status
+
+
+def change_availability(csms, connector, kind):
+    """ChangeAvailability.req (kind "Operative" / "Inoperative") -> the answered status."""
+    return csms.call(call.ChangeAvailability(connector_id=connector, type=kind)).status
 
 
 def tx_id_of(csms, start):

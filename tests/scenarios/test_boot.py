@@ -3,7 +3,7 @@ import time
 
 from ocpp.v16 import call
 
-from tests.scenarios.steps import booted
+from tests.scenarios.steps import booted, change_configuration
 
 
 def test_tc_001_cold_boot(csms, charger):
@@ -43,7 +43,7 @@ def test_tc_002_cold_boot_pending(csms, charger):
     csms.wait_for("BootNotification")
     conf = csms.call(call.GetConfiguration(key=["HeartbeatInterval"]))
     assert conf.configuration_key[0]["key"] == "HeartbeatInterval"
-    assert csms.call(call.ChangeConfiguration(key="MeterValueSampleInterval", value="7")).status == "Accepted"
+    assert change_configuration(csms, "MeterValueSampleInterval", "7") == "Accepted"
     booted(csms)
     conf = csms.call(call.GetConfiguration(key=["MeterValueSampleInterval"]))
     assert conf.configuration_key[0]["value"] == "7"

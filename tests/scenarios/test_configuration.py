@@ -1,15 +1,16 @@
 """Configuration keys: GetConfiguration, ChangeConfiguration, persistence."""
 from ocpp.v16 import call
 
-from tests.scenarios.steps import booted
+from tests.scenarios.steps import booted, change_configuration
 
 # OCPP 1.6 §9.1 keys a Core charge point must have, with their accessibility.
 REQUIRED_CORE = {
-    "AuthorizeRemoteTxRequests": None, "ClockAlignedDataInterval": False, "ConnectionTimeOut": False,
-    "ConnectorPhaseRotation": False, "GetConfigurationMaxKeys": True, "HeartbeatInterval": False,
-    "LocalAuthorizeOffline": False, "LocalPreAuthorize": False, "MeterValuesAlignedData": False,
-    "MeterValuesSampledData": False, "MeterValueSampleInterval": False, "NumberOfConnectors": True,
-    "ResetRetries": False, "StopTransactionOnEVSideDisconnect": False, "StopTransactionOnInvalidId": False,
+    "AuthorizeRemoteTxRequests": None, "ClockAlignedDataInterval": False,
+    "ConnectionTimeOut": False, "ConnectorPhaseRotation": False, "GetConfigurationMaxKeys": True,
+    "HeartbeatInterval": False, "LocalAuthorizeOffline": False, "LocalPreAuthorize": False,
+    "MeterValuesAlignedData": False, "MeterValuesSampledData": False,
+    "MeterValueSampleInterval": False, "NumberOfConnectors": True, "ResetRetries": False,
+    "StopTransactionOnEVSideDisconnect": False, "StopTransactionOnInvalidId": False,
     "StopTxnAlignedData": False, "StopTxnSampledData": False, "SupportedFeatureProfiles": True,
     "TransactionMessageAttempts": False, "TransactionMessageRetryInterval": False,
     "UnlockConnectorOnEVSideDisconnect": False,
@@ -41,7 +42,7 @@ def test_tc_019_2_retrieve_specific_keys(csms, charger):
 def test_tc_021_change_configuration_persists_across_reboot(csms, charger):
     cp = charger()
     booted(csms)
-    assert csms.call(call.ChangeConfiguration(key="MeterValueSampleInterval", value="17")).status == "Accepted"
+    assert change_configuration(csms, "MeterValueSampleInterval", "17") == "Accepted"
     conf = csms.call(call.GetConfiguration(key=["MeterValueSampleInterval"]))
     assert conf.configuration_key[0]["value"] == "17"
     cp.stop()
@@ -54,16 +55,16 @@ def test_tc_021_change_configuration_persists_across_reboot(csms, charger):
 def test_tc_040_1_unknown_key_not_supported(csms, charger):
     charger()
     booted(csms)
-    assert csms.call(call.ChangeConfiguration(key="Testing", value="1")).status == "NotSupported"
+    assert change_configuration(csms, "Testing", "1") == "NotSupported"
 
 
 def test_tc_040_2_invalid_value_rejected(csms, charger):
     charger()
     booted(csms)
     for key, value in (("MeterValueSampleInterval", "-1"), ("HeartbeatInterval", "often"),
-                       ("StopTransactionOnInvalidId", "maybe"), ("MeterValuesSampledData", "Bogus.Measurand"),
-                       ("NumberOfConnectors", "2")):
-        assert csms.call(call.ChangeConfiguration(key=key, value=value)).status == "Rejected", key
+                       ("StopTransactionOnInvalidId", "maybe"),
+                       ("MeterValuesSampledData", "Bogus.Measurand"), ("NumberOfConnectors", "2")):
+        assert change_configuration(csms, key, value) == "Rejected", key
     conf = csms.call(call.GetConfiguration(key=["MeterValueSampleInterval"]))
     assert conf.configuration_key[0]["value"] != "-1"
 
@@ -71,14 +72,13 @@ def test_tc_040_2_invalid_value_rejected(csms, charger):
 def test_change_configuration_reboot_required(csms, charger):
     charger()
     booted(csms)
-    status = csms.call(call.ChangeConfiguration(key="ConnectorPhaseRotation", value="1.RST")).status
-    assert status == "RebootRequired"
+    assert change_configuration(csms, "ConnectorPhaseRotation", "1.RST") == "RebootRequired"
 
 
 def test_heartbeat_interval_change_takes_effect(csms, charger):
     charger()
     booted(csms)
-    assert csms.call(call.ChangeConfiguration(key="HeartbeatInterval", value="1")).status == "Accepted"
+    assert change_configuration(csms, "HeartbeatInterval", "1") == "Accepted"
     csms.wait_for("Heartbeat", timeout=4)
     csms.wait_for("Heartbeat", timeout=4)
 

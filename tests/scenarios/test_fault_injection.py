@@ -13,9 +13,10 @@ import time
 
 from tests.conftest import report_figure
 
-KEYS = {"MeterValueSampleInterval": 1, "LocalAuthorizeOffline": True, "AllowOfflineTxForUnknownId": True,
-        "TransactionMessageRetryInterval": 1, "TransactionMessageAttempts": 10,
-        "StopTxnSampledData": "", "HeartbeatInterval": 600}
+KEYS = {"MeterValueSampleInterval": 1, "HeartbeatInterval": 600, "StopTxnSampledData": "",
+        "LocalAuthorizeOffline": True, "AllowOfflineTxForUnknownId": True,
+        "TransactionMessageRetryInterval": 1, "TransactionMessageAttempts": 10}
+ENERGY = "Energy.Active.Import.Register"  # the measurand when none is named
 
 
 class Rig:
@@ -73,7 +74,8 @@ class Rig:
         if rng.random() < 0.5:
             timers.append(threading.Timer(rng.uniform(0.0, 1.2), self.kill))
         if rng.random() < 0.3:
-            timers.append(threading.Timer(rng.uniform(0.0, 1.2), self.cut, (rng.uniform(0.2, 1.5),)))
+            outage = rng.uniform(0.2, 1.5)
+            timers.append(threading.Timer(rng.uniform(0.0, 1.2), self.cut, (outage,)))
         for t in timers:
             t.start()
         self.send("plug 1")
@@ -96,7 +98,8 @@ def audit(csms, started_tags):
         starts.setdefault(tx["start"]["idTag"], []).append(tx_id)
         stop = tx["stop"]
         if stop is None:
-            problems.append("transaction %s (%s) has no StopTransaction" % (tx_id, tx["start"]["idTag"]))
+            problems.append("transaction %s (%s) has no StopTransaction"
+                            % (tx_id, tx["start"]["idTag"]))
             continue
         if stop["meterStop"] < tx["start"]["meterStart"]:
             problems.append("transaction %s: meterStop %d < meterStart %d" % (
@@ -105,7 +108,7 @@ def audit(csms, started_tags):
         for mv in tx["meter_values"]:
             for v in mv["meterValue"]:
                 for s in v["sampledValue"]:
-                    if s.get("measurand", "Energy.Active.Import.Register") == "Energy.Active.Import.Register":
+                    if s.get("measurand", ENERGY) == ENERGY:
                         energies.append(float(s["value"]))
         energies.append(stop["meterStop"])
         if energies != sorted(energies):
@@ -140,12 +143,14 @@ def test_fault_injection_no_transaction_lost_or_doubled(csms, charger, link, req
         time.sleep(0.5)
     time.sleep(1)
     audited, lost, duplicated, problems = audit(csms, started)
-    report_figure("fault injection on %s (seed %d): %d sessions, %d kills survived, %d link drops, "
-                  "%d transactions audited, %d lost, %d duplicated"
-                  % (os.path.basename(cp.interpreter), seed, n, rig.kills, rig.cuts, audited, lost, duplicated))
+    report_figure("fault injection on %s (seed %d): %d sessions, %d kills survived, "
+                  "%d link drops, %d transactions audited, %d lost, %d duplicated"
+                  % (os.path.basename(cp.interpreter), seed, n, rig.kills, rig.cuts, audited,
+                     lost, duplicated))
     assert problems == [], problems
     assert lost == 0 and duplicated == 0
     assert audited >= len(started) and rig.kills >= n // 5
     # Every transaction the charger logged as started reached the CSMS once.
     for tag in started:
-        assert len([tx for tx in csms.transactions.values() if tx["start"]["idTag"] == tag]) == 1, tag
+        txs = [tx for tx in csms.transactions.values() if tx["start"]["idTag"] == tag]
+        assert len(txs) == 1, tag

@@ -344,7 +344,7 @@ def test_tc_044_3_broken_update_is_rolled_back(csms, charger, interpreter, web, 
     # The new application dies at every start; restart it as a watchdog would.
     restarts = 0
     while True:
-        cp.proc.wait(15)
+        cp.wait(15)
         assert cp.returncode == 1
         restarts += 1
         assert restarts <= 3, "still not rolled back"

@@ -25,7 +25,8 @@ def test_tc_007_start_with_cached_id(csms, charger):
 
 
 def test_tc_061_clear_authorization_cache(csms, charger):
-    cp = charger(ocpp=dict(FAST, AuthorizationCacheEnabled=True, LocalPreAuthorize=True, ConnectionTimeOut=2))
+    cp = charger(ocpp=dict(FAST, AuthorizationCacheEnabled=True, LocalPreAuthorize=True,
+                           ConnectionTimeOut=2))
     booted(csms)
     cp.console("swipe CACHED2")
     csms.wait_for("Authorize", {"idTag": "CACHED2"})
@@ -37,7 +38,8 @@ def test_tc_061_clear_authorization_cache(csms, charger):
 
 
 def test_tc_008_start_with_id_in_local_list(csms, charger):
-    cp = charger(ocpp=dict(FAST, LocalPreAuthorize=True, LocalAuthListEnabled=True, AuthorizationCacheEnabled=False))
+    cp = charger(ocpp=dict(FAST, LocalPreAuthorize=True, LocalAuthListEnabled=True,
+                           AuthorizationCacheEnabled=False))
     booted(csms)
     assert csms.call(call.GetLocalListVersion()).list_version == 0
     reply = csms.call(call.SendLocalList(list_version=1, update_type="Full",
@@ -54,7 +56,8 @@ def test_tc_042_1_local_list_disabled_version_minus_one(csms, charger):
     charger(ocpp={"LocalAuthListEnabled": False})
     booted(csms)
     assert csms.call(call.GetLocalListVersion()).list_version == -1
-    reply = csms.call(call.SendLocalList(list_version=1, update_type="Full", local_authorization_list=[]))
+    reply = csms.call(call.SendLocalList(list_version=1, update_type="Full",
+                                         local_authorization_list=[]))
     assert reply.status == "NotSupported"
 
 
@@ -78,8 +81,9 @@ def test_tc_043_send_local_list_full_then_differential_survives_reboot(csms, cha
                                         local_authorization_list=diff)).status == "Accepted"
     assert csms.call(call.GetLocalListVersion()).list_version == 5
     # TC_043_2: a differential that does not advance the version.
+    late = [_entry("LATE")]
     assert csms.call(call.SendLocalList(list_version=4, update_type="Differential",
-                                        local_authorization_list=[_entry("LATE")])).status == "VersionMismatch"
+                                        local_authorization_list=late)).status == "VersionMismatch"
     # TC_043_3: more entries than SendLocalListMaxLength -> Failed.
     many = [_entry("M%04d" % i) for i in range(101)]
     assert csms.call(call.SendLocalList(list_version=9, update_type="Full",

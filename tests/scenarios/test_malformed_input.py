@@ -20,22 +20,27 @@ BAD_FRAMES = [
     ("unknown message type", '[5,"t2",{}]', ("t2", "ProtocolError")),
     ("message type as string", '["2","t3","Reset",{"type":"Hard"}]', ("t3", "ProtocolError")),
     ("call without payload", '[2,"t4","Reset"]', ("t4", "ProtocolError")),
-    ("call with extra element", '[2,"t5","Reset",{"type":"Hard"},1]', ("t5", "FormationViolation")),
+    ("call with extra element", '[2,"t5","Reset",{"type":"Hard"},1]',
+     ("t5", "FormationViolation")),
     ("action not a string", '[2,"t6",7,{}]', ("t6", "FormationViolation")),
     ("payload is an array", '[2,"t7","Reset",[]]', ("t7", "FormationViolation")),
     ("unknown action", '[2,"t8","MakeCoffee",{}]', ("t8", "NotImplemented")),
-    ("action for the other side", '[2,"t9","BootNotification",{"chargePointVendor":"a","chargePointModel":"b"}]',
+    ("action for the other side",
+     '[2,"t9","BootNotification",{"chargePointVendor":"a","chargePointModel":"b"}]',
      ("t9", "NotSupported")),
     ("missing required field", '[2,"t10","Reset",{}]', ("t10", "OccurenceConstraintViolation")),
-    ("bad enum value", '[2,"t11","Reset",{"type":"Warm"}]', ("t11", "PropertyConstraintViolation")),
-    ("unknown property", '[2,"t12","Reset",{"type":"Hard","when":"now"}]', ("t12", "FormationViolation")),
+    ("bad enum value", '[2,"t11","Reset",{"type":"Warm"}]',
+     ("t11", "PropertyConstraintViolation")),
+    ("unknown property", '[2,"t12","Reset",{"type":"Hard","when":"now"}]',
+     ("t12", "FormationViolation")),
     ("integer as string", '[2,"t13","ChangeAvailability",{"connectorId":"1","type":"Operative"}]',
      ("t13", "TypeConstraintViolation")),
     ("integer as float", '[2,"t14","ChangeAvailability",{"connectorId":1.5,"type":"Operative"}]',
      ("t14", "TypeConstraintViolation")),
     ("integer as bool", '[2,"t15","ChangeAvailability",{"connectorId":true,"type":"Operative"}]',
      ("t15", "TypeConstraintViolation")),
-    ("integer as null", '[2,"t16","UnlockConnector",{"connectorId":null}]', ("t16", "TypeConstraintViolation")),
+    ("integer as null", '[2,"t16","UnlockConnector",{"connectorId":null}]',
+     ("t16", "TypeConstraintViolation")),
     ("string as number", '[2,"t17","ChangeConfiguration",{"key":"HeartbeatInterval","value":30}]',
      ("t17", "TypeConstraintViolation")),
     ("array as string", '[2,"t18","GetConfiguration",{"key":"HeartbeatInterval"}]',
@@ -100,7 +105,8 @@ def test_websocket_level_garbage_fails_the_link_and_the_charger_reconnects(csms,
         csms.send_raw(b"\x00\x01binary")
         code = 1003
     elif kind == "bad utf-8":
-        csms.send_raw(b'[2,"u1","Reset",{"type":"\xff\xfe"}]', text=True)  # a text frame that is not UTF-8
+        # a text frame that is not UTF-8
+        csms.send_raw(b'[2,"u1","Reset",{"type":"\xff\xfe"}]', text=True)
         code = 1007
     else:
         csms.send_raw('[2,"big","DataTransfer",{"vendorId":"v","data":"%s"}]' % ("x" * 9000))

@@ -3,10 +3,10 @@ import time
 
 from ocpp.v16 import call
 
-from tests.scenarios.steps import booted, start_session, tx_id_of
+from tests.scenarios.steps import booted, change_availability, start_session, tx_id_of
 
-OFFLINE = {"MeterValueSampleInterval": 1, "LocalAuthorizeOffline": True, "AllowOfflineTxForUnknownId": True,
-           "TransactionMessageRetryInterval": 1}
+OFFLINE = {"MeterValueSampleInterval": 1, "LocalAuthorizeOffline": True,
+           "AllowOfflineTxForUnknownId": True, "TransactionMessageRetryInterval": 1}
 
 
 def test_tc_032_1_power_failure_stops_transactions(csms, charger):
@@ -28,7 +28,7 @@ def test_tc_032_1_power_failure_stops_transactions(csms, charger):
 def test_tc_034_power_failure_with_unavailable_status(csms, charger):
     cp = charger()
     booted(csms)
-    assert csms.call(call.ChangeAvailability(connector_id=0, type="Inoperative")).status == "Accepted"
+    assert change_availability(csms, 0, "Inoperative") == "Accepted"
     csms.wait_for_status(0, "Unavailable")
     csms.wait_for_status(1, "Unavailable")
     cp.kill()
@@ -56,8 +56,9 @@ def test_tc_036_connection_loss_during_transaction(csms, charger, link):
     stamps = [mv["meterValue"][0]["timestamp"] for mv in values]
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps), stamps
     assert len(values) >= 5
-    assert all(mv["meterValue"][0]["sampledValue"][0]["context"] == "Sample.Periodic" for mv in values)
-    energies = [float(mv["meterValue"][0]["sampledValue"][0]["value"]) for mv in values]
+    sampled = [mv["meterValue"][0]["sampledValue"][0] for mv in values]
+    assert all(s["context"] == "Sample.Periodic" for s in sampled)
+    energies = [float(s["value"]) for s in sampled]
     assert energies == sorted(energies)
     assert csms.messages("BootNotification") and len(csms.messages("BootNotification")) == 1
 
@@ -79,7 +80,8 @@ def test_tc_037_1_offline_start_valid_id(csms, charger, link):
 
 def _offline_start_then_invalid(csms, charger, link, stop_on_invalid):
     csms.id_tags = {"BADOFF": "Invalid"}
-    cp = charger(ocpp=dict(OFFLINE, StopTransactionOnInvalidId=stop_on_invalid), csms_config=link.config)
+    cp = charger(ocpp=dict(OFFLINE, StopTransactionOnInvalidId=stop_on_invalid),
+                 csms_config=link.config)
     booted(csms)
     link.cut()
     cp.wait_log("link down")
@@ -156,14 +158,16 @@ def test_many_transactions_while_the_csms_is_unreachable(csms, charger, link):
     link.restore()
     for tag in tags:
         start = csms.wait_for("StartTransaction", {"idTag": tag}, timeout=20)
-        stop = csms.wait_for("StopTransaction", {"transactionId": tx_id_of(csms, start)}, timeout=20)
+        stop = csms.wait_for("StopTransaction", {"transactionId": tx_id_of(csms, start)},
+                             timeout=20)
         assert stop["meterStop"] >= start["meterStart"]
     starts = [m["idTag"] for m in csms.messages("StartTransaction")]
     assert starts == tags                        # in order, once each
     assert len(csms.messages("StopTransaction")) == len(tags)
 
 
-def test_messages_before_the_first_boot_reply_carry_the_last_known_time(csms, charger, link, monkeypatch):
+def test_messages_before_the_first_boot_reply_carry_the_last_known_time(csms, charger, link,
+                                                                         monkeypatch):
     cp = charger(ocpp=OFFLINE, csms_config=link.config)
     booted(csms)                                 # learns the time from the CSMS and keeps it
     cp.stop()

@@ -1,7 +1,8 @@
 """Remote control from the Central System: start, stop, unlock, reset, availability."""
 from ocpp.v16 import call
 
-from tests.scenarios.steps import FAST, booted, start_session
+from tests.scenarios.steps import (FAST, booted, change_availability, remote_start,
+                                   start_session)
 
 
 def test_tc_010_remote_start_cable_plugged_in_first(csms, charger):
@@ -11,7 +12,7 @@ def test_tc_010_remote_start_cable_plugged_in_first(csms, charger):
     assert conf.configuration_key[0]["value"] == "true"
     cp.console("plug 1")
     csms.wait_for_status(1, "Preparing")
-    assert csms.call(call.RemoteStartTransaction(id_tag="REMOTE1", connector_id=1)).status == "Accepted"
+    assert remote_start(csms, "REMOTE1", 1) == "Accepted"
     csms.wait_for("Authorize", {"idTag": "REMOTE1"})
     start = csms.wait_for("StartTransaction", {"idTag": "REMOTE1", "connectorId": 1})
     csms.wait_for_status(1, "Charging")
@@ -21,7 +22,7 @@ def test_tc_010_remote_start_cable_plugged_in_first(csms, charger):
 def test_tc_011_1_remote_start_first(csms, charger):
     cp = charger(ocpp=dict(FAST, AuthorizeRemoteTxRequests=False))
     booted(csms)
-    assert csms.call(call.RemoteStartTransaction(id_tag="REMOTE1", connector_id=1)).status == "Accepted"
+    assert remote_start(csms, "REMOTE1", 1) == "Accepted"
     csms.wait_for_status(1, "Preparing")
     cp.console("plug 1")
     csms.wait_for("StartTransaction", {"idTag": "REMOTE1"})
@@ -32,7 +33,7 @@ def test_tc_011_1_remote_start_first(csms, charger):
 def test_tc_011_2_remote_start_time_out(csms, charger):
     charger(ocpp=dict(FAST, ConnectionTimeOut=2))
     booted(csms)
-    assert csms.call(call.RemoteStartTransaction(id_tag="REMOTE1", connector_id=1)).status == "Accepted"
+    assert remote_start(csms, "REMOTE1", 1) == "Accepted"
     csms.wait_for_status(1, "Preparing")
     csms.wait_for_status(1, "Available", timeout=6)
 
@@ -51,15 +52,15 @@ def test_tc_026_remote_start_rejected_on_busy_connector(csms, charger):
     cp = charger(ocpp=dict(FAST, LocalPreAuthorize=False))
     booted(csms)
     start_session(csms, cp)
-    assert csms.call(call.RemoteStartTransaction(id_tag="OTHER", connector_id=1)).status == "Rejected"
+    assert remote_start(csms, "OTHER", 1) == "Rejected"
     csms.expect_none("StartTransaction", 1)
 
 
 def test_tc_027_remote_start_connector_zero_rejected(csms, charger):
     charger(ocpp=FAST)
     booted(csms)
-    assert csms.call(call.RemoteStartTransaction(id_tag="REMOTE1", connector_id=0)).status == "Rejected"
-    assert csms.call(call.RemoteStartTransaction(id_tag="REMOTE1", connector_id=2)).status == "Rejected"
+    assert remote_start(csms, "REMOTE1", 0) == "Rejected"
+    assert remote_start(csms, "REMOTE1", 2) == "Rejected"
 
 
 def test_tc_028_remote_stop_unknown_transaction_rejected(csms, charger):
@@ -114,7 +115,7 @@ def test_tc_018_2_unlock_fixed_cable_with_session(csms, charger):
 def _reset_without_transaction(csms, charger, kind):
     cp = charger()
     booted(csms)
-    assert csms.call(call.ChangeAvailability(connector_id=0, type="Inoperative")).status == "Accepted"
+    assert change_availability(csms, 0, "Inoperative") == "Accepted"
     csms.wait_for_status(0, "Unavailable")
     csms.wait_for_status(1, "Unavailable")
     assert csms.call(call.Reset(type=kind)).status == "Accepted"
@@ -122,7 +123,7 @@ def _reset_without_transaction(csms, charger, kind):
     # Availability survives the reboot.
     csms.wait_for_status(0, "Unavailable")
     csms.wait_for_status(1, "Unavailable")
-    assert csms.call(call.ChangeAvailability(connector_id=0, type="Operative")).status == "Accepted"
+    assert change_availability(csms, 0, "Operative") == "Accepted"
     csms.wait_for_status(1, "Available")
     assert cp.running
 
@@ -158,21 +159,21 @@ def test_tc_016_soft_reset_with_transaction(csms, charger):
 def test_change_availability_without_transaction(csms, charger):
     cp = charger()
     booted(csms)
-    assert csms.call(call.ChangeAvailability(connector_id=1, type="Inoperative")).status == "Accepted"
+    assert change_availability(csms, 1, "Inoperative") == "Accepted"
     csms.wait_for_status(1, "Unavailable")
     cp.console("plug 1")
     cp.console("swipe TAG1")
     csms.expect_none("StartTransaction", 1.5)
-    assert csms.call(call.ChangeAvailability(connector_id=1, type="Operative")).status == "Accepted"
+    assert change_availability(csms, 1, "Operative") == "Accepted"
     csms.wait_for_status(1, "Preparing")
-    assert csms.call(call.ChangeAvailability(connector_id=3, type="Operative")).status == "Rejected"
+    assert change_availability(csms, 3, "Operative") == "Rejected"
 
 
 def test_change_availability_during_transaction_is_scheduled(csms, charger):
     cp = charger(ocpp=FAST)
     booted(csms)
     tx_id = start_session(csms, cp)
-    assert csms.call(call.ChangeAvailability(connector_id=1, type="Inoperative")).status == "Scheduled"
+    assert change_availability(csms, 1, "Inoperative") == "Scheduled"
     csms.expect_none("StopTransaction", 1)
     cp.console("swipe TAG1")
     csms.wait_for("StopTransaction", {"transactionId": tx_id})

@@ -4,14 +4,16 @@ import time
 from ocpp.v16 import call
 
 from firmware.clock import iso
-from tests.scenarios.steps import FAST, booted, start_session
+from tests.scenarios.steps import (FAST, booted, change_availability, remote_start,
+                                   start_session)
 
 
 def reserve(csms, rid, tag, connector=1, seconds=60, parent=None):
-    req = call.ReserveNow(connector_id=connector, expiry_date=iso(int(time.time()) + seconds), id_tag=tag,
+    expiry = iso(int(time.time()) + seconds)
+    req = call.ReserveNow(connector_id=connector, expiry_date=expiry, id_tag=tag,
                           reservation_id=rid)
     if parent:
-        req = call.ReserveNow(connector_id=connector, expiry_date=iso(int(time.time()) + seconds), id_tag=tag,
+        req = call.ReserveNow(connector_id=connector, expiry_date=expiry, id_tag=tag,
                               reservation_id=rid, parent_id_tag=parent)
     return csms.call(req).status
 
@@ -36,8 +38,8 @@ def test_tc_046_2_reserve_connector_remote_start(csms, charger):
     booted(csms)
     assert reserve(csms, 12, "RESV2") == "Accepted"
     csms.wait_for_status(1, "Reserved")
-    assert csms.call(call.RemoteStartTransaction(id_tag="OTHER", connector_id=1)).status == "Rejected"
-    assert csms.call(call.RemoteStartTransaction(id_tag="RESV2", connector_id=1)).status == "Accepted"
+    assert remote_start(csms, "OTHER", 1) == "Rejected"
+    assert remote_start(csms, "RESV2", 1) == "Accepted"
     cp.console("plug 1")
     start = csms.wait_for("StartTransaction", {"idTag": "RESV2"})
     assert start["reservationId"] == 12
@@ -67,9 +69,9 @@ def test_tc_048_reserve_now_faulted_occupied_unavailable_rejected(csms, charger)
     csms.wait_for("StopTransaction")
     cp.console("unplug 1")
     csms.wait_for_status(1, "Available")
-    assert csms.call(call.ChangeAvailability(connector_id=1, type="Inoperative")).status == "Accepted"
+    assert change_availability(csms, 1, "Inoperative") == "Accepted"
     assert reserve(csms, 23, "R") == "Unavailable"                   # TC_048_3
-    assert csms.call(call.ChangeAvailability(connector_id=1, type="Operative")).status == "Accepted"
+    assert change_availability(csms, 1, "Operative") == "Accepted"
     assert reserve(csms, 24, "R", connector=7) == "Rejected"         # TC_048_4: no such connector
 
 

@@ -6,11 +6,13 @@ from ocpp.v16 import call
 from firmware.clock import iso, parse_iso
 from tests.scenarios.steps import FAST, booted, start_session
 
-KEYS = dict(FAST, MeterValuesSampledData="Energy.Active.Import.Register,Power.Active.Import,Current.Offered",
-            MeterValueSampleInterval=1)
+KEYS = dict(FAST, MeterValueSampleInterval=1,
+            MeterValuesSampledData="Energy.Active.Import.Register,Power.Active.Import,"
+                                   "Current.Offered")
 
 
-def profile(pid, purpose, stack, periods, unit="A", kind="Absolute", start=None, duration=None, **extra):
+def profile(pid, purpose, stack, periods, unit="A", kind="Absolute", start=None, duration=None,
+            **extra):
     schedule = {"charging_rate_unit": unit,
                 "charging_schedule_period": [{"start_period": s, "limit": l} for s, l in periods]}
     if start is not None:
@@ -38,11 +40,28 @@ def wait_offered(csms, tx_id, amps, timeout=8):
     raise AssertionError("Current.Offered never became %s A" % amps)
 
 
+def set_profile(csms, connector, p):
+    """SetChargingProfile.req -> the status the charger answered."""
+    req = call.SetChargingProfile(connector_id=connector, cs_charging_profiles=p)
+    return csms.call(req).status
+
+
 def composite(csms, connector, duration, unit=None):
     req = call.GetCompositeSchedule(connector_id=connector, duration=duration)
     if unit:
-        req = call.GetCompositeSchedule(connector_id=connector, duration=duration, charging_rate_unit=unit)
+        req = call.GetCompositeSchedule(connector_id=connector, duration=duration,
+                                        charging_rate_unit=unit)
     return csms.call(req)
+
+
+def steps(result):
+    """(startPeriod, limit) of each period of a GetCompositeSchedule.conf."""
+    return [(p["start_period"], p["limit"])
+            for p in result.charging_schedule["charging_schedule_period"]]
+
+
+def first_limit(result):
+    return result.charging_schedule["charging_schedule_period"][0]["limit"]
 
 
 def test_tc_056_tx_default_profile(csms, charger):
@@ -50,37 +69,39 @@ def test_tc_056_tx_default_profile(csms, charger):
     booted(csms)
     now = iso(int(time.time()) - 5)
     p = profile(1, "TxDefaultProfile", 0, [(0, 10.0)], start=now)
-    assert csms.call(call.SetChargingProfile(connector_id=0, cs_charging_profiles=p)).status == "Accepted"
+    assert set_profile(csms, 0, p) == "Accepted"
     tx_id = start_session(csms, cp)
     power = wait_offered(csms, tx_id, 10.0)
     assert power == 10 * 230
     result = composite(csms, 1, 300)
     assert result.status == "Accepted"
-    assert result.charging_schedule["charging_schedule_period"][0]["limit"] == 10.0
+    assert first_limit(result) == 10.0
 
 
 def test_tc_057_tx_profile_over_tx_default(csms, charger):
     cp = charger(ocpp=KEYS)
     booted(csms)
     now = iso(int(time.time()) - 5)
-    csms.call(call.SetChargingProfile(connector_id=1, cs_charging_profiles=profile(1, "TxDefaultProfile", 0, [(0, 16.0)], start=now)))
+    set_profile(csms, 1, profile(1, "TxDefaultProfile", 0, [(0, 16.0)], start=now))
     tx_id = start_session(csms, cp)
     wait_offered(csms, tx_id, 16.0)
     tx_profile = profile(2, "TxProfile", 0, [(0, 8.0)], start=now, transaction_id=tx_id)
-    assert csms.call(call.SetChargingProfile(connector_id=1, cs_charging_profiles=tx_profile)).status == "Accepted"
+    assert set_profile(csms, 1, tx_profile) == "Accepted"
     assert wait_offered(csms, tx_id, 8.0) == 8 * 230
     cp.console("swipe TAG1")
     csms.wait_for("StopTransaction")
     # TC_058: a TxProfile without a running transaction is rejected.
     late = profile(3, "TxProfile", 0, [(0, 8.0)], start=now, transaction_id=tx_id)
-    assert csms.call(call.SetChargingProfile(connector_id=1, cs_charging_profiles=late)).status == "Rejected"
+    assert set_profile(csms, 1, late) == "Rejected"
 
 
 def test_tc_059_remote_start_with_charging_profile(csms, charger):
     cp = charger(ocpp=KEYS)
     booted(csms)
     p = profile(7, "TxProfile", 0, [(0, 12.0), (3600, 6.0)], kind="Relative")
-    assert csms.call(call.RemoteStartTransaction(id_tag="REMOTEP", connector_id=1, charging_profile=p)).status == "Accepted"
+    reply = csms.call(call.RemoteStartTransaction(id_tag="REMOTEP", connector_id=1,
+                                                  charging_profile=p))
+    assert reply.status == "Accepted"
     cp.console("plug 1")
     csms.wait_for("StartTransaction", {"idTag": "REMOTEP"})
     csms.wait_for_status(1, "Charging")
@@ -94,7 +115,9 @@ def test_tc_059_remote_start_with_charging_profile(csms, charger):
     cp.console("swipe REMOTEP")
     csms.wait_for("StopTransaction")
     bad = profile(8, "TxDefaultProfile", 0, [(0, 12.0)], kind="Relative")
-    assert csms.call(call.RemoteStartTransaction(id_tag="X", connector_id=1, charging_profile=bad)).status == "Rejected"
+    reply = csms.call(call.RemoteStartTransaction(id_tag="X", connector_id=1,
+                                                  charging_profile=bad))
+    assert reply.status == "Rejected"
 
 
 def test_tc_066_get_composite_schedule(csms, charger):
@@ -102,14 +125,14 @@ def test_tc_066_get_composite_schedule(csms, charger):
     booted(csms)
     t0 = int(time.time()) - 5  # in the past: the charger's clock may be a second behind ours
     start = iso(t0)
-    csms.call(call.SetChargingProfile(connector_id=0, cs_charging_profiles=profile(
-        1, "ChargePointMaxProfile", 0, [(0, 20.0), (200, 12.0)], start=start)))
-    csms.call(call.SetChargingProfile(connector_id=1, cs_charging_profiles=profile(
-        2, "TxDefaultProfile", 0, [(0, 16.0), (100, 10.0), (300, 14.0)], start=start)))
-    csms.call(call.SetChargingProfile(connector_id=1, cs_charging_profiles=profile(
-        3, "TxDefaultProfile", 1, [(0, 18.0)], start=start, duration=50)))
+    set_profile(csms, 0, profile(
+        1, "ChargePointMaxProfile", 0, [(0, 20.0), (200, 12.0)], start=start))
+    set_profile(csms, 1, profile(
+        2, "TxDefaultProfile", 0, [(0, 16.0), (100, 10.0), (300, 14.0)], start=start))
+    set_profile(csms, 1, profile(
+        3, "TxDefaultProfile", 1, [(0, 18.0)], start=start, duration=50))
     result = composite(csms, 1, 400, "A")
-    got = [(p["start_period"], p["limit"]) for p in result.charging_schedule["charging_schedule_period"]]
+    got = steps(result)
     shift = parse_iso(result.schedule_start) - t0
     # min(ChargePointMax, Tx default stack 1 for 50 s then stack 0), as seen from scheduleStart
     expected = [(0, 18.0), (50, 16.0), (100, 10.0), (200, 10.0), (300, 12.0)]
@@ -120,9 +143,10 @@ def test_tc_066_get_composite_schedule(csms, charger):
             continue
         merged.append((s, l))
     assert got == merged
-    assert composite(csms, 0, 400, "A").charging_schedule["charging_schedule_period"][0]["limit"] == 20.0
+    assert first_limit(composite(csms, 0, 400, "A")) == 20.0
     watts = composite(csms, 1, 400, "W").charging_schedule
-    assert watts["charging_rate_unit"] == "W" and watts["charging_schedule_period"][0]["limit"] == 18 * 230
+    assert watts["charging_rate_unit"] == "W"
+    assert watts["charging_schedule_period"][0]["limit"] == 18 * 230
     assert composite(csms, 5, 100).status == "Rejected"
 
 
@@ -131,14 +155,15 @@ def test_tc_067_clear_charging_profile(csms, charger):
     booted(csms)
     start = iso(int(time.time()) - 5)
     for pid, stack in ((1, 0), (2, 1), (3, 2)):
-        csms.call(call.SetChargingProfile(connector_id=1, cs_charging_profiles=profile(
-            pid, "TxDefaultProfile", stack, [(0, 10.0 + stack)], start=start)))
-    assert composite(csms, 1, 60).charging_schedule["charging_schedule_period"][0]["limit"] == 12.0
+        set_profile(csms, 1, profile(
+            pid, "TxDefaultProfile", stack, [(0, 10.0 + stack)], start=start))
+    assert first_limit(composite(csms, 1, 60)) == 12.0
     assert csms.call(call.ClearChargingProfile(id=3)).status == "Accepted"
-    assert composite(csms, 1, 60).charging_schedule["charging_schedule_period"][0]["limit"] == 11.0
-    assert csms.call(call.ClearChargingProfile(connector_id=1, charging_profile_purpose="TxDefaultProfile",
-                                               stack_level=1)).status == "Accepted"
-    assert composite(csms, 1, 60).charging_schedule["charging_schedule_period"][0]["limit"] == 10.0
+    assert first_limit(composite(csms, 1, 60)) == 11.0
+    reply = csms.call(call.ClearChargingProfile(connector_id=1, stack_level=1,
+                                                charging_profile_purpose="TxDefaultProfile"))
+    assert reply.status == "Accepted"
+    assert first_limit(composite(csms, 1, 60)) == 10.0
     assert csms.call(call.ClearChargingProfile()).status == "Accepted"
     assert composite(csms, 1, 60).charging_schedule is None
     assert csms.call(call.ClearChargingProfile(id=99)).status == "Unknown"
@@ -151,13 +176,13 @@ def test_tc_072_stacking_charging_profiles(csms, charger):
     # currentTime, whole seconds) may run a second behind this process's, and a composite
     # starting before the profiles would rightly open with the unlimited rating.
     t0 = int(time.time()) - 5
-    csms.call(call.SetChargingProfile(connector_id=1, cs_charging_profiles=profile(
-        1, "TxDefaultProfile", 0, [(0, 16.0)], start=iso(t0))))
-    csms.call(call.SetChargingProfile(connector_id=1, cs_charging_profiles=profile(
-        2, "TxDefaultProfile", 1, [(0, 8.0)], start=iso(t0), duration=120)))
+    set_profile(csms, 1, profile(
+        1, "TxDefaultProfile", 0, [(0, 16.0)], start=iso(t0)))
+    set_profile(csms, 1, profile(
+        2, "TxDefaultProfile", 1, [(0, 8.0)], start=iso(t0), duration=120))
     result = composite(csms, 1, 300)
     shift = parse_iso(result.schedule_start) - t0
-    got = [(p["start_period"], p["limit"]) for p in result.charging_schedule["charging_schedule_period"]]
+    got = steps(result)
     assert got == [(0, 8.0), (120 - shift, 16.0)]
 
 
@@ -166,8 +191,9 @@ def test_recurring_daily_profile_across_midnight(csms, charger):
     booted(csms)
     # Cheap at night: 22:00-06:00 UTC 20 A, otherwise 8 A, every day.
     p = profile(5, "TxDefaultProfile", 0, [(0, 20.0), (6 * 3600, 8.0), (22 * 3600, 20.0)],
-                kind="Recurring", start="2026-01-01T00:00:00Z", duration=86400, recurrency_kind="Daily")
-    assert csms.call(call.SetChargingProfile(connector_id=1, cs_charging_profiles=p)).status == "Accepted"
+                kind="Recurring", start="2026-01-01T00:00:00Z", duration=86400,
+                recurrency_kind="Daily")
+    assert set_profile(csms, 1, p) == "Accepted"
     result = composite(csms, 1, 86400)
     t = parse_iso(result.schedule_start)
     periods = result.charging_schedule["charging_schedule_period"]
@@ -188,25 +214,25 @@ def test_profile_limits_are_enforced(csms, charger):
     booted(csms)
     start = iso(int(time.time()))
     too_deep = profile(1, "TxDefaultProfile", 9, [(0, 10.0)], start=start)
-    assert csms.call(call.SetChargingProfile(connector_id=1, cs_charging_profiles=too_deep)).status == "Rejected"
+    assert set_profile(csms, 1, too_deep) == "Rejected"
     too_long = profile(2, "TxDefaultProfile", 0, [(i * 60, 10.0) for i in range(25)], start=start)
-    assert csms.call(call.SetChargingProfile(connector_id=1, cs_charging_profiles=too_long)).status == "Rejected"
+    assert set_profile(csms, 1, too_long) == "Rejected"
     cp_max_on_1 = profile(3, "ChargePointMaxProfile", 0, [(0, 10.0)], start=start)
-    assert csms.call(call.SetChargingProfile(connector_id=1, cs_charging_profiles=cp_max_on_1)).status == "Rejected"
+    assert set_profile(csms, 1, cp_max_on_1) == "Rejected"
     for pid in range(8):
         ok = profile(10 + pid, "TxDefaultProfile", pid, [(0, 10.0)], start=start)
-        assert csms.call(call.SetChargingProfile(connector_id=1, cs_charging_profiles=ok)).status == "Accepted"
+        assert set_profile(csms, 1, ok) == "Accepted"
     ninth = profile(30, "TxDefaultProfile", 8, [(0, 10.0)], start=start)
-    assert csms.call(call.SetChargingProfile(connector_id=1, cs_charging_profiles=ninth)).status == "Rejected"
+    assert set_profile(csms, 1, ninth) == "Rejected"
 
 
 def test_profiles_survive_a_reboot(csms, charger):
     cp = charger(ocpp=KEYS)
     booted(csms)
     start = iso(int(time.time()) - 5)
-    csms.call(call.SetChargingProfile(connector_id=0, cs_charging_profiles=profile(
-        1, "TxDefaultProfile", 0, [(0, 9.0)], start=start)))
+    set_profile(csms, 0, profile(
+        1, "TxDefaultProfile", 0, [(0, 9.0)], start=start))
     cp.stop()
     cp.start()
     booted(csms)
-    assert composite(csms, 1, 60).charging_schedule["charging_schedule_period"][0]["limit"] == 9.0
+    assert first_limit(composite(csms, 1, 60)) == 9.0

@@ -4,29 +4,38 @@ from ocpp.v16 import call
 from tests.scenarios.steps import FAST, booted, start_session
 
 
+def trigger(csms, message, connector=None):
+    """TriggerMessage.req -> the status the charger answered."""
+    return csms.call(call.TriggerMessage(requested_message=message, connector_id=connector)).status
+
+
+def triggered(payload):
+    return payload["meterValue"][0]["sampledValue"][0]["context"] == "Trigger"
+
+
 def test_tc_054_trigger_message(csms, charger):
     cp = charger(ocpp=FAST)
     booted(csms)
     tx_id = start_session(csms, cp)
-    assert csms.call(call.TriggerMessage(requested_message="MeterValues", connector_id=1)).status == "Accepted"
-    mv = csms.wait_for("MeterValues", lambda p: p["meterValue"][0]["sampledValue"][0]["context"] == "Trigger")
+    assert trigger(csms, "MeterValues", 1) == "Accepted"
+    mv = csms.wait_for("MeterValues", triggered)
     assert mv["connectorId"] == 1 and mv["transactionId"] == tx_id
-    assert csms.call(call.TriggerMessage(requested_message="Heartbeat")).status == "Accepted"
+    assert trigger(csms, "Heartbeat") == "Accepted"
     csms.wait_for("Heartbeat")
-    assert csms.call(call.TriggerMessage(requested_message="StatusNotification", connector_id=1)).status == "Accepted"
+    assert trigger(csms, "StatusNotification", 1) == "Accepted"
     csms.wait_for_status(1, "Charging")
-    assert csms.call(call.TriggerMessage(requested_message="DiagnosticsStatusNotification")).status == "Accepted"
+    assert trigger(csms, "DiagnosticsStatusNotification") == "Accepted"
     csms.wait_for("DiagnosticsStatusNotification")
-    assert csms.call(call.TriggerMessage(requested_message="FirmwareStatusNotification")).status == "Accepted"
+    assert trigger(csms, "FirmwareStatusNotification") == "Accepted"
     csms.wait_for("FirmwareStatusNotification")
-    assert csms.call(call.TriggerMessage(requested_message="BootNotification")).status == "Accepted"
+    assert trigger(csms, "BootNotification") == "Accepted"
     csms.wait_for("BootNotification")
 
 
 def test_tc_055_trigger_message_rejected(csms, charger):
     charger()
     booted(csms)
-    assert csms.call(call.TriggerMessage(requested_message="MeterValues", connector_id=2)).status == "Rejected"
+    assert trigger(csms, "MeterValues", 2) == "Rejected"
     csms.expect_none("MeterValues", 1)
 
 
