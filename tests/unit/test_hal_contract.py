@@ -115,9 +115,9 @@ def check_part(name, part):
 def check_attributes(name, part):
     """The attributes the contract names, with their types."""
     wrong = []
-    limit = getattr(part, "limit", None)
-    if isinstance(part, base.Pilot) and not (limit is None or isinstance(limit, (int, float))):
-        wrong.append("%s.limit = %r" % (name, part.limit))
+    if isinstance(part, base.Pilot):
+        if not (part.limit is None or isinstance(part.limit, (int, float))):
+            wrong.append("%s.limit = %r" % (name, part.limit))
     if isinstance(part, base.Watchdog) and not _bool(part.enabled):
         wrong.append("%s.enabled = %r" % (name, part.enabled))
     if isinstance(part, base.Connector):
