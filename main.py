@@ -43,7 +43,8 @@ def decide(active, exists):
     if exists(slot) and (confirmed or state["tries"] <= MAX_TRIES):
         return slot, (None if state == active else state)
     prev = state.get("previous")
-    if not isinstance(prev, str) or not prev or prev == slot or (prev != FACTORY and not exists(prev)):
+    if (not isinstance(prev, str) or not prev or prev == slot
+            or (prev != FACTORY and not exists(prev))):
         prev = FACTORY
     version = state.get("previous_version") if prev != FACTORY else None
     return prev, {"slot": prev, "previous": prev, "version": version, "previous_version": version,
@@ -91,8 +92,8 @@ def select(config_path):
     if slot == FACTORY:
         return None
     info = state or active
-    print("loader: application %s, version %s%s" % (
-        slot, info.get("version"), "" if info.get("confirmed") else ", start %d of %d" % (info["tries"], MAX_TRIES)))
+    tries = "" if info.get("confirmed") else ", start %d of %d" % (info["tries"], MAX_TRIES)
+    print("loader: application %s, version %s%s" % (slot, info.get("version"), tries))
     return apps + "/" + slot
 
 

@@ -1,5 +1,6 @@
 """Who may charge: the Central System, the Local Authorization List and the Authorization Cache
-(OCPP 1.6 §3.4), combined per LocalPreAuthorize / LocalAuthorizeOffline / AllowOfflineTxForUnknownId.
+(OCPP 1.6 §3.4), combined per LocalPreAuthorize / LocalAuthorizeOffline /
+AllowOfflineTxForUnknownId.
 
 firmware.authstore is loaded only while a card is checked or remembered or the list or cache
 is changed, and dropped again after: between uses only the stores' state() tuples stay here.
@@ -62,7 +63,8 @@ class Auth:
         return self._valid(info), info.get("parentIdTag")
 
     def remember(self, tag, info):
-        """Keep what the Central System said about `tag` (Authorize, Start/StopTransaction replies)."""
+        """Keep what the Central System said about `tag` (Authorize and Start/StopTransaction
+        replies)."""
         keys = self.cp.keys
         if not keys["AuthorizationCacheEnabled"]:
             return
@@ -79,7 +81,8 @@ class Auth:
         cp = self.cp
         known = self.local(tag)
         online = cp.online()
-        if known is not None and known[0] == "Accepted" and (cp.keys["LocalPreAuthorize"] or not online):
+        accepted = known is not None and known[0] == "Accepted"
+        if accepted and (cp.keys["LocalPreAuthorize"] or not online):
             if online or cp.keys["LocalAuthorizeOffline"]:
                 cp.log.info("auth", "%s accepted locally" % tag)
                 return known
@@ -121,4 +124,5 @@ class Auth:
         if not self.cp.keys["LocalAuthListEnabled"]:
             return -1
         count, version = self._list
-        return version if count else 0  # an empty list reports 0 (§5.10), as LocalList.version does
+        # An empty list reports 0 (§5.10), as LocalList.version does.
+        return version if count else 0

@@ -8,7 +8,7 @@ import time
 try:
     import asyncio
 except ImportError:  # pragma: no cover - very old MicroPython ports
-    import uasyncio as asyncio  # noqa: F401
+    import uasyncio as asyncio
 
 MICROPYTHON = sys.implementation.name == "micropython"
 

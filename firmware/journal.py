@@ -149,7 +149,12 @@ def _lines(f, pos):
             parts = []  # overlong: skip the rest without holding it
         i = end
         if j >= 0:
-            yield start, (parts[0] if len(parts) == 1 else b"".join(parts)) if size <= _LINE_MAX else b""
+            if size > _LINE_MAX:
+                yield start, b""
+            elif len(parts) == 1:
+                yield start, parts[0]
+            else:
+                yield start, b"".join(parts)
             start += size
             parts = []
             size = 0
@@ -207,8 +212,10 @@ class Journal:
         if self.bytes + len(line) > self._soft:
             self._make_room(len(line))
         if self.bytes + len(line) > self._max:
-            self._log.error("journal", "full (%d bytes): keeping record %d anyway" % (self.bytes, seq))
-        new = not self._segs or (self._tail_size > 0 and self._tail_size + len(line) > self._seg_max)
+            self._log.error("journal", "full (%d bytes): keeping record %d anyway"
+                            % (self.bytes, seq))
+        new = not self._segs or (
+            self._tail_size > 0 and self._tail_size + len(line) > self._seg_max)
         seg = seq if new else self._segs[-1]
         data = b"\n" + line if (self._nl and not new) else line
         if new:
@@ -535,4 +542,5 @@ class Journal:
             self._rewrite(False)
         else:
             self._drop_done_segments()
-        self._log.info("journal", "%d pending, %d bytes, next seq %d" % (self._n, self.bytes, self._next))
+        self._log.info("journal", "%d pending, %d bytes, next seq %d"
+                       % (self._n, self.bytes, self._next))

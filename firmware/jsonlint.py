@@ -62,7 +62,8 @@ class _Parser:
                 self.fail("unexpected end of file, a value is missing")
             if c == "'":
                 self.fail("strings need double quotes \", not '")
-            self.fail("expected a value (string, number, true, false, null, object or array), found %r" % c)
+            self.fail("expected a value (string, number, true, false, null, object or array),"
+                      " found %r" % c)
 
     def obj(self):
         self.i += 1

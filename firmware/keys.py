@@ -125,7 +125,8 @@ def _typed(row, value):
             raise ValueError("at most %s measurands" % rule)
         for s in items:
             if s not in MEASURANDS:
-                raise ValueError("unsupported measurand %s (supported: %s)" % (s, ",".join(MEASURANDS)))
+                raise ValueError("unsupported measurand %s (supported: %s)"
+                                 % (s, ",".join(MEASURANDS)))
         return ",".join(items)
     if rule and len(value) > int(rule):
         raise ValueError("at most %s characters" % rule)

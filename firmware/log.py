@@ -22,13 +22,13 @@ class Log:
         self._folder = folder
         self._half = ring_bytes // 2
         self._size = -1  # size of log.0, read at the first flush
-        self.writes = 0
 
     def _emit(self, lvl, tag, msg):
         if lvl < self.level:
             return
         t = self._now() if self._now else 0
-        line = "%02d:%02d:%02d %s %s: %s" % (t // 3600 % 24, t // 60 % 60, t % 60, "DIWE"[lvl], tag, msg)
+        line = "%02d:%02d:%02d %s %s: %s" % (
+            t // 3600 % 24, t // 60 % 60, t % 60, "DIWE"[lvl], tag, msg)
         print(line)
         if self._folder is not None:
             self._pending.append("%d %s" % (t, line))
@@ -68,13 +68,11 @@ class Log:
             if self._size + size > self._half and self._size > 0:
                 os.rename(path0, self._folder + "/log.1")  # replaces the older half
                 self._size = 0
-                self.writes += 1
             with open(path0, "a") as f:
                 for line in lines:  # line by line: no batch-sized block to find in the heap
                     f.write(line)
                     f.write("\n")
             self._size += size
-            self.writes += 1
         except OSError as e:
             print("log: cannot write %s: %r" % (path0, e))
 

@@ -29,8 +29,6 @@ check_request / check_response (payloads, per firmware.schema16):
   1.5 for an integer, "1" for an integer, ...): TypeConstraintViolation;
   value outside an enum, too long, not a multiple of 0.1, unparseable
   date-time or URI: PropertyConstraintViolation.
-
-Payload checks (check_request / check_response) follow firmware.schema16.
 """
 import json
 
@@ -104,7 +102,8 @@ def decode(text):
         raise OcppError(FORMATION_VIOLATION, "frame has fewer than 2 elements")
     mid = msg[1]
     if not _valid_id(mid):
-        raise OcppError(FORMATION_VIOLATION, "message id must be a string of at most 36 characters")
+        raise OcppError(FORMATION_VIOLATION,
+                        "message id must be a string of at most 36 characters")
     kind = msg[0]
     if type(kind) is not int or kind < CALL or kind > CALLERROR:
         raise OcppError(PROTOCOL_ERROR, "unknown MessageTypeId", mid)
@@ -124,7 +123,8 @@ def decode(text):
     desc = msg[3] if n > 3 else ""
     details = msg[4] if n > 4 else {}
     if type(code) is not str or type(desc) is not str:
-        raise OcppError(FORMATION_VIOLATION, "errorCode and errorDescription must be strings", mid, None, kind)
+        raise OcppError(FORMATION_VIOLATION, "errorCode and errorDescription must be strings",
+                        mid, None, kind)
     if type(details) is not dict:
         raise OcppError(FORMATION_VIOLATION, "errorDetails must be an object", mid, None, kind)
     return CALLERROR, mid, code, desc, details
@@ -132,7 +132,8 @@ def decode(text):
 
 def _need(n, lo, hi, mid, kind):
     if n < lo:
-        raise OcppError(PROTOCOL_ERROR, "incomplete message: %d of %d elements" % (n, lo), mid, None, kind)
+        raise OcppError(PROTOCOL_ERROR, "incomplete message: %d of %d elements" % (n, lo),
+                        mid, None, kind)
     if n > hi:
         raise OcppError(FORMATION_VIOLATION, "too many elements: %d" % n, mid, None, kind)
 
@@ -181,18 +182,22 @@ def is_known(action):
 def check_request(action, payload, msg_id=None):
     """Raise OcppError unless payload is a valid CS->CP request `action`."""
     if not is_known(action):
-        raise OcppError(NOT_IMPLEMENTED, "unknown action: " + str(action)[:40], msg_id, None, CALL)
+        raise OcppError(NOT_IMPLEMENTED, "unknown action: " + str(action)[:40],
+                        msg_id, None, CALL)
     if not schema16.has(action):
-        raise OcppError(NOT_SUPPORTED, action + " is sent by a charge point, not to it", msg_id, None, CALL)
+        raise OcppError(NOT_SUPPORTED, action + " is sent by a charge point, not to it",
+                        msg_id, None, CALL)
     _raise(schema16.validate(action, payload), msg_id, CALL)
 
 
 def check_response(action, payload, msg_id=None):
     """Raise OcppError unless payload is a valid answer to our request `action`."""
     if not is_known(action):
-        raise OcppError(NOT_IMPLEMENTED, "unknown action: " + str(action)[:40], msg_id, None, CALLRESULT)
+        raise OcppError(NOT_IMPLEMENTED, "unknown action: " + str(action)[:40],
+                        msg_id, None, CALLRESULT)
     if not schema16.has(action + _CONF):
-        raise OcppError(NOT_SUPPORTED, action + " is not sent by a charge point", msg_id, None, CALLRESULT)
+        raise OcppError(NOT_SUPPORTED, action + " is not sent by a charge point",
+                        msg_id, None, CALLRESULT)
     _raise(schema16.validate(action + _CONF, payload), msg_id, CALLRESULT)
 
 

@@ -100,7 +100,8 @@ class Outbox:
                 # Confirmed before a power cut, but not yet removed: never send it twice.
                 self.journal.ack(seq)
             elif action != "StartTransaction" and (known is None or known == _DROPPED):
-                self._log.warn("outbox", "%s dropped: its StartTransaction was never confirmed" % action)
+                self._log.warn("outbox", "%s dropped: its StartTransaction was never confirmed"
+                               % action)
                 self.journal.ack(seq)
                 if action == "StopTransaction":
                     self._map(ref, None)
@@ -136,7 +137,8 @@ class Outbox:
             return False
         self._attempts += 1
         if self._attempts >= attempts:
-            self._log.warn("outbox", "%s dropped after %d attempts" % (entry.action, self._attempts))
+            self._log.warn("outbox", "%s dropped after %d attempts"
+                           % (entry.action, self._attempts))
             if entry.action == "StartTransaction":
                 self._map(entry.ref, _DROPPED)
             self.journal.ack(entry.seq)

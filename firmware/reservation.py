@@ -2,8 +2,9 @@
 
 The state (Reservations) is loaded on the first request, or at boot when reservations are
 stored, and dropped with its module once nothing is reserved. Reservations live in
-`<data_dir>/reservations.json` ({id, c, tag, parent, exp}) so they survive a reboot. A reservation on connector 0 (ReserveConnectorZeroSupported) holds back the last
-free connector for its idTag: the others stay usable by anyone.
+`<data_dir>/reservations.json` ({id, c, tag, parent, exp}) so they survive a reboot.
+A reservation on connector 0 (ReserveConnectorZeroSupported) holds back the last free
+connector for its idTag: the others stay usable by anyone.
 """
 import json
 
@@ -54,7 +55,8 @@ class Reservations:
         if zero is None:
             return None
         others = [c for c in self.cp.connectors
-                  if c is not conn and c.free() and c.tx is None and c.auth_tag is None and self.on(c.id) is None]
+                  if c is not conn and c.free() and c.tx is None and c.auth_tag is None
+                  and self.on(c.id) is None]
         return None if others else zero
 
     def matches(self, r, tag, parent):
@@ -110,15 +112,18 @@ class Reservations:
         for c in targets:
             other = self.on(c.id)
             busy = c.tx is not None or c.plugged() or c.auth_tag is not None or c.finishing
-            if not busy and c.operative and c.error_code() == "NoError" and (other is None or other is same):
+            if (not busy and c.operative and c.error_code() == "NoError"
+                    and (other is None or other is same)):
                 break
         else:
             return {"status": "Occupied"}
         if same is not None:
             self._items.remove(same)
-        self._items.append({"id": rid, "c": cid, "tag": req["idTag"], "parent": req.get("parentIdTag"), "exp": exp})
+        self._items.append({"id": rid, "c": cid, "tag": req["idTag"],
+                            "parent": req.get("parentIdTag"), "exp": exp})
         self._save()
-        cp.log.info("reserve", "connector %d reserved for %s until %s (id %d)" % (cid, req["idTag"], req["expiryDate"], rid))
+        cp.log.info("reserve", "connector %d reserved for %s until %s (id %d)"
+                    % (cid, req["idTag"], req["expiryDate"], rid))
         return {"status": "Accepted"}
 
     def cancel(self, req):

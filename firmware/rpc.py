@@ -122,7 +122,8 @@ class Rpc:
                 ocppj.check_response(pending[1], msg[2])
                 self._reply = msg[2]
             except ocppj.OcppError as e:
-                self._log.warn("rpc", "%s reply invalid: %s %s" % (pending[1], e.code, e.description))
+                self._log.warn("rpc", "%s reply invalid: %s %s"
+                               % (pending[1], e.code, e.description))
                 self._reply = CallFailed(e.code, e.description)
             if pending[2] is not None and not isinstance(self._reply, CallFailed):
                 try:
@@ -138,7 +139,8 @@ class Rpc:
             return
         self._log.warn("rpc", "CALLERROR %s: %s" % (code, description))
         try:
-            await self._send(ocppj.encode_error(msg_id if msg_id is not None else "-1", code, description))
+            # encode_error sends an unreadable id (None) as "-1".
+            await self._send(ocppj.encode_error(msg_id, code, description))
         except NotConnected:
             pass
 

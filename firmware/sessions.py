@@ -1,5 +1,5 @@
-"""Authorization and the transaction lifecycle: who may charge, start, sample, stop,
-and what survives a power cut.
+"""Cards at the reader and the transaction lifecycle: which connector a card is for (whether
+it may charge is firmware/auth.py's answer), start, sample, stop, and what survives a power cut.
 
 A running transaction is mirrored in `<data_dir>/tx<N>.json`: a JSON line (ref, idTag,
 meterStart, start time) written whole, then one appended "meter time" line per sample. The
@@ -16,7 +16,8 @@ from firmware.connector import Transaction
 from firmware.metering import meter_value, station_value
 from firmware.outbox import Entry
 
-_KEEP_SAMPLES = const(4)  # periodic values carried in StopTransaction.transactionData (RAM bound)
+# Periodic values carried in StopTransaction.transactionData (a RAM bound).
+_KEEP_SAMPLES = const(4)
 
 
 class Sessions:
@@ -30,8 +31,8 @@ class Sessions:
     def _mirror(self, conn, tx, meter, t):
         """Start the transaction's mirror: one JSON line, written whole (tmp + rename)."""
         self.writes += 2
-        store.write_atomic(self._tx_path(conn), json.dumps(
-            {"r": tx.ref, "tag": tx.id_tag, "ms": tx.meter_start, "st": tx.start_time}) + "\n%d %d\n" % (meter, t))
+        head = {"r": tx.ref, "tag": tx.id_tag, "ms": tx.meter_start, "st": tx.start_time}
+        store.write_atomic(self._tx_path(conn), json.dumps(head) + "\n%d %d\n" % (meter, t))
 
     def _persist(self, conn, meter, t):
         """Append the latest meter reading to the mirror: one small write per sample. A line
@@ -104,11 +105,13 @@ class Sessions:
             return
         if not self._usable(conn, tag, parent):
             for c in cp.connectors:  # another free connector that is not held back?
-                if c is not conn and c.free() and c.auth_tag is None and self._usable(c, tag, parent):
+                if (c is not conn and c.free() and c.auth_tag is None
+                        and self._usable(c, tag, parent)):
                     conn = c
                     break
             else:
-                cp.log.info("auth", "card %s: connector %d is reserved for another card" % (tag, conn.id))
+                cp.log.info("auth", "card %s: connector %d is reserved for another card"
+                            % (tag, conn.id))
                 cp.board.indicator.show("error")
                 return
         conn.arm(tag, parent, cp.keys["ConnectionTimeOut"])
@@ -132,7 +135,8 @@ class Sessions:
         # The mirror file first: a cut before the journal append leaves a file without a Start,
         # which recover() simply deletes. The other order could leave a Start never stopped.
         self._mirror(conn, tx, meter, now)
-        payload = {"connectorId": conn.id, "idTag": tag, "meterStart": meter, "timestamp": cp.iso(now)}
+        payload = {"connectorId": conn.id, "idTag": tag, "meterStart": meter,
+                   "timestamp": cp.iso(now)}
         rs = cp.loaded("reservation")
         res = rs.holds(conn) if rs else None
         if res is not None and rs.matches(res, tag, conn.auth_parent):
@@ -145,7 +149,8 @@ class Sessions:
         conn.hw.relay.set(True)
         conn.hw.pilot.set_current_limit(conn.offered_a())
         if cp.keys.measurands("StopTxnSampledData"):
-            tx.begin = meter_value(conn, cp.keys.measurands("StopTxnSampledData"), "Transaction.Begin", now)
+            tx.begin = meter_value(conn, cp.keys.measurands("StopTxnSampledData"),
+                                   "Transaction.Begin", now)
         tx.next_sample = ticks_add(ticks_ms(), cp.keys["MeterValueSampleInterval"] * 1000)
         cp.log.info("tx", "start on connector %d for %s at %d Wh" % (conn.id, tag, meter))
         cp.board.indicator.show("charging")
@@ -161,19 +166,21 @@ class Sessions:
                 continue
             tx.tx_id = reply["transactionId"]
             cp.auth.remember(tx.id_tag, info)
-            if conn.profile is not None:  # from RemoteStartTransaction: now it has its transaction
+            if conn.profile is not None:
+                # From RemoteStartTransaction: now it has its transaction.
                 profile, conn.profile = conn.profile, None
                 profile["transactionId"] = tx.tx_id
                 status = cp.feature("smart").set_profile(conn.id, profile, tx.tx_id, cp.now())
                 cp.log.info("smart", "remote start profile: %s" % status)
-            cp.log.info("tx", "transaction %d on connector %d: %s" % (tx.tx_id, conn.id, info["status"]))
+            cp.log.info("tx", "transaction %d on connector %d: %s"
+                        % (tx.tx_id, conn.id, info["status"]))
             if info["status"] != "Accepted":
                 tx.rejected = True
                 self._deauthorized(conn)
             return
 
     def _deauthorized(self, conn):
-        """The CSMS says the idTag of the running transaction is not valid (maybe learnt offline)."""
+        """The CSMS says the running transaction's idTag is not valid (maybe learnt offline)."""
         cp = self.cp
         if cp.keys["StopTransactionOnInvalidId"]:
             self.stop(conn, "DeAuthorized")
@@ -197,7 +204,8 @@ class Sessions:
         if tag:
             payload["idTag"] = tag
         data = [tx.begin] if tx.begin else []
-        data.extend(tx.samples)  # periodic (StopTxnSampledData) and clock-aligned (StopTxnAlignedData)
+        # Periodic (StopTxnSampledData) and clock-aligned (StopTxnAlignedData) samples.
+        data.extend(tx.samples)
         measurands = cp.keys.measurands("StopTxnSampledData")
         if measurands:
             data.append(meter_value(conn, measurands, "Transaction.End", now))
@@ -211,7 +219,8 @@ class Sessions:
             smart.tx_ended(conn.id)
         conn.tx = None
         conn.finishing = conn.plugged()
-        if conn.hw.lock is not None and (reason != "EVDisconnected" or cp.keys["UnlockConnectorOnEVSideDisconnect"]):
+        if conn.hw.lock is not None and (
+                reason != "EVDisconnected" or cp.keys["UnlockConnectorOnEVSideDisconnect"]):
             conn.hw.lock.unlock()
         cp.log.info("tx", "stop on connector %d (%s) at %d Wh" % (conn.id, reason, meter))
         if conn.scheduled is not None:
@@ -233,13 +242,17 @@ class Sessions:
             st, last_wh, last_t = mirror
             ref = st["r"]
             stops = cp.outbox.pending_refs("StopTransaction")
-            started = ref in cp.outbox.tx_map() or ref in cp.outbox.pending_refs("StartTransaction")
+            started = (ref in cp.outbox.tx_map()
+                       or ref in cp.outbox.pending_refs("StartTransaction"))
             if ref not in stops and started:
                 now_wh = conn.hw.meter.energy_wh()
-                meter = now_wh if now_wh >= last_wh else last_wh  # a meter that kept its register knows best
+                # A meter that kept its register knows best.
+                meter = now_wh if now_wh >= last_wh else last_wh
                 cp.outbox.put_tx("StopTransaction", ref, {
-                    "meterStop": meter, "timestamp": cp.iso(last_t), "reason": "PowerLoss", "idTag": st["tag"]})
-                cp.log.warn("tx", "connector %d: transaction cut by a power loss, stopped at %d Wh" % (conn.id, meter))
+                    "meterStop": meter, "timestamp": cp.iso(last_t), "reason": "PowerLoss",
+                    "idTag": st["tag"]})
+                cp.log.warn("tx", "connector %d: transaction cut by a power loss, stopped at %d Wh"
+                            % (conn.id, meter))
                 conn.finishing = conn.plugged()
             self._forget(conn)
 
@@ -256,7 +269,8 @@ class Sessions:
         plugged = conn.plugged()
         if plugged != conn.was_plugged:
             conn.was_plugged = plugged
-            cp.log.info("hw", "connector %d %s" % (conn.id, "plugged in" if plugged else "unplugged"))
+            cp.log.info("hw", "connector %d %s"
+                        % (conn.id, "plugged in" if plugged else "unplugged"))
             if not plugged:
                 conn.finishing = False
                 conn.lock_failed = False
@@ -306,7 +320,8 @@ class Sessions:
         cp = self.cp
         now = cp.now() if now is None else now
         tx = conn.tx
-        names = cp.keys.measurands("MeterValuesAlignedData" if context == "Sample.Clock" else "MeterValuesSampledData")
+        key = "MeterValuesAlignedData" if context == "Sample.Clock" else "MeterValuesSampledData"
+        names = cp.keys.measurands(key)
         mv = meter_value(conn, names, context, now)
         payload = {"connectorId": conn.id, "meterValue": [mv]}
         if tx is None:

@@ -134,7 +134,8 @@ class SmartCharging:
         # Same id anywhere, or same stackLevel and purpose on this connector: replaced (§5.16.3).
         keep = [e for e in self._entries
                 if e.id != entry.id and not (e.connector_id == connector_id
-                                             and e.purpose == entry.purpose and e.stack == entry.stack)]
+                                             and e.purpose == entry.purpose
+                                             and e.stack == entry.stack)]
         if len(keep) + 1 > self._limit("MaxChargingProfilesInstalled", 8):
             self.log.warn("sc", "profile rejected: %d profiles installed" % len(keep))
             return "Rejected"
@@ -166,7 +167,8 @@ class SmartCharging:
 
     def tx_ended(self, connector_id):
         """The transaction on connector_id ended: its TxProfiles go (§3.13.1)."""
-        keep = [e for e in self._entries if not (e.purpose == TX and e.connector_id == connector_id)]
+        keep = [e for e in self._entries
+                if not (e.purpose == TX and e.connector_id == connector_id)]
         if len(keep) != len(self._entries):
             self._entries = keep
             self._save()
