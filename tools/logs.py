@@ -117,9 +117,12 @@ def read(board):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m tools.logs",
                                  description="Print the charger's logs and journal status.")
-    ap.add_argument("--port", help="serial port, e.g. /dev/ttyUSB0 (default: first USB serial device)")
-    ap.add_argument("--local", metavar="DIR", help="read a local folder laid out like the board (holds config.json)")
-    ap.add_argument("--no-restart", action="store_true", help="leave the board at the REPL afterwards")
+    ap.add_argument("--port",
+                    help="serial port, e.g. /dev/ttyUSB0 (default: first USB serial device)")
+    ap.add_argument("--local", metavar="DIR",
+                    help="read a local folder laid out like the board (holds config.json)")
+    ap.add_argument("--no-restart", action="store_true",
+                    help="leave the board at the REPL afterwards")
     args = ap.parse_args(argv)
     board = Folder(args.local) if args.local else Mpremote(args.port)
     try:

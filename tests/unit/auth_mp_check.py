@@ -37,8 +37,8 @@ class FakeCp:
 
 def full_list(version, *tags):
     """A SendLocalList.req (Full) accepting `tags`."""
-    return {"updateType": "Full", "listVersion": version,
-            "localAuthorizationList": [{"idTag": t, "idTagInfo": {"status": "Accepted"}} for t in tags]}
+    entries = [{"idTag": t, "idTagInfo": {"status": "Accepted"}} for t in tags]
+    return {"updateType": "Full", "listVersion": version, "localAuthorizationList": entries}
 
 
 def main(folder):
@@ -63,9 +63,9 @@ def main(folder):
     auth.remember("THIRD", {"status": "Blocked"})
     gc.collect()
     grown = gc.mem_alloc() - base
-    print(json.dumps({"grown": grown, "kept": base - start, "res": res, "version": auth.list_version(),
-                      "loaded": "firmware.authstore" in sys.modules or hasattr(firmware, "authstore"),
-                      "third": auth.local("THIRD")}))
+    loaded = "firmware.authstore" in sys.modules or hasattr(firmware, "authstore")
+    print(json.dumps({"grown": grown, "kept": base - start, "res": res, "loaded": loaded,
+                      "version": auth.list_version(), "third": auth.local("THIRD")}))
 
 
 if __name__ == "__main__":

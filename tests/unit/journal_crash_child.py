@@ -1,7 +1,9 @@
-# Works a journal until killed, reporting on stdout what has become durable (cwd = repository root):
+# Works a journal until killed, reporting on stdout what has become durable
+# (cwd = repository root):
 #   micropython|python3 tests/unit/journal_crash_child.py FOLDER SEED OPS
-# Lines: "P seq,nonce ..." pending at start; "M n" runs counted in the meta map (then n + 1 saved); "D seq nonce action" once append returned;
-# "K seq" once ack returned; "T" before a thin() starts; "E" at a normal end.
+# Lines: "P seq,nonce ..." pending at start; "M n" runs counted in the meta map (then n + 1
+# saved); "D seq nonce action" once append returned; "K seq" once ack returned; "T" before a
+# thin() starts; "E" at a normal end.
 import sys
 
 sys.path.insert(0, "")  # MicroPython puts the script's folder first; the package lives in cwd
@@ -39,7 +41,8 @@ def main():
         roll = rnd(100)
         if len(j) < 3 or (roll < 55 and len(j) < 30):
             kind = rnd(10)
-            action = "StartTransaction" if kind == 0 else ("StopTransaction" if kind == 1 else "MeterValues")
+            action = ("StartTransaction" if kind == 0
+                      else "StopTransaction" if kind == 1 else "MeterValues")
             nonce = rnd(1000000)
             seq = j.append({"a": action, "n": nonce, "p": "x" * rnd(120)})
             out("D %d %d %s" % (seq, nonce, action))

@@ -126,7 +126,8 @@ def test_too_many_entries_fails_and_changes_nothing(tmp_path, log):
     assert not os.path.exists(str(tmp_path / "l.dat.tmp"))
     assert "room for 3" in log.text()
     # Replacing and removing do not grow the list: these fit.
-    assert ll.update("Differential", 2, [entry("A", "Blocked"), remove("B"), entry("D")]) == "Accepted"
+    batch = [entry("A", "Blocked"), remove("B"), entry("D")]
+    assert ll.update("Differential", 2, batch) == "Accepted"
     assert list(ll.idtags()) == ["A", "C", "D"]
     assert ll.lookup("A") == {"status": "Blocked"}
 
@@ -192,7 +193,8 @@ def test_expiry_dates(ll, given, stored):
 def test_list_persists_across_reopen(tmp_path, log):
     path = str(tmp_path / "l.dat")
     a = LocalList(path, 10, log)
-    assert a.update("Full", 7, [entry("A", expiry="2031-01-01T00:00:00Z"), entry("B")]) == "Accepted"
+    batch = [entry("A", expiry="2031-01-01T00:00:00Z"), entry("B")]
+    assert a.update("Full", 7, batch) == "Accepted"
     assert a.update("Differential", 8, [remove("B"), entry("C", "Blocked")]) == "Accepted"
     b = LocalList(path, 10, log)
     assert (b.version, len(b), list(b.idtags())) == (8, 2, ["A", "C"])
@@ -240,8 +242,9 @@ def test_flash_full_while_writing_keeps_the_old_list(tmp_path, log, monkeypatch)
         def close(self):
             self.f.close()
 
-    monkeypatch.setattr(authstore, "open",
-                        lambda p, m: Full(real_open(p, m)) if "w" in m else real_open(p, m), raising=False)
+    def full_open(p, m):
+        return Full(real_open(p, m)) if "w" in m else real_open(p, m)
+    monkeypatch.setattr(authstore, "open", full_open, raising=False)
     assert ll.update("Differential", 2, [entry(tag(n) + "X") for n in range(30)]) == "Failed"
     monkeypatch.undo()
     assert opened and all(o.f.closed for o in opened)
@@ -319,12 +322,14 @@ def test_1200_entries_with_room_for_2000(tmp_path, log, monkeypatch):
         batch = [entry(tag(n), "Blocked") for n in range(start, start + 200, 2)]
         assert ll.update("Differential", version, batch) == "Accepted"
     version += 1
-    assert ll.update("Differential", version, [remove(tag(n)) for n in range(1400, 1600, 2)]) == "Accepted"
+    batch = [remove(tag(n)) for n in range(1400, 1600, 2)]
+    assert ll.update("Differential", version, batch) == "Accepted"
     expect = {tag(n): "Accepted" for n in range(0, 1400, 2)}
     expect.update({tag(n): "Blocked" for n in range(1, 800, 2)})
     assert len(ll) == len(expect) == 1100
     version += 1
-    assert ll.update("Differential", version, [entry(tag(n), "Expired") for n in range(2001, 2201, 2)]) == "Accepted"
+    batch = [entry(tag(n), "Expired") for n in range(2001, 2201, 2)]
+    assert ll.update("Differential", version, batch) == "Accepted"
     expect.update({tag(n): "Expired" for n in range(2001, 2201, 2)})
     assert len(ll) == 1200
     assert os.path.getsize(path) == 12 + 1200 * 45 + 4
@@ -417,8 +422,9 @@ ll = LocalList(d + "/locallist.dat", 2000, None)
 
 def send(b):
     # 100 tags spread over the key space: every update merges into the middle of the file.
-    batch = [{"idTag": "T%05d" % ((b * 100 + j) * 7919 % 100000), "idTagInfo": {"status": "Accepted",
-             "expiryDate": "2031-01-01T00:00:00Z"}} for j in range(100)]
+    batch = [{"idTag": "T%05d" % ((b * 100 + j) * 7919 % 100000),
+              "idTagInfo": {"status": "Accepted", "expiryDate": "2031-01-01T00:00:00Z"}}
+             for j in range(100)]
     r = ll.update("Differential", b + 1, batch)
     if r != "Accepted":
         raise SystemExit("update %d: %s" % (b, r))
@@ -447,7 +453,8 @@ for k in range(200):
 # far below the 45 KB the file holds.
 gc.collect()
 before = gc.mem_free()
-if ll.update("Differential", 11, [{"idTag": "T00000", "idTagInfo": {"status": "Blocked"}}]) != "Accepted":
+blocked = {"idTag": "T00000", "idTagInfo": {"status": "Blocked"}}
+if ll.update("Differential", 11, [blocked]) != "Accepted":
     raise SystemExit("1-tag update failed")
 update1 = before - gc.mem_free()
 if ll.lookup("T00000") != {"status": "Blocked"} or len(ll) != 1000:
@@ -456,7 +463,8 @@ c = AuthCache(d + "/cache.dat", 4, None)
 for i in range(6):
     c.put("C%d" % i, {"status": "Accepted"})
 cache = [c.get("C%d" % i) is not None for i in range(6)]
-print(json.dumps({"count": len(ll), "version": ll.version, "file": os.stat(d + "/locallist.dat")[6],
+size = os.stat(d + "/locallist.dat")[6]
+print(json.dumps({"count": len(ll), "version": ll.version, "file": size,
                   "retained": retained, "lookup": worst, "found": found, "cache": cache,
                   "writes": c.writes, "update1": update1}))
 """
@@ -495,8 +503,9 @@ def cache(tmp_path, log):
 
 def test_cache_put_get_replace(cache):
     assert len(cache) == 0 and cache.get("A") is None
-    assert cache.put("A", {"status": "Accepted", "expiryDate": "2030-01-01T00:00:00Z", "parentIdTag": "P"})
-    assert cache.get("a") == {"status": "Accepted", "expiryDate": "2030-01-01T00:00:00Z", "parentIdTag": "P"}
+    info = {"status": "Accepted", "expiryDate": "2030-01-01T00:00:00Z", "parentIdTag": "P"}
+    assert cache.put("A", dict(info))
+    assert cache.get("a") == info
     assert cache.put("A", {"status": "Blocked"})
     assert cache.get("A") == {"status": "Blocked"}
     assert len(cache) == 1

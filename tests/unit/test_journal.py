@@ -168,7 +168,8 @@ def test_lines_are_cut_at_newlines_across_read_chunks_with_their_offsets(tmp_pat
     path.write_bytes(data)
     with open(path, "rb") as f:
         got = list(_lines(f, 0))
-    assert [line for _, line in got] == [b"a\n", b"m" * 700 + b"\n", exact, b"", b"\n", b"z\n", b"torn"]
+    assert [line for _, line in got] == [b"a\n", b"m" * 700 + b"\n", exact, b"", b"\n", b"z\n",
+                                         b"torn"]
     offsets = [off for off, _ in got]
     assert offsets == [0, 2, 703, 4799, 8896, 8897, 8899]
     with open(path, "rb") as f:  # from an offset, as after a seek
@@ -221,7 +222,8 @@ def test_out_of_order_acks_survive_reopen_and_trigger_a_rewrite(folder):
 
 def test_thin_drops_every_second_meter_values_only(folder):
     j = Journal(folder, Log())
-    recs = [start(0)] + [mv(i) for i in range(1, 8)] + [stop(8), start(9), mv(10), mv(11), stop(12)]
+    recs = ([start(0)] + [mv(i) for i in range(1, 8)]
+            + [stop(8), start(9), mv(10), mv(11), stop(12)])
     seqs = [j.append(r) for r in recs]
     j.ack(seqs[0])  # acked records vanish in the rewrite too
     dropped = j.thin()
@@ -255,7 +257,8 @@ def test_append_near_the_cap_thins_and_never_loses_start_stop(folder):
         kinds.append(rec["a"])
         assert j.bytes <= 8 * 1024
     left = [r for _, r in j.pending()]
-    assert [r["r"] for r in left if r["a"] != "MeterValues"] == [i for i in range(200) if i % 20 in (0, 19)]
+    kept = [r["r"] for r in left if r["a"] != "MeterValues"]
+    assert kept == [i for i in range(200) if i % 20 in (0, 19)]
     assert sum(r["a"] == "MeterValues" for r in left) < 180
     assert log.levels("warn") and not log.levels("error")
     order = [r["r"] for r in left]
@@ -384,7 +387,8 @@ def test_thousand_records_round_trip_in_bounded_memory(folder):
 def test_soft_crc_matches_binascii():
     for data in (b"", b"a", b"123 {\"a\": 1}", bytes(range(256))):
         assert journal_mod._crc32_soft(data) == binascii.crc32(data)
-        assert journal_mod._crc32_soft(data[3:], journal_mod._crc32_soft(data[:3])) == binascii.crc32(data)
+        head = journal_mod._crc32_soft(data[:3])
+        assert journal_mod._crc32_soft(data[3:], head) == binascii.crc32(data)
 
 
 # ---- crash test ------------------------------------------------------------------------
@@ -460,8 +464,9 @@ def _crash_run(interpreter, folder, kills, seed):
         runs += 1
         finish = runs % 6 == 0  # now and then a clean run to the end
         ops = 60 if finish else 5000
-        proc = subprocess.Popen([interpreter, CHILD, folder, str(rng.randrange(1, 1 << 30)), str(ops)],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        seed = str(rng.randrange(1, 1 << 30))
+        proc = subprocess.Popen([interpreter, CHILD, folder, seed, str(ops)], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
         head = b""
         if not finish:
             if runs % 5:  # mostly in the middle of the work, sometimes while loading
@@ -510,12 +515,14 @@ def _tx_records():
             {"value": "1234.5", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
             {"value": "7200", "measurand": "Power.Active.Import", "unit": "W"},
             {"value": "16.0", "measurand": "Current.Import", "unit": "A", "phase": "L1"}]}]}
-    yield {"a": "StartTransaction", "r": 1, "p": {"connectorId": 1, "idTag": "04A2B3C4D5", "meterStart": 1000,
-                                                 "timestamp": "2025-01-01T12:00:00Z"}}
+    yield {"a": "StartTransaction", "r": 1,
+           "p": {"connectorId": 1, "idTag": "04A2B3C4D5", "meterStart": 1000,
+                 "timestamp": "2025-01-01T12:00:00Z"}}
     for _ in range(10):
         yield {"a": "MeterValues", "r": 1, "p": sample}
-    yield {"a": "StopTransaction", "r": 1, "p": {"transactionId": 1234, "idTag": "04A2B3C4D5", "meterStop": 9000,
-                                                "timestamp": "2025-01-01T13:00:00Z", "reason": "Local"}}
+    yield {"a": "StopTransaction", "r": 1,
+           "p": {"transactionId": 1234, "idTag": "04A2B3C4D5", "meterStop": 9000,
+                 "timestamp": "2025-01-01T13:00:00Z", "reason": "Local"}}
 
 
 def bench(folder=None):

@@ -23,9 +23,9 @@ NOT_SUPP = "NotSupported"
 
 CS_TO_CP = ["CancelReservation", "ChangeAvailability", "ChangeConfiguration", "ClearCache",
             "ClearChargingProfile", "DataTransfer", "GetCompositeSchedule", "GetConfiguration",
-            "GetDiagnostics", "GetLocalListVersion", "RemoteStartTransaction", "RemoteStopTransaction",
-            "ReserveNow", "Reset", "SendLocalList", "SetChargingProfile", "TriggerMessage",
-            "UnlockConnector", "UpdateFirmware"]
+            "GetDiagnostics", "GetLocalListVersion", "RemoteStartTransaction",
+            "RemoteStopTransaction", "ReserveNow", "Reset", "SendLocalList", "SetChargingProfile",
+            "TriggerMessage", "UnlockConnector", "UpdateFirmware"]
 CP_TO_CS = ["Authorize", "BootNotification", "DataTransfer", "DiagnosticsStatusNotification",
             "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StartTransaction",
             "StatusNotification", "StopTransaction"]
@@ -68,8 +68,8 @@ VALID_REQUESTS = [
     ("ChangeConfiguration", {"key": "k" * 50, "value": "v" * 500}),
     ("ClearCache", {}),
     ("ClearChargingProfile", {}),
-    ("ClearChargingProfile", {"id": 1, "connectorId": 1, "chargingProfilePurpose": "TxDefaultProfile",
-                              "stackLevel": 0}),
+    ("ClearChargingProfile", {"id": 1, "connectorId": 1, "stackLevel": 0,
+                              "chargingProfilePurpose": "TxDefaultProfile"}),
     ("DataTransfer", {"vendorId": "com.example", "messageId": "m1", "data": "{\"a\": 1}"}),
     ("DataTransfer", {"vendorId": "v" * 255}),
     ("GetCompositeSchedule", {"connectorId": 1, "duration": 3600, "chargingRateUnit": "W"}),
@@ -99,7 +99,8 @@ VALID_REQUESTS = [
         "chargingSchedule": {"chargingRateUnit": "W",
                              "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11000}]}}}),
     ("SetChargingProfile", {"connectorId": 1, "csChargingProfiles": profile(
-        chargingProfileKind="Relative", chargingProfilePurpose="TxDefaultProfile", stackLevel=-1)}),
+        chargingProfileKind="Relative", chargingProfilePurpose="TxDefaultProfile",
+        stackLevel=-1)}),
     ("TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 1}),
     ("TriggerMessage", {"requestedMessage": "BootNotification"}),
     ("UnlockConnector", {"connectorId": 1}),
@@ -110,7 +111,8 @@ VALID_REQUESTS = [
 # (action, payload, expected code, expected description)
 BAD_REQUESTS = [
     ("CancelReservation", {}, OCC, "reservationId: required property missing"),
-    ("CancelReservation", {"reservationId": "3"}, TYPE, "reservationId: expected integer, got string"),
+    ("CancelReservation", {"reservationId": "3"}, TYPE,
+     "reservationId: expected integer, got string"),
     ("ChangeAvailability", {"connectorId": 1, "type": "Broken"}, PROP,
      "type: not one of Inoperative|Operative"),
     ("ChangeAvailability", {"connectorId": True, "type": "Operative"}, TYPE,
@@ -118,9 +120,12 @@ BAD_REQUESTS = [
     ("ChangeAvailability", {"connectorId": "1", "type": "Operative"}, TYPE,
      "connectorId: expected integer, got string"),
     ("ChangeAvailability", {"type": "Operative"}, OCC, "connectorId: required property missing"),
-    ("ChangeConfiguration", {"key": "k" * 51, "value": "v"}, PROP, "key: longer than 50 characters"),
-    ("ChangeConfiguration", {"key": "k", "value": "v" * 501}, PROP, "value: longer than 500 characters"),
-    ("ChangeConfiguration", {"key": "k", "value": 300}, TYPE, "value: expected string, got integer"),
+    ("ChangeConfiguration", {"key": "k" * 51, "value": "v"}, PROP,
+     "key: longer than 50 characters"),
+    ("ChangeConfiguration", {"key": "k", "value": "v" * 501}, PROP,
+     "value: longer than 500 characters"),
+    ("ChangeConfiguration", {"key": "k", "value": 300}, TYPE,
+     "value: expected string, got integer"),
     ("ChangeConfiguration", {"key": "k"}, OCC, "value: required property missing"),
     ("ClearCache", {"all": True}, FORM, "all: unknown property"),
     ("ClearChargingProfile", {"chargingProfilePurpose": "Tx"}, PROP,
@@ -128,8 +133,10 @@ BAD_REQUESTS = [
     ("ClearChargingProfile", {"id": 1.0}, TYPE, "id: expected integer, got number"),
     ("DataTransfer", {}, OCC, "vendorId: required property missing"),
     ("DataTransfer", {"vendorId": "v" * 256}, PROP, "vendorId: longer than 255 characters"),
-    ("DataTransfer", {"vendorId": "v", "messageId": "m" * 51}, PROP, "messageId: longer than 50 characters"),
-    ("DataTransfer", {"vendorId": "v", "data": {"a": 1}}, TYPE, "data: expected string, got object"),
+    ("DataTransfer", {"vendorId": "v", "messageId": "m" * 51}, PROP,
+     "messageId: longer than 50 characters"),
+    ("DataTransfer", {"vendorId": "v", "data": {"a": 1}}, TYPE,
+     "data: expected string, got object"),
     ("GetCompositeSchedule", {"connectorId": 1}, OCC, "duration: required property missing"),
     ("GetCompositeSchedule", {"connectorId": 1, "duration": 60, "chargingRateUnit": "kW"}, PROP,
      "chargingRateUnit: not one of A|W"),
@@ -140,7 +147,8 @@ BAD_REQUESTS = [
     ("GetDiagnostics", {"location": "not a uri"}, PROP, "location: not a URI"),
     ("GetDiagnostics", {"location": "ftp://h/", "startTime": "yesterday"}, PROP,
      "startTime: not an RFC 3339 date-time"),
-    ("GetDiagnostics", {"location": "ftp://h/", "retries": 1.5}, TYPE, "retries: expected integer, got number"),
+    ("GetDiagnostics", {"location": "ftp://h/", "retries": 1.5}, TYPE,
+     "retries: expected integer, got number"),
     ("GetLocalListVersion", {"listVersion": 1}, FORM, "listVersion: unknown property"),
     ("RemoteStartTransaction", {}, OCC, "idTag: required property missing"),
     ("RemoteStartTransaction", {"idTag": "x" * 21}, PROP, "idTag: longer than 20 characters"),
@@ -148,9 +156,11 @@ BAD_REQUESTS = [
     ("RemoteStartTransaction", {"idTag": None}, TYPE, "idTag: expected string, got null"),
     ("RemoteStartTransaction", {"idTag": "A", "chargingProfile": {}}, OCC,
      "chargingProfile.chargingProfileId: required property missing"),
-    ("RemoteStartTransaction", {"idTag": "A", "chargingProfile": profile(chargingProfileKind="Weekly")},
+    ("RemoteStartTransaction",
+     {"idTag": "A", "chargingProfile": profile(chargingProfileKind="Weekly")},
      PROP, "chargingProfile.chargingProfileKind: not one of Absolute|Recurring|Relative"),
-    ("RemoteStopTransaction", {"transactionId": "42"}, TYPE, "transactionId: expected integer, got string"),
+    ("RemoteStopTransaction", {"transactionId": "42"}, TYPE,
+     "transactionId: expected integer, got string"),
     ("RemoteStopTransaction", {}, OCC, "transactionId: required property missing"),
     ("ReserveNow", {"connectorId": 1, "expiryDate": "2026-11-21T12:00:00", "idTag": "A",
                     "reservationId": 1}, PROP, "expiryDate: not an RFC 3339 date-time"),
@@ -165,17 +175,22 @@ BAD_REQUESTS = [
     ("Reset", {}, OCC, "type: required property missing"),
     ("Reset", {"type": ["Hard"]}, TYPE, "type: expected string, got array"),
     ("Reset", {"type": "Hard", "when": "now"}, FORM, "when: unknown property"),
-    ("Reset", {"type:=Hard|Soft": "Hard", "type": "Hard"}, FORM, "type:=Hard|Soft: unknown property"),
+    ("Reset", {"type:=Hard|Soft": "Hard", "type": "Hard"}, FORM,
+     "type:=Hard|Soft: unknown property"),
     ("Reset", {"Type": "Hard"}, FORM, "Type: unknown property"),
     ("SendLocalList", {"listVersion": 1}, OCC, "updateType: required property missing"),
-    ("SendLocalList", {"listVersion": 1, "updateType": "Full", "localAuthorizationList": {"idTag": "A"}},
+    ("SendLocalList",
+     {"listVersion": 1, "updateType": "Full", "localAuthorizationList": {"idTag": "A"}},
      TYPE, "localAuthorizationList: expected array, got object"),
     ("SendLocalList", {"listVersion": 1, "updateType": "Full",
-                       "localAuthorizationList": [{"idTag": "A"}, {"idTag": "B", "idTagInfo": {}}]},
+                       "localAuthorizationList": [{"idTag": "A"},
+                                                  {"idTag": "B", "idTagInfo": {}}]},
      OCC, "localAuthorizationList[1].idTagInfo.status: required property missing"),
     ("SendLocalList", {"listVersion": 1, "updateType": "Full",
-                       "localAuthorizationList": [{"idTag": "A", "idTagInfo": {"status": "Unknown"}}]},
-     PROP, "localAuthorizationList[0].idTagInfo.status: not one of Accepted|Blocked|Expired|Invalid|ConcurrentTx"),
+                       "localAuthorizationList": [{"idTag": "A",
+                                                   "idTagInfo": {"status": "Unknown"}}]},
+     PROP, "localAuthorizationList[0].idTagInfo.status: "
+           "not one of Accepted|Blocked|Expired|Invalid|ConcurrentTx"),
     ("SendLocalList", {"listVersion": 1, "updateType": "Full", "localAuthorizationList": [{}]},
      OCC, "localAuthorizationList[0].idTag: required property missing"),
     ("SendLocalList", {"listVersion": 1, "updateType": "Full", "localAuthorizationList": ["A"]},
@@ -225,29 +240,40 @@ BAD_SET_CHARGING_PROFILE = [
     (lambda p: _del(p, (SCP, "stackLevel")), OCC, SCP + ".stackLevel: required property missing"),
     (lambda p: _set(p, (SCP, "chargingProfileId"), "7"), TYPE,
      SCP + ".chargingProfileId: expected integer, got string"),
-    (lambda p: _set(p, (SCP, "transactionId"), None), TYPE, SCP + ".transactionId: expected integer, got null"),
+    (lambda p: _set(p, (SCP, "transactionId"), None), TYPE,
+     SCP + ".transactionId: expected integer, got null"),
     (lambda p: _set(p, (SCP, "chargingProfilePurpose"), "txprofile"), PROP,
      SCP + ".chargingProfilePurpose: not one of ChargePointMaxProfile|TxDefaultProfile|TxProfile"),
-    (lambda p: _set(p, (SCP, "recurrencyKind"), "Monthly"), PROP, SCP + ".recurrencyKind: not one of Daily|Weekly"),
+    (lambda p: _set(p, (SCP, "recurrencyKind"), "Monthly"), PROP,
+     SCP + ".recurrencyKind: not one of Daily|Weekly"),
     (lambda p: _set(p, (SCP, "validFrom"), "2026-02-30T00:00:00Z"), PROP,
      SCP + ".validFrom: not an RFC 3339 date-time"),
-    (lambda p: _set(p, (SCP, "validTo"), 1795262400), TYPE, SCP + ".validTo: expected string, got integer"),
+    (lambda p: _set(p, (SCP, "validTo"), 1795262400), TYPE,
+     SCP + ".validTo: expected string, got integer"),
     (lambda p: _set(p, (SCP, "priority"), 1), FORM, SCP + ".priority: unknown property"),
     (lambda p: _del(p, S), OCC, SCHED + ": required property missing"),
     (lambda p: _set(p, S, "none"), TYPE, SCHED + ": expected object, got string"),
-    (lambda p: _del(p, S + ("chargingRateUnit",)), OCC, SCHED + ".chargingRateUnit: required property missing"),
-    (lambda p: _set(p, S + ("chargingRateUnit",), "kW"), PROP, SCHED + ".chargingRateUnit: not one of A|W"),
-    (lambda p: _set(p, S + ("duration",), 1.5), TYPE, SCHED + ".duration: expected integer, got number"),
-    (lambda p: _set(p, S + ("startSchedule",), "now"), PROP, SCHED + ".startSchedule: not an RFC 3339 date-time"),
-    (lambda p: _set(p, S + ("minChargingRate",), "6"), TYPE, SCHED + ".minChargingRate: expected number, got string"),
-    (lambda p: _set(p, S + ("minChargingRate",), 6.05), PROP, SCHED + ".minChargingRate: not a multiple of 0.1"),
+    (lambda p: _del(p, S + ("chargingRateUnit",)), OCC,
+     SCHED + ".chargingRateUnit: required property missing"),
+    (lambda p: _set(p, S + ("chargingRateUnit",), "kW"), PROP,
+     SCHED + ".chargingRateUnit: not one of A|W"),
+    (lambda p: _set(p, S + ("duration",), 1.5), TYPE,
+     SCHED + ".duration: expected integer, got number"),
+    (lambda p: _set(p, S + ("startSchedule",), "now"), PROP,
+     SCHED + ".startSchedule: not an RFC 3339 date-time"),
+    (lambda p: _set(p, S + ("minChargingRate",), "6"), TYPE,
+     SCHED + ".minChargingRate: expected number, got string"),
+    (lambda p: _set(p, S + ("minChargingRate",), 6.05), PROP,
+     SCHED + ".minChargingRate: not a multiple of 0.1"),
     (lambda p: _del(p, P), OCC, SCHED + ".chargingSchedulePeriod: required property missing"),
     (lambda p: _set(p, P, {"startPeriod": 0, "limit": 6}), TYPE,
      SCHED + ".chargingSchedulePeriod: expected array, got object"),
-    (lambda p: _set(p, P + (2,), 5), TYPE, SCHED + ".chargingSchedulePeriod[2]: expected object, got integer"),
+    (lambda p: _set(p, P + (2,), 5), TYPE,
+     SCHED + ".chargingSchedulePeriod[2]: expected object, got integer"),
     (lambda p: _del(p, P + (0, "startPeriod")), OCC,
      SCHED + ".chargingSchedulePeriod[0].startPeriod: required property missing"),
-    (lambda p: _del(p, P + (1, "limit")), OCC, SCHED + ".chargingSchedulePeriod[1].limit: required property missing"),
+    (lambda p: _del(p, P + (1, "limit")), OCC,
+     SCHED + ".chargingSchedulePeriod[1].limit: required property missing"),
     (lambda p: _set(p, P + (1, "limit"), "16"), TYPE,
      SCHED + ".chargingSchedulePeriod[1].limit: expected number, got string"),
     (lambda p: _set(p, P + (1, "limit"), True), TYPE,
@@ -266,8 +292,10 @@ BAD_LIMITS = [16.05, 0.01, 6.25, 7.77, 1e-9, 22000.15]
 VALID_RESPONSES = [
     ("Authorize", {"idTagInfo": {"status": "Accepted"}}),
     ("Authorize", {"idTagInfo": {"status": "Blocked", "expiryDate": T0, "parentIdTag": "P" * 20}}),
-    ("BootNotification", {"status": "Accepted", "currentTime": "2026-11-21T12:00:00.000Z", "interval": 300}),
-    ("BootNotification", {"status": "Pending", "currentTime": "2026-11-21T13:00:00+01:00", "interval": 0}),
+    ("BootNotification",
+     {"status": "Accepted", "currentTime": "2026-11-21T12:00:00.000Z", "interval": 300}),
+    ("BootNotification",
+     {"status": "Pending", "currentTime": "2026-11-21T13:00:00+01:00", "interval": 0}),
     ("DataTransfer", {"status": "UnknownVendorId"}),
     ("DataTransfer", {"status": "Accepted", "data": "x"}),
     ("DiagnosticsStatusNotification", {}),
@@ -289,17 +317,21 @@ BAD_RESPONSES = [
      "status: not one of Accepted|Pending|Rejected"),
     ("BootNotification", {"status": "Accepted", "currentTime": T0, "interval": "300"}, TYPE,
      "interval: expected integer, got string"),
-    ("BootNotification", {"status": "Accepted", "currentTime": "2026-11-21 12:00:00", "interval": 300}, PROP,
-     "currentTime: not an RFC 3339 date-time"),
-    ("BootNotification", {"status": "Accepted", "interval": 300}, OCC, "currentTime: required property missing"),
-    ("DataTransfer", {"status": "Accepted", "data": 5}, TYPE, "data: expected string, got integer"),
+    ("BootNotification",
+     {"status": "Accepted", "currentTime": "2026-11-21 12:00:00", "interval": 300},
+     PROP, "currentTime: not an RFC 3339 date-time"),
+    ("BootNotification", {"status": "Accepted", "interval": 300}, OCC,
+     "currentTime: required property missing"),
+    ("DataTransfer", {"status": "Accepted", "data": 5}, TYPE,
+     "data: expected string, got integer"),
     ("DataTransfer", {}, OCC, "status: required property missing"),
     ("DiagnosticsStatusNotification", {"status": "Idle"}, FORM, "status: unknown property"),
     ("FirmwareStatusNotification", {"x": 1}, FORM, "x: unknown property"),
     ("Heartbeat", {}, OCC, "currentTime: required property missing"),
     ("Heartbeat", {"currentTime": 1795262400}, TYPE, "currentTime: expected string, got integer"),
     ("MeterValues", {"ok": True}, FORM, "ok: unknown property"),
-    ("StartTransaction", {"idTagInfo": {"status": "Accepted"}}, OCC, "transactionId: required property missing"),
+    ("StartTransaction", {"idTagInfo": {"status": "Accepted"}}, OCC,
+     "transactionId: required property missing"),
     ("StartTransaction", {"idTagInfo": {"status": "Accepted"}, "transactionId": 1.5}, TYPE,
      "transactionId: expected integer, got number"),
     ("StatusNotification", {"status": "Available"}, FORM, "status: unknown property"),
@@ -398,7 +430,8 @@ def test_bad_frames(frame, code, msg_id, msg_type):
 
 def test_message_id_of_36_chars_is_fine():
     mid = "x" * 36
-    assert ocppj.decode(call_frame("Reset", {"type": "Hard"}, mid)) == (2, mid, "Reset", {"type": "Hard"})
+    frame = call_frame("Reset", {"type": "Hard"}, mid)
+    assert ocppj.decode(frame) == (2, mid, "Reset", {"type": "Hard"})
 
 
 def test_empty_message_id_is_accepted():
@@ -428,13 +461,16 @@ def test_non_json_input_types():
 
 
 def test_decode_call_result_error():
-    assert ocppj.decode('[2,"id1","Reset",{"type":"Soft"}]') == (2, "id1", "Reset", {"type": "Soft"})
+    assert (ocppj.decode('[2,"id1","Reset",{"type":"Soft"}]')
+            == (2, "id1", "Reset", {"type": "Soft"}))
     assert ocppj.decode('[3,"id1",{"status":"Accepted"}]') == (3, "id1", {"status": "Accepted"})
-    assert ocppj.decode('[4,"id1","NotSupported","no",{"a":1}]') == (4, "id1", "NotSupported", "no", {"a": 1})
+    assert (ocppj.decode('[4,"id1","NotSupported","no",{"a":1}]')
+            == (4, "id1", "NotSupported", "no", {"a": 1}))
 
 
 def test_callerror_without_description_or_details_is_salvaged():
-    assert ocppj.decode('[4,"id1","GenericError","oops"]') == (4, "id1", "GenericError", "oops", {})
+    assert (ocppj.decode('[4,"id1","GenericError","oops"]')
+            == (4, "id1", "GenericError", "oops", {}))
     assert ocppj.decode('[4,"id1","GenericError"]') == (4, "id1", "GenericError", "", {})
 
 
@@ -498,7 +534,8 @@ def test_encoders_refuse_bad_ids(bad):
             ocppj.encode_error(bad, "GenericError")
 
 
-@pytest.mark.parametrize("code", ["FormatViolation", "OccurrenceConstraintViolation", "Oops", None])
+@pytest.mark.parametrize("code", ["FormatViolation", "OccurrenceConstraintViolation", "Oops",
+                                  None])
 def test_encode_error_refuses_codes_outside_1_6(code):
     with pytest.raises(ValueError):
         ocppj.encode_error("1", code)
@@ -558,7 +595,8 @@ def test_bad_requests(action, payload, code, description):
 
 
 @pytest.mark.parametrize("mutate, code, description", BAD_SET_CHARGING_PROFILE,
-                         ids=[b[2].split(":")[0] + "-" + b[1][:4] for b in BAD_SET_CHARGING_PROFILE])
+                         ids=[b[2].split(":")[0] + "-" + b[1][:4]
+                              for b in BAD_SET_CHARGING_PROFILE])
 def test_bad_set_charging_profile(mutate, code, description):
     assert outcome(call_frame("SetChargingProfile", scp(mutate))) == (code, description, "m-1", 2)
 
@@ -591,7 +629,8 @@ def test_unknown_property_is_reported_before_missing_ones():
 def test_first_problem_in_schema_order_wins():
     with pytest.raises(ocppj.OcppError) as ei:
         ocppj.check_request("ReserveNow", {"idTag": 5, "connectorId": "x"})
-    assert (ei.value.code, ei.value.description) == (TYPE, "connectorId: expected integer, got string")
+    assert ((ei.value.code, ei.value.description)
+            == (TYPE, "connectorId: expected integer, got string"))
 
 
 def test_long_unknown_property_names_are_cut_in_descriptions():
@@ -632,7 +671,8 @@ def test_bad_responses(action, payload, code, description):
 
 
 @pytest.mark.parametrize("uri, ok", [
-    ("ftp://h/x", True), ("https://h:8443/a?b=c#d", True), ("sftp://u@h/", True), ("urn:isbn:1", True),
+    ("ftp://h/x", True), ("https://h:8443/a?b=c#d", True), ("sftp://u@h/", True),
+    ("urn:isbn:1", True),
     ("a+b.c-d://x", True), ("http://h/a b", False), ("http://h/\t", False), ("://x", False),
     ("1ftp://x", False), ("ftp:", False), ("ftp", False), ("", False), ("f\u00e9p://x", False),
     ("ht_tp://x", False),
@@ -728,13 +768,14 @@ def _jsonschema_code(errors):
     return PROP
 
 
-REPLACEMENTS = [None, True, 0, 7, -3, 2.0, 1.5, 0.05, "", "x", "x" * 600, T0, "Accepted", [], [1], {}, {"a": 1}]
+REPLACEMENTS = [None, True, 0, 7, -3, 2.0, 1.5, 0.05, "", "x", "x" * 600, T0, "Accepted", [], [1],
+                {}, {"a": 1}]
 
 
 def _mutations(value, path=()):
     """Single-fault variants of a payload: (path, description, new payload)."""
     if isinstance(value, dict):
-        yield path, "extra", lambda root: _set(root, path + ("zzUnknown",), 1) if path else root.update(zzUnknown=1)
+        yield path, "extra", lambda root, p=path + ("zzUnknown",): _set(root, p, 1)
         for k in value:
             yield path + (k,), "drop", lambda root, p=path + (k,): _del(root, p)
             yield from _mutations(value[k], path + (k,))
@@ -761,7 +802,8 @@ def test_single_faults_agree_with_jsonschema():
         return not isinstance(s, str) or schema16._is_uri(s)
 
     checked = 0
-    cases = [(a, "req", p, a) for a, p in VALID_REQUESTS] + [(a, "conf", p, a + "Response") for a, p in VALID_RESPONSES]
+    cases = ([(a, "req", p, a) for a, p in VALID_REQUESTS]
+             + [(a, "conf", p, a + "Response") for a, p in VALID_RESPONSES])
     for action, kind, payload, schema_name in cases:
         v = jsonschema.Draft4Validator(official_schema(schema_name), format_checker=fc)
         assert not list(v.iter_errors(payload)), (action, payload)
@@ -803,12 +845,15 @@ def parity_cases():
     cases = [(f, None) for f, _, _, _ in BAD_FRAMES] + [(f, None) for f, _ in BAD_ACTIONS]
     cases += [(call_frame(a, p), None) for a, p in VALID_REQUESTS]
     cases += [(call_frame(a, p), None) for a, p, _, _ in BAD_REQUESTS]
-    cases += [(call_frame("SetChargingProfile", scp(m)), None) for m, _, _ in BAD_SET_CHARGING_PROFILE]
-    cases += [(call_frame("SetChargingProfile", scp(lambda p, v=v: _set(p, P + (1, "limit"), v))), None)
+    cases += [(call_frame("SetChargingProfile", scp(m)), None)
+              for m, _, _ in BAD_SET_CHARGING_PROFILE]
+    cases += [(call_frame("SetChargingProfile",
+                          scp(lambda p, v=v: _set(p, P + (1, "limit"), v))), None)
               for v in GOOD_LIMITS + BAD_LIMITS]
     cases += [(json.dumps([3, "r", p]), a) for a, p in VALID_RESPONSES]
     cases += [(json.dumps([3, "r", p]), a) for a, p, _, _ in BAD_RESPONSES]
-    cases += [(call_frame("RemoteStartTransaction", {"idTag": "\U0001F600" * n}), None) for n in (20, 21)]
+    cases += [(call_frame("RemoteStartTransaction", {"idTag": "\U0001F600" * n}), None)
+              for n in (20, 21)]
     cases += [('[4,"e","GenericError"]', None), ('[4,"e","GenericError","x",{"a":[1]}]', None)]
     return cases
 

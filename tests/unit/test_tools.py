@@ -10,11 +10,8 @@ import tarfile
 
 import pytest
 
+from tests.mp import MICROPYTHON, ROOT, needs_mp, run_mp
 from tools import bundle, config as cfgtool, deploy, logs
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
-needs_mp = pytest.mark.skipif(not os.access(MICROPYTHON, os.X_OK), reason="micropython not installed")
 
 
 def modules(folder):
@@ -35,8 +32,8 @@ def sha(path):
 
 
 def run_tool(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m"] + list(args), cwd=cwd, capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
+    return subprocess.run([sys.executable, "-m"] + list(args), cwd=cwd, capture_output=True,
+                          text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +81,10 @@ def test_mpy_files_name_the_device_path_not_this_machine(built):
     assert b"firmware/ws.py" in data and ROOT.encode() not in data
 
 
-@needs_mp
 def test_bundle_modules_load_on_micropython(built):
     dest, _ = built
     code = "import firmware.chargepoint, hal.sim; print(firmware.chargepoint.__file__)"
-    r = subprocess.run([MICROPYTHON, "-c", code], cwd=dest, capture_output=True, text=True, timeout=30)
+    r = run_mp(code, cwd=dest, timeout=30)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "firmware/chargepoint.mpy"
 
@@ -137,7 +133,8 @@ def test_bundle_never_wipes_a_foreign_folder(tmp_path):
 
 def test_wrong_mpy_cross_version_is_refused(tmp_path):
     fake = tmp_path / "mpy-cross"
-    fake.write_text("#!/bin/sh\necho 'MicroPython v1.22.2 on 2024-02-22; mpy-cross emitting mpy v6.2'\n")
+    fake.write_text("#!/bin/sh\n"
+                    "echo 'MicroPython v1.22.2 on 2024-02-22; mpy-cross emitting mpy v6.2'\n")
     fake.chmod(0o755)
     with pytest.raises(bundle.BundleError, match="1.29"):
         bundle.mpy_cross_version(str(fake))
@@ -164,7 +161,7 @@ def test_bundle_romfs_image_holds_every_module_and_imports_from_it(tmp_path):
             "import firmware.chargepoint, hal.sim\n"
             "print(firmware.chargepoint.__file__)\n"
             "print(sorted(os.listdir('/rom/firmware')), sorted(os.listdir('/rom/hal')))" % image)
-    out = subprocess.run([MICROPYTHON, "-c", code], cwd=str(tmp_path), capture_output=True, text=True, timeout=30)
+    out = run_mp(code, cwd=tmp_path, timeout=30)
     assert out.returncode == 0, out.stderr
     where, listing = out.stdout.strip().splitlines()
     assert where == "/rom/firmware/chargepoint.mpy"
@@ -179,8 +176,8 @@ def test_bundle_romfs_needs_compiled_modules(tmp_path):
 def test_makefile_targets():
     r = subprocess.run(["make", "-n", "-C", ROOT, "bundle"], capture_output=True, text=True)
     assert r.returncode == 0 and "-m tools.bundle" in r.stdout
-    r = subprocess.run(["make", "-n", "-C", ROOT, "deploy", "PORT=/dev/ttyUSB7", "DEPLOY_ARGS=--dry-run"],
-                       capture_output=True, text=True)
+    r = subprocess.run(["make", "-n", "-C", ROOT, "deploy", "PORT=/dev/ttyUSB7",
+                        "DEPLOY_ARGS=--dry-run"], capture_output=True, text=True)
     assert r.returncode == 0 and "-m tools.deploy --port /dev/ttyUSB7 --dry-run" in r.stdout
 
 
@@ -193,7 +190,8 @@ def _listed(out):
 
 @pytest.mark.parametrize("no_config", [False, True])
 def test_dry_run_without_a_board_lists_every_file(tmp_path, no_config):
-    args = ["tools.deploy", "--dry-run", "--dest", str(tmp_path / "b"), "--port", str(tmp_path / "ttyNONE")]
+    args = ["tools.deploy", "--dry-run", "--dest", str(tmp_path / "b"),
+            "--port", str(tmp_path / "ttyNONE")]
     r = run_tool(*(args + (["--no-config"] if no_config else [])))
     assert r.returncode == 0, r.stderr
     listed = _listed(r.stdout)
@@ -215,7 +213,8 @@ def test_deploy_copies_only_what_changed(tmp_path):
     assert p["mkdir"] == ["firmware", "hal", "hal/boards"] and p["unchanged"] == []
     assert sorted(p["copy"]) == sorted(list(manifest["files"]) + ["manifest.json"])
     assert sha(str(board / "firmware" / "ws.mpy")) == sha(os.path.join(dest, "firmware", "ws.mpy"))
-    assert any(line.startswith("[1/%d] firmware/" % len(p["copy"])) and line.endswith(" B)") for line in lines)
+    first = "[1/%d] firmware/" % len(p["copy"])
+    assert any(line.startswith(first) and line.endswith(" B)") for line in lines)
 
     p = deploy.deploy(deploy.Folder(str(board)), dest, out=lines.append)
     assert p["copy"] == [] and p["remove"] == []
@@ -227,9 +226,11 @@ def test_deploy_copies_only_what_changed(tmp_path):
     p = deploy.deploy(deploy.Folder(str(board)), dest, out=lines.append)
     assert p["copy"] == ["hal/sim.mpy"]
     assert [rel for rel, _ in p["remove"]] == ["firmware/ws.py"]
-    assert not (board / "firmware" / "ws.py").exists() and (board / "firmware" / "gone.mpy").exists()
+    assert not (board / "firmware" / "ws.py").exists()
+    assert (board / "firmware" / "gone.mpy").exists()
     assert p["extra"] == ["firmware/gone.mpy"]
-    assert "[1/1] hal/sim.mpy (%d B)" % os.path.getsize(os.path.join(dest, "hal", "sim.mpy")) in lines
+    size = os.path.getsize(os.path.join(dest, "hal", "sim.mpy"))
+    assert "[1/1] hal/sim.mpy (%d B)" % size in lines
     assert any("remove firmware/ws.py" in line for line in lines)
 
 
@@ -257,10 +258,11 @@ def test_deploy_romfs_writes_the_image_first_then_clears_the_modules_from_flash(
     p = deploy.deploy(RomFolder(str(board), events), dest, out=events.append, romfs=True)
     with open(dest + ".romfs", "rb") as f:
         image = f.read()
-    assert events.index("image written") < min(i for i, e in enumerate(events) if str(e).startswith("remove"))
+    first_removal = min(i for i, e in enumerate(events) if str(e).startswith("remove"))
+    assert events.index("image written") < first_removal
     assert p["copy"] == []   # boot.py, main.py, config.json and the manifest are unchanged
     removed = [rel for rel, _ in p["remove"]]
-    assert "firmware/ws.py" in removed and "firmware/ws.mpy" in removed and "hal/sim.mpy" in removed
+    assert {"firmware/ws.py", "firmware/ws.mpy", "hal/sim.mpy"} <= set(removed)
     # An empty firmware/ would still be imported (as a namespace package) before /rom/firmware.
     assert p["rmdir"] == ["hal/boards", "firmware", "hal"]   # deepest first
     assert not (board / "firmware").exists() and not (board / "hal").exists()
@@ -294,7 +296,8 @@ def test_no_config_keeps_the_boards_config(tmp_path):
     board = tmp_path / "flash"
     board.mkdir()
     (board / "config.json").write_text('{"site": "theirs"}')
-    p = deploy.deploy(deploy.Folder(str(board)), str(tmp_path / "b"), include_config=False, out=lambda s: None)
+    p = deploy.deploy(deploy.Folder(str(board)), str(tmp_path / "b"), include_config=False,
+                      out=lambda s: None)
     assert "config.json" not in p["copy"]
     assert (board / "config.json").read_text() == '{"site": "theirs"}'
 
@@ -304,7 +307,8 @@ def test_board_hash_script_runs_on_micropython(built, tmp_path):
     dest, manifest = built
     board = tmp_path / "flash"
     (board / "firmware").mkdir(parents=True)
-    (board / "firmware" / "ws.mpy").write_bytes(open(os.path.join(dest, "firmware", "ws.mpy"), "rb").read())
+    with open(os.path.join(dest, "firmware", "ws.mpy"), "rb") as f:
+        (board / "firmware" / "ws.mpy").write_bytes(f.read())
     (board / "firmware" / "ws.py").write_text("")
     states = [deploy.board_state(deploy.Folder(str(board), python=py), manifest)
               for py in (sys.executable, MICROPYTHON)]
@@ -315,7 +319,8 @@ def test_board_hash_script_runs_on_micropython(built, tmp_path):
 
 
 def test_unreachable_board_fails_a_real_deploy(tmp_path):
-    r = run_tool("tools.deploy", "--dest", str(tmp_path / "b"), "--port", str(tmp_path / "ttyNONE"))
+    r = run_tool("tools.deploy", "--dest", str(tmp_path / "b"),
+                 "--port", str(tmp_path / "ttyNONE"))
     assert r.returncode == 1 and "cannot read the board" in r.stderr
 
 
@@ -482,7 +487,8 @@ def test_logs_through_mpremote(pty_board, tmp_path):
     fabricate(flash)
     r = run_tool("tools.logs", "--port", board.port)
     assert r.returncode == 0, r.stderr
-    assert r.stdout == logs.read(deploy.Folder(str(flash))) + "(board reset: the charger starts again)\n"
+    reset = "(board reset: the charger starts again)\n"
+    assert r.stdout == logs.read(deploy.Folder(str(flash))) + reset
     assert "machine.reset()" in board.execs[-1]
     r = run_tool("tools.logs", "--port", board.port, "--no-restart")
     assert "machine.reset()" not in board.execs[-1] and "board reset" not in r.stdout
@@ -525,9 +531,11 @@ BAD_CONFIGS = [
     ("bad meter type", mutated("hardware.meter.type", "sdm230"), "hardware.meter.type"),
     ("bad parity", mutated("hardware.meter.parity", "mark"), "hardware.meter.parity"),
     ("ocpp out of range", mutated("ocpp.HeartbeatInterval", 0), "ocpp.HeartbeatInterval"),
-    ("ocpp bad measurand", mutated("ocpp.MeterValuesSampledData", "Energy.Active"), "ocpp.MeterValuesSampledData"),
+    ("ocpp bad measurand", mutated("ocpp.MeterValuesSampledData", "Energy.Active"),
+     "ocpp.MeterValuesSampledData"),
     ("ocpp unknown key", mutated("ocpp.HeartBeatInterval", 60), "ocpp.HeartBeatInterval"),
-    ("ocpp read-only key", mutated("ocpp.GetConfigurationMaxKeys", 10), "ocpp.GetConfigurationMaxKeys"),
+    ("ocpp read-only key", mutated("ocpp.GetConfigurationMaxKeys", 10),
+     "ocpp.GetConfigurationMaxKeys"),
     ("bad log level", mutated("log.level", "verbose"), "log.level"),
     ("wifi timeout", mutated("wifi.timeout_s", 1), "wifi.timeout_s"),
     ("empty data_dir", mutated("data_dir", ""), "data_dir"),
@@ -535,7 +543,8 @@ BAD_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("text,expected", [b[1:] for b in BAD_CONFIGS], ids=[b[0] for b in BAD_CONFIGS])
+@pytest.mark.parametrize("text,expected", [b[1:] for b in BAD_CONFIGS],
+                         ids=[b[0] for b in BAD_CONFIGS])
 def test_config_check_names_each_problem(tmp_path, capsys, text, expected):
     path = str(tmp_path / "config.json")
     with open(path, "w") as f:
@@ -549,7 +558,8 @@ def test_config_check_names_each_problem(tmp_path, capsys, text, expected):
 def test_config_check_command(tmp_path):
     r = run_tool("tools.config", "check", "config.json")
     assert r.returncode == 0 and r.stdout.strip() == "config.json: OK"
-    (tmp_path / "config.json").write_text(mutated("csms.url", "ftp://x").replace('"phases": 1', '"phases": 7'))
+    text = mutated("csms.url", "ftp://x").replace('"phases": 1', '"phases": 7')
+    (tmp_path / "config.json").write_text(text)
     r = run_tool("tools.config", "check", cwd=str(tmp_path))
     assert r.returncode == 1
     assert r.stdout.splitlines()[-1].startswith("config.json: 2 problems")
@@ -589,7 +599,8 @@ def test_config_set_changes_one_line_and_keeps_the_format(tmp_path):
     assert cfgtool.main(["set", "csms.id", "0042", "--config", str(path)]) == 0
     assert cfgtool.main(["set", "hardware.relay.feedback_pin", "25", "--config", str(path)]) == 0
     assert cfgtool.main(["set", "hardware.lock.unlock_pin", "null", "--config", str(path)]) == 0
-    assert cfgtool.main(["set", "csms.url", "wss://csms.example.com/ocpp", "--config", str(path)]) == 0
+    assert cfgtool.main(["set", "csms.url", "wss://csms.example.com/ocpp",
+                         "--config", str(path)]) == 0
     cfg = json.loads(path.read_text())
     assert cfg["csms"]["id"] == "0042" and cfg["hardware"]["relay"]["feedback_pin"] == 25
     assert cfg["hardware"]["lock"]["unlock_pin"] is None
@@ -633,13 +644,19 @@ def fabricate(root, data_dir="store"):
     (root / "config.json").write_text(json.dumps({"data_dir": data_dir}))
     (root / "manifest.json").write_text(json.dumps({"version": "1.2.3", "files": {}}))
     (store / "log.1").write_text("10:00:00 I cp: older one\n10:00:01 I cp: older two\n")
-    (store / "log.0").write_bytes(b"11:00:00 I cp: newer one\n11:00:01 W ws: \xff broken byte\n11:00:02 E cp: newest")
+    (store / "log.0").write_bytes(b"11:00:00 I cp: newer one\n11:00:01 W ws: \xff broken byte\n"
+                                  b"11:00:02 E cp: newest")
     (store / "keys.json").write_text("{}")
     # seq 1 acked by "A 1", 3 acked out of order by "X 3", 2 and 4 pending, "5 to" is torn.
     (store / "journal" / "00000001.log").write_text(
-        '1 aaaaaaaa [2,"1","StartTransaction",{}]\n2 bbbbbbbb [2,"2","MeterValues",{}]\nA 1 cccccccc\n')
+        '1 aaaaaaaa [2,"1","StartTransaction",{}]\n'
+        '2 bbbbbbbb [2,"2","MeterValues",{}]\n'
+        'A 1 cccccccc\n')
     (store / "journal" / "00000003.log").write_text(
-        '3 dddddddd [2,"3","MeterValues",{}]\nX 3 eeeeeeee\n4 ffffffff [2,"4","StopTransaction",{}]\n5 to')
+        '3 dddddddd [2,"3","MeterValues",{}]\n'
+        'X 3 eeeeeeee\n'
+        '4 ffffffff [2,"4","StopTransaction",{}]\n'
+        '5 to')
     (store / "journal" / "meta.json").write_text('{"tx": 1}')
     return store
 
@@ -658,7 +675,8 @@ def test_logs_from_a_local_folder(tmp_path, capsys):
     assert order == sorted(order)
     assert "firmware version: 1.2.3" in lines and "data_dir: store" in lines
     assert "  keys.json 2 B" in lines and "  journal/" in lines
-    assert "== journal store/journal: 3 files, %d B, 2 records pending" % _journal_bytes(store) in lines
+    journal = "== journal store/journal: 3 files, %d B, 2 records pending" % _journal_bytes(store)
+    assert journal in lines
     assert "board reset" not in out
 
 
