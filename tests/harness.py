@@ -6,8 +6,10 @@ block the test until the loop has the answer.
 """
 
 import asyncio
+import concurrent.futures
 import json
 import threading
+import time
 from pathlib import Path
 
 from tools import driver
@@ -41,13 +43,20 @@ class LoopThread:
         loop.close()
 
     def run(self, coro, timeout):
-        """The result of `coro` run on the loop; TimeoutError a little after `timeout` s."""
+        """The result of `coro` run on the loop; TimeoutError a little after `timeout` s,
+        RuntimeError if another thread stops the loop first."""
         fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return fut.result(None if timeout is None else timeout + 5)
-        except TimeoutError:
-            fut.cancel()
-            raise
+        deadline = None if timeout is None else time.monotonic() + timeout + 5
+        # Looks now and then: a loop stopped meanwhile (a kill from a timer thread) would
+        # leave the coroutine unrun and this thread waiting for ever.
+        while not concurrent.futures.wait([fut], 0.25).done:
+            if not self._thread.is_alive():
+                fut.cancel()
+                raise RuntimeError("event loop stopped")
+            if deadline is not None and time.monotonic() > deadline:
+                fut.cancel()
+                raise TimeoutError("no answer from the event loop within %s s" % timeout)
+        return fut.result()
 
     def stop(self, timeout=10):
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -221,9 +230,10 @@ class Charger:
         return self
 
     def _run(self, coro, timeout):
-        if self._loop is None:  # no run going on: what the output holds already
+        loop = self._loop  # once: kill() may clear it from another thread
+        if loop is None:  # no run going on: what the output holds already
             return asyncio.run(coro)
-        return self._loop.run(coro, timeout)
+        return loop.run(coro, timeout)
 
     def _close(self, timeout=5):
         """End the run: wait up to `timeout` s for the process to exit, SIGKILL it then,

@@ -155,6 +155,11 @@ class Firmware:
             self.cursor = pos
             remaining = deadline - loop.time()
             if self._pump is None or self._pump.done():
+                if self.returncode is None and self.proc is not None:
+                    try:  # its output has ended: the exit code follows
+                        await asyncio.wait_for(self.proc.wait(), 1)
+                    except asyncio.TimeoutError:
+                        pass
                 state = "process exited with code %s" % self.returncode
             elif remaining <= 0:
                 state = "timeout %s s" % timeout
