@@ -6,7 +6,7 @@ port too), so: no typing, no dataclasses, no f-string-only tricks.
 
 
 class Log:
-    """Collects (level, tag, message); `level` 1 (info) keeps debug lines out, as the real one."""
+    """Collects every (level, tag, message); `level` is what firmware code reads (0: debug)."""
 
     def __init__(self, level=1):
         self.level = level

@@ -139,10 +139,8 @@ def test_unknown_hardware_and_wifi_keys_are_named():
 @pytest.mark.parametrize("name", ["micropython", "python3"])
 def test_broken_config_without_a_last_good_copy_ends_with_the_problems_and_exit_2(tmp_path, name):
     import subprocess
-    import sys
-    exe = sys.executable
-    if name == "micropython":
-        exe = os.path.join(os.path.dirname(sys.executable), "micropython")
+    from tests.mp import INTERPRETERS
+    exe = INTERPRETERS[name]
     cfg = good()
     cfg["csms"]["url"] = "http://example"
     cfg["data_dir"] = str(tmp_path / "data")

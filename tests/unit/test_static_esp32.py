@@ -116,10 +116,8 @@ def test_hal_modules_import_without_machine(name):
 
 
 def _micropython():
-    exe = Path(sys.executable).with_name("micropython")
-    if exe.is_file():
-        return str(exe)
-    return shutil.which("micropython")
+    from tests.mp import MICROPYTHON
+    return MICROPYTHON if os.access(MICROPYTHON, os.X_OK) else shutil.which("micropython")
 
 
 DEVICE_FILES = ["boot.py"] + ["hal/%s.py" % n.replace(".", "/") for n in HAL_MODULES]
