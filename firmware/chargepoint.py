@@ -46,6 +46,7 @@ class ChargePoint:
         self._clock_path = store.join(data, "clock.json")
         self._clock_saved = None
         known = store.read_json(self._clock_path)
+        self._clock_known = known if isinstance(known, int) else 0  # floor of _set_time
         if isinstance(known, int) and board.rtc.now() < known:
             board.rtc.set(known)
             log.warn("clock", "clock was behind the last known time, set to " + clock.iso(known))
@@ -275,16 +276,32 @@ class ChargePoint:
             self.log.warn("ocpp", "Heartbeat failed: %s" % e)
 
     def _set_time(self, text):
+        """Set the clock from a currentTime, unless it is implausible (README "Time")."""
         try:
             t = clock.parse_iso(text)
         except ValueError:
             self.log.warn("clock", "bad currentTime %r" % text)
             return
+        # A running transaction's timestamps must not go back past what is on flash (its
+        # start, the last saved time): its StopTransaction would end before it began.
+        floor = -1
+        for c in self.connectors:
+            if c.tx is not None:
+                floor = max(floor, c.tx.start_time, self._clock_known)
+        if not clock.plausible(t):
+            self.log.warn("clock", "currentTime %s refused: not in 2020..2099" % text)
+            return
+        if t < floor:
+            self.log.warn("clock", "currentTime %s refused: before %s, during a transaction"
+                          % (text, clock.iso(floor)))
+            return
         self.board.rtc.set(t)
+        self._clock_known = min(self._clock_known, t)  # a correction back, accepted
         # Persist at most hourly: flash wears, and an hour-old time is still sane.
         if self._clock_saved is None or ticks_diff(ticks_ms(), self._clock_saved) > 3600000:
             self._clock_saved = ticks_ms()
             store.write_atomic(self._clock_path, str(t))
+            self._clock_known = t
 
     async def trigger_boot(self):
         """TriggerMessage(BootNotification): boot again on the running link."""

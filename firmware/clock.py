@@ -3,10 +3,16 @@
 The ESP32's time.gmtime() counts from 2000 and the unix port's from 1970, so
 the conversion is done here with plain day arithmetic (proleptic Gregorian
 calendar, days counted from 1970-01-01) and gives the same answer everywhere.
+
+Time from a Central System is taken only when plausible(): years 2020..2099.
 """
+
+from firmware.compat import const
 
 _DAYS_BEFORE_EPOCH = 719468  # days from 0000-03-01 to 1970-01-01
 _DIGITS = "0123456789"
+_FIRST_YEAR = const(2020)  # plausible(): the firmware did not exist before
+_LAST_YEAR = const(2099)
 
 
 def days_from_civil(y, m, d):
@@ -49,9 +55,22 @@ def days_in_month(y, m):
     return 30 if m in (4, 6, 9, 11) else 31
 
 
+def plausible(t):
+    """Whether unix seconds t lie in 2020..2099: a clock outside that is broken (a board
+    without a backup battery, a Central System with a bad clock), not a time to use."""
+    return _FIRST_YEAR <= civil_from_days(int(t) // 86400)[0] <= _LAST_YEAR
+
+
 def iso(t):
-    """Unix seconds -> "YYYY-MM-DDTHH:MM:SSZ" (UTC, whole seconds)."""
+    """Unix seconds -> "YYYY-MM-DDTHH:MM:SSZ" (UTC, whole seconds).
+
+    Always a valid RFC 3339 date-time: t is clamped to years 0001..9999 (a 5-digit or
+    negative year would break every parser of our messages)."""
     t = int(t)
+    if t > 253402300799:      # 9999-12-31T23:59:59Z
+        t = 253402300799
+    elif t < -62135596800:    # 0001-01-01T00:00:00Z
+        t = -62135596800
     days = t // 86400  # floor division keeps times before 1970 right
     sec = t - days * 86400
     y, m, d = civil_from_days(days)

@@ -38,8 +38,8 @@ async def run(get_cp, board):
             print(describe(cp))
         elif words[0] == "flash":
             j = cp.outbox.journal
-            print("flash: journal writes=%d bytes=%d pending=%d, mirror writes=%d"
-                  % (j.writes, j.written, len(j), cp.sessions.writes))
+            print("flash: journal writes=%d bytes=%d pending=%d, mirror writes=%d, log writes=%d"
+                  % (j.writes, j.written, len(j), cp.sessions.writes, cp.log.writes))
         elif words[0] == "mem":
             collect()
             print("mem: alloc=%d free=%d" % (mem_alloc(), mem_free()))

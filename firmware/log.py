@@ -5,13 +5,29 @@ Lines look like `12:00:01 I cp: BootNotification Accepted`; the time comes from 
 
 With a folder given, lines are also kept in `<folder>/log.0` (newest) and `log.1` (the
 half before): when log.0 passes `ring_bytes` / 2 it becomes log.1. Lines are batched in
-RAM and appended by flush() (the charger calls it every few seconds, and at once for
-warnings and errors), so logging costs a flash write per batch, not per line.
+RAM and appended by flush() (the charger calls it every 5 s), so logging costs a flash
+write per batch, not per line.
+
+Flash budget (README "Flash and log budgets"): a WARN line or a full batch also flushes at
+once, but at most once a second; an ERROR line flushes at once unless two flushes were
+already forced in that second. Past the budget, lines wait in RAM for the next flush; a
+batch that fills up meanwhile drops the newest lines below ERROR (an ERROR line pushes out
+the oldest instead) and the next flush notes how many were dropped. So a flood of lines,
+however fast, costs at most 2 forced flushes a second besides the periodic one (each may
+also rotate the ring: one rename). A message is cut at _MSG_MAX characters.
 """
-from firmware.compat import print_exception, const
+from firmware.compat import print_exception, const, ticks_ms, ticks_diff
 
 _LEVELS = ("debug", "info", "warn", "error")
-_BATCH = const(16)  # lines held in RAM before a flush is forced
+_BATCH = const(16)     # lines held in RAM before a flush is forced
+_MSG_MAX = const(200)  # characters of a message kept (an echoed 6 KB name is not news)
+_WARN_PER_S = const(1)   # flushes a WARN line or a full batch may force in a second
+_ERROR_PER_S = const(2)  # ... an ERROR line (one more: it is never kept waiting by warnings)
+
+
+def _line(t, lvl, tag, msg):
+    return "%02d:%02d:%02d %s %s: %s" % (
+        t // 3600 % 24, t // 60 % 60, t % 60, "DIWE"[lvl], tag, msg)
 
 
 class Log:
@@ -22,18 +38,48 @@ class Log:
         self._folder = folder
         self._half = ring_bytes // 2
         self._size = -1  # size of log.0, read at the first flush
+        self.writes = 0     # flash writes: appends and ring rotations (wear figure)
+        self.dropped = 0    # lines the budget kept off flash since the last flush
+        self._urgent = 0    # highest level waiting in RAM (2: a WARN, 3: an ERROR)
+        self._second = ticks_ms()  # start of the second the forced flushes count in
+        self._forced = 0
 
     def _emit(self, lvl, tag, msg):
         if lvl < self.level:
             return
+        if len(msg) > _MSG_MAX:
+            msg = msg[:_MSG_MAX] + "..."
         t = self._now() if self._now else 0
-        line = "%02d:%02d:%02d %s %s: %s" % (
-            t // 3600 % 24, t // 60 % 60, t % 60, "DIWE"[lvl], tag, msg)
+        line = _line(t, lvl, tag, msg)
         print(line)
-        if self._folder is not None:
-            self._pending.append("%d %s" % (t, line))
-            if lvl >= 2 or len(self._pending) >= _BATCH:
-                self.flush()
+        if self._folder is None:
+            return
+        pending = self._pending
+        entry = "%d %s" % (t, line)
+        urgent = max(lvl, self._urgent)
+        if ((urgent >= 2 or len(pending) + 1 >= _BATCH)
+                and self._may_force(_ERROR_PER_S if urgent == 3 else _WARN_PER_S)):
+            pending.append(entry)
+            self.flush()
+            return
+        if len(pending) >= _BATCH:  # full, and no flush allowed: keep RAM bounded
+            self.dropped += 1
+            if lvl < 3:
+                return
+            del pending[0]  # an error is worth more than the oldest line waiting
+        pending.append(entry)
+        self._urgent = urgent
+
+    def _may_force(self, limit):
+        """Whether a flush may be forced now: fewer than `limit` in this second (counted)."""
+        now = ticks_ms()
+        if ticks_diff(now, self._second) >= 1000:
+            self._second = now
+            self._forced = 0
+        if self._forced >= limit:
+            return False
+        self._forced += 1
+        return True
 
     def debug(self, tag, msg):
         self._emit(0, tag, msg)
@@ -52,10 +98,16 @@ class Log:
         print_exception(e)
 
     def flush(self):
-        """Append the batched lines to the ring on flash."""
+        """Append the batched lines to the ring on flash (no budget: the caller's call)."""
         if not self._pending or self._folder is None:
             return
         import os
+        self._urgent = 0
+        if self.dropped:
+            t = self._now() if self._now else 0
+            note = "lines dropped (flash budget): %d" % self.dropped
+            self._pending.append("%d %s" % (t, _line(t, 2, "log", note)))
+            self.dropped = 0
         path0 = self._folder + "/log.0"
         if self._size < 0:
             try:
@@ -68,11 +120,13 @@ class Log:
             if self._size + size > self._half and self._size > 0:
                 os.rename(path0, self._folder + "/log.1")  # replaces the older half
                 self._size = 0
+                self.writes += 1
             with open(path0, "a") as f:
                 for line in lines:  # line by line: no batch-sized block to find in the heap
                     f.write(line)
                     f.write("\n")
             self._size += size
+            self.writes += 1
         except OSError as e:
             print("log: cannot write %s: %r" % (path0, e))
 

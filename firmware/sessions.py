@@ -324,8 +324,14 @@ class Sessions:
         names = cp.keys.measurands(key)
         mv = meter_value(conn, names, context, now)
         payload = {"connectorId": conn.id, "meterValue": [mv]}
-        if tx is None:
-            cp.outbox.put(Entry("MeterValues", payload))
+        if tx is None or context == "Trigger":
+            # A triggered reading answers a request now; the transaction's record is its
+            # periodic samples. So it waits in RAM, one per connector (a flood of triggers
+            # costs no journal write), with the transactionId once it is known.
+            if tx is not None and tx.tx_id is not None:
+                payload["transactionId"] = tx.tx_id
+            cp.outbox.put(Entry("MeterValues", payload, key="mv%d" % conn.id
+                                if context == "Trigger" else None))
         else:
             if context == "Sample.Periodic":
                 # Mirror first, at a reading no lower than the sample: a PowerLoss stop

@@ -4,7 +4,11 @@ restart. A feature module (firmware/profiles.py): loaded on the first UpdateFirm
 
 Statuses: Downloading, Downloaded or DownloadFailed, Installing; Installed or a rollback's
 InstallationFailed follow the restart (firmware/updates.py). `retries` is the number of
-download attempts (default 1), `retryInterval` the pause between them (default 30 s).
+download attempts (default 1, at most 5), `retryInterval` the pause between them (default
+30 s, at least 5 s; firmware/job.py says why). A new UpdateFirmware replaces one that waits
+for its retrieveDate or between attempts (that one is reported DownloadFailed if it had
+begun); one that is downloading, installing or waiting for transactions to end is kept and
+the new request is ignored.
 """
 import json
 
@@ -25,9 +29,12 @@ def load(cp):
 
 def UpdateFirmware(cp, req):
     u = cp.feature("updater")
-    if u.busy:
+    if u.busy and not u.waiting:
         cp.log.warn("update", "UpdateFirmware ignored: an update is already under way")
         return {}
+    if u.busy:
+        cp.log.warn("update", "UpdateFirmware replaces the update waiting to download")
+        u.replace("DownloadFailed" if cp.firmware_status == "Downloading" else None)
     try:
         when = clock.parse_iso(req["retrieveDate"])
     except ValueError:
@@ -53,7 +60,7 @@ class Updater(Job):
         """From retrieveDate to the restart into the new application."""
         cp = self.cp
         while when > cp.now():
-            await asyncio.sleep(min(when - cp.now(), _WAIT_STEP_S))
+            await self.pause(min(when - cp.now(), _WAIT_STEP_S))
         self.status("Downloading")
         if not await self.attempts(req, "download", lambda: self._download(req["location"])):
             self.status("DownloadFailed")

@@ -1,8 +1,14 @@
-"""Benchmarks (figures, not pass/fail): RAM on the MicroPython unix port and request latency.
+"""Benchmarks (figures, not pass/fail): flash writes, RAM on the MicroPython unix port and
+request latency.
 
-    python -m tools.bench [--quick]
+    python -m tools.bench [--quick | --flash | --growth N]
 
 Prints:
+  * flash writes (journal, transaction mirror, log ring) of one online transaction, of one
+    periodic sample, and under the floods of README "Flash and log budgets": 300
+    TriggerMessage(MeterValues) in a transaction, 1000 unmatched CALLRESULTs, 1000 CALLs of
+    an unknown action (each answered and logged), and 25 s of
+    UpdateFirmware {"retries": 2147483647, "retryInterval": 0} at an unreachable host;
   * the smallest `-X heapsize` at which a full charging session completes (boot, status,
     plug, swipe, start, 10 meter values, stop), from source, from the .mpy bundle and from a
     ROMFS image of it (mounted from RAM, so the image counts here; its heap besides the image
@@ -14,15 +20,17 @@ The unix port is 64-bit: objects take up to twice the RAM they take on the 32-bi
 """
 import argparse
 import asyncio
+import datetime
 import os
 import re
 import shutil
+import socket
 import sys
 import time
 
 from ocpp.v16 import call
 
-from tools.driver import ROOT, launch, micropython_path
+from tools.driver import ROOT, is_call, launch, micropython_path
 
 SESSION_KEYS = {"MeterValueSampleInterval": 1, "HeartbeatInterval": 60}
 
@@ -148,33 +156,211 @@ async def rtt(argv, n):
     return sum(times), times[len(times) // 2], times[int(len(times) * 0.95)], times[-1]
 
 
-async def wear(samples=10):
-    """Flash writes and journal bytes of one transaction: start, `samples` meter values, stop."""
-    keys = {"MeterValueSampleInterval": 1, "HeartbeatInterval": 3600}
-    cs, fw, calls = await launch(os.path.join(ROOT, "build", "bench-wear"),
-                                 [micropython_path(), "main.py"], keys, "BENCH")
+# ---- flash writes ----------------------------------------------------------------------------
+# Counted by the firmware itself (console `flash`): journal appends/acks/rewrites, transaction
+# mirror writes, log ring appends and rotations. The caps the floods are held to are in the
+# README ("Flash and log budgets") and asserted by tests/scenarios/test_time_and_budgets.py.
 
-    async def counters():
-        return [int(x) for x in re.findall(r"=(\d+)", await fw.ask("flash", "flash: journal"))]
+async def flash_counters(fw):
+    """{"journal": n, "mirror": n, "log": n} flash writes so far (log None on a firmware
+    that does not count them)."""
+    line = await fw.ask("flash", "flash: journal")
+    found = dict(re.findall(r"(journal writes|bytes|mirror writes|log writes)=(\d+)", line))
+    return {k.split()[0]: int(found[k]) if k in found else None
+            for k in ("journal writes", "mirror writes", "log writes", "bytes")}
+
+
+def delta(before, after):
+    """after - before for each counter, and "total" flash writes (bytes are not writes)."""
+    d = {k: (after[k] - before[k] if after[k] is not None else None) for k in before}
+    d["total"] = sum(d[k] or 0 for k in ("journal", "mirror", "log"))
+    return d
+
+
+def _run_folder(name):
+    return os.path.join(ROOT, "build", name)
+
+
+async def wear(samples=10, argv=None, folder=None, cwd=ROOT):
+    """Flash writes of one online transaction (start, `samples` meter values, stop) and of
+    one periodic sample -> (per transaction, per sample), each a delta() dict."""
+    keys = {"MeterValueSampleInterval": 1, "HeartbeatInterval": 3600}
+    cs, fw, calls = await launch(folder or _run_folder("bench-wear"),
+                                 (argv or [micropython_path()]) + ["main.py"], keys, "BENCH",
+                                 cwd)
     try:
         await calls.wait_status(1, "Available", timeout=15)
         await fw.console("plug 1")
         await asyncio.sleep(0.3)
-        before = await counters()
+        before = await flash_counters(fw)
         await fw.console("swipe WEAR")
         await calls.wait("StartTransaction", timeout=10)
+        await calls.wait("MeterValues", timeout=10)
+        await asyncio.sleep(0.3)  # its CALLRESULT acks it in the journal
+        first = await flash_counters(fw)
         for _ in range(samples):
             await calls.wait("MeterValues", timeout=10)
+        await asyncio.sleep(0.3)
+        last = await flash_counters(fw)
         await fw.console("swipe WEAR")
         await calls.wait("StopTransaction", timeout=10)
         await asyncio.sleep(0.5)
-        after = await counters()
+        after = await flash_counters(fw)
         await fw.console("quit")
         await fw.finish()
     finally:
         await fw.finish(0)
         await cs.stop()
-    return [b - a for a, b in zip(before, after)]
+    per_sample = {k: v / samples for k, v in delta(first, last).items() if v is not None}
+    return delta(before, after), per_sample
+
+
+async def _charger(argv, folder, keys, cwd):
+    """(cs, fw, calls) of a charger that has booted and reported Available."""
+    cs, fw, calls = await launch(folder, list(argv) + ["main.py"], keys, "BENCH", cwd)
+    try:
+        await calls.wait_status(1, "Available", timeout=15)
+    except BaseException:
+        await fw.finish(0)
+        await cs.stop()
+        raise
+    return cs, fw, calls
+
+
+async def _end(cs, fw):
+    await fw.console("quit")
+    await fw.finish()
+    await fw.finish(0)
+    await cs.stop()
+
+
+async def flood_triggers(argv, folder, n=300, cwd=ROOT):
+    """`n` TriggerMessage(MeterValues) during a transaction (no periodic samples) -> the
+    flash writes they cost, and the triggered MeterValues received (with transactionId)."""
+    keys = {"MeterValueSampleInterval": 0, "HeartbeatInterval": 3600, "MinimumStatusDuration": 0}
+    cs, fw, calls = await _charger(argv, folder, keys, cwd)
+    try:
+        await fw.console("plug 1")
+        await fw.console("swipe FLOOD")
+        await calls.wait("StartTransaction", timeout=10)
+        await calls.wait_status(1, "Charging", timeout=10)
+        await asyncio.sleep(1.0)  # StartTransaction.conf taken in, the journal at rest
+        mark = len(cs.ledger)
+        before = await flash_counters(fw)
+        t0 = time.monotonic()
+        for _ in range(n):
+            reply = await cs.call(None, call.TriggerMessage(requested_message="MeterValues",
+                                                            connector_id=1))
+            assert reply.status == "Accepted", reply
+        await asyncio.sleep(1.0)
+        result = delta(before, await flash_counters(fw))
+        result["seconds"] = time.monotonic() - t0
+        got = [f.parsed[3] for f in cs.ledger[mark:] if is_call(f, "MeterValues")]
+        result["received"] = len(got)
+        result["with_tx_id"] = sum(1 for p in got if "transactionId" in p)
+        energy = [_energy_wh(p) for p in got]
+        result["wh"] = energy[-1] - energy[0] if energy else 0
+        result["violations"] = list(cs.violations)
+    finally:
+        await _end(cs, fw)
+    return result
+
+
+def _energy_wh(payload):
+    """Energy.Active.Import.Register of a MeterValues payload, in Wh."""
+    for sv in payload["meterValue"][0]["sampledValue"]:
+        if sv.get("measurand", "Energy.Active.Import.Register") == "Energy.Active.Import.Register":
+            return float(sv["value"]) * (1000 if sv.get("unit") == "kWh" else 1)
+    return 0
+
+
+UNMATCHED = '[3,"unmatched-%d",{}]'         # a CALLRESULT for a call never made
+UNKNOWN_CALL = '[2,"unknown-%d","NoSuchAction",{}]'  # answered NotImplemented, logged
+
+
+async def flood_frames(argv, folder, n=1000, frame=UNMATCHED, cwd=ROOT):
+    """`n` frames (`frame` % i), as fast as they go -> the flash writes they cost (and
+    whether the charger still answers)."""
+    keys = {"HeartbeatInterval": 3600}
+    cs, fw, calls = await _charger(argv, folder, keys, cwd)
+    try:
+        await asyncio.sleep(0.5)
+        before = await flash_counters(fw)
+        t0 = time.monotonic()
+        for i in range(n):
+            await cs.send_raw(None, frame % i)
+        # A round trip behind the flood: every reply has been read when it comes back.
+        reply = await cs.call(None, call.TriggerMessage(requested_message="Heartbeat"),
+                              timeout=30)
+        await calls.wait("Heartbeat", timeout=30)
+        result = delta(before, await flash_counters(fw))
+        result["seconds"] = time.monotonic() - t0
+        result["answers"] = reply.status == "Accepted"
+        result["violations"] = list(cs.violations)
+    finally:
+        await _end(cs, fw)
+    return result
+
+
+async def flood_update(argv, folder, seconds=3.0, cwd=ROOT):
+    """UpdateFirmware {"retries": 2147483647, "retryInterval": 0} at a port nobody listens
+    on, for `seconds` -> the download attempts and flash writes in that time, and whether a
+    second UpdateFirmware then runs (`second_runs`: it replaces the first while that one
+    waits between attempts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cs, fw, calls = await _charger(argv, folder, {"HeartbeatInterval": 3600}, cwd)
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        await asyncio.sleep(0.5)
+        mark = len(fw.lines)
+        before = await flash_counters(fw)
+        await cs.call(None, call.UpdateFirmware(location="http://127.0.0.1:%d/fw.tar" % port,
+                                                retrieve_date=now, retries=2147483647,
+                                                retry_interval=0))
+        await asyncio.sleep(seconds)
+        result = delta(before, await flash_counters(fw))
+        result["attempts"] = sum(1 for line in fw.lines[mark:]
+                                 if re.search(r"download \d+ of \d+ failed", line))
+        await cs.call(None, call.UpdateFirmware(location="http://127.0.0.1:%d/new.tar" % port,
+                                                retrieve_date=now))
+        try:
+            await fw.wait_line("download 1 of 1 failed", timeout=3, start=mark)
+            await calls.wait("FirmwareStatusNotification", {"status": "DownloadFailed"},
+                             timeout=3)
+            result["second_runs"] = True
+        except TimeoutError:
+            result["second_runs"] = False
+        result["violations"] = list(cs.violations)
+    finally:
+        await _end(cs, fw)
+    return result
+
+
+def _writes(d):
+    log = "n/a" if d.get("log") is None else d["log"]
+    return "journal %s (%s bytes), mirror %s, log %s: total %s" % (
+        d["journal"], d["bytes"], d["mirror"], log, d["total"])
+
+
+async def print_wear(argv):
+    tx, sample = await wear(argv=argv)
+    print("flash writes, one transaction online (start, 10 meter values, stop): " + _writes(tx))
+    print("flash writes, per periodic sample: journal %.1f (%.0f bytes), mirror %.1f, log %.1f: "
+          "total %.1f" % (sample["journal"], sample["bytes"], sample["mirror"],
+                          sample.get("log", 0), sample["total"]))
+    t = await flood_triggers(argv, _run_folder("bench-flood-trigger"))
+    print("flash writes, 300 TriggerMessage(MeterValues) in a transaction (%.1f s, %.0f Wh "
+          "metered meanwhile): %s; %d triggered MeterValues sent"
+          % (t["seconds"], t["wh"], _writes(t), t["received"]))
+    for frame, what in ((UNMATCHED, "unmatched CALLRESULTs"),
+                        (UNKNOWN_CALL, "CALLs of an unknown action")):
+        u = await flood_frames(argv, _run_folder("bench-flood-frames"), frame=frame)
+        print("flash writes, 1000 %s (%.1f s): %s" % (what, u["seconds"], _writes(u)))
+    f = await flood_update(argv, _run_folder("bench-flood-update"), seconds=25)
+    print("flash writes, UpdateFirmware retries=2147483647 retryInterval=0, unreachable host, "
+          "25 s: %s; %d download attempts" % (_writes(f), f["attempts"]))
 
 
 async def growth(n):
@@ -210,10 +396,9 @@ async def main(args):
         print("heap after GC: %d B after the first transaction, %d B after %d transactions "
               "(%+d B)" % (before, after, args.growth, after - before))
         return
-    w = await wear()
-    print("flash wear, one transaction (start, 10 meter values, stop), online:")
-    print("  journal: %d writes, %d bytes appended; transaction mirror: %d writes; "
-          "total %d writes" % (w[0], w[1], w[3], w[0] + w[3]))
+    await print_wear([micropython_path()])
+    if args.flash:
+        return
     n = 200 if args.quick else 2000
     print("RAM: full session on the MicroPython unix port (64-bit)")
     rom_dir, image = build_romfs(os.path.join(ROOT, "build", "bench-romfs"))
@@ -247,6 +432,8 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(prog="python -m tools.bench",
                                  description="Print RAM and latency figures.")
     ap.add_argument("--quick", action="store_true", help="200 calls instead of 2000")
+    ap.add_argument("--flash", action="store_true",
+                    help="only: flash writes per transaction, per sample and under floods")
     ap.add_argument("--growth", type=int, metavar="N",
                     help="only: heap before/after N transactions (e.g. 1000)")
     asyncio.run(main(ap.parse_args()))

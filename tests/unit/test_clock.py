@@ -51,6 +51,31 @@ def test_iso_matches_datetime_over_centuries():
     assert n > 30000
 
 
+@pytest.mark.parametrize("t, text", [
+    (253402300799 + 4, "9999-12-31T23:59:59Z"),   # finding 5: not "10000-01-01T00:00:02Z"
+    (10 ** 15, "9999-12-31T23:59:59Z"),
+    (-62135596800 - 1, "0001-01-01T00:00:00Z"),
+    (-10 ** 15, "0001-01-01T00:00:00Z"),
+])
+def test_iso_is_always_rfc3339(t, text):
+    assert clock.iso(t) == text
+    assert clock.parse_iso(clock.iso(t)) is not None
+
+
+@pytest.mark.parametrize("text, ok", [
+    ("2019-12-31T23:59:59Z", False),
+    ("2020-01-01T00:00:00Z", True),
+    ("2026-11-21T12:00:00Z", True),
+    ("2099-12-31T23:59:59Z", True),
+    ("2100-01-01T00:00:00Z", False),
+    ("9999-12-31T23:59:58Z", False),
+    ("2000-01-01T00:00:00Z", False),   # an ESP32 without a backup battery
+    ("1970-01-01T00:00:00Z", False),
+])
+def test_plausible_window_is_2020_to_2099(text, ok):
+    assert clock.plausible(clock.parse_iso(text)) is ok
+
+
 def test_iso_takes_float_seconds():
     assert clock.iso(1795262400.9) == "2026-11-21T12:00:00Z"
 
@@ -125,7 +150,8 @@ def test_parse_iso_rejects_non_strings(value):
 
 
 SAMPLES_T = [0, -1, 951782400, 2147483647, 2147483648, 4107542400, 4294967296, 253402300799,
-             -62135596800, 1795262400]
+             -62135596800, 1795262400, 253402300803, -62135596801, 1577836799, 1577836800,
+             4102444799, 4102444800]
 SAMPLES_TEXT = ["2026-11-21T13:00:00+01:00", "2026-11-21T12:00:00.123456Z", "2000-02-29T00:00:00Z",
                 "2100-02-29T00:00:00Z", "2038-01-19T03:14:08Z", "2026-11-21T12:00:00", "x",
                 "2026-11-21t06:30:00-05:30", "\u0662\u0660\u0662\u0666-11-21T12:00:00Z"]
@@ -136,6 +162,7 @@ from firmware import clock
 out = []
 for t in json.loads(sys.argv[1]):
     out.append(clock.iso(t))
+    out.append(clock.plausible(t))
 for s in json.loads(sys.argv[2]):
     try:
         out.append(clock.parse_iso(s))
@@ -146,7 +173,9 @@ print(json.dumps(out))
 
 
 def expected_outputs():
-    out = [clock.iso(t) for t in SAMPLES_T]
+    out = []
+    for t in SAMPLES_T:
+        out += [clock.iso(t), clock.plausible(t)]
     for s in SAMPLES_TEXT:
         try:
             out.append(clock.parse_iso(s))

@@ -15,17 +15,25 @@ def run(coro):
 
 
 @pytest.fixture
-def cp(tmp_path):
+def cp(tmp_path, monkeypatch):
+    # No waiting between attempts here (the floor is the policy test's), and pause() looks
+    # for a replacement every 10 ms instead of every second.
+    monkeypatch.setattr(job, "_MIN_INTERVAL_S", 0)
+    monkeypatch.setattr(job, "_STEP_S", 0.01)
     return ChargePoint(str(tmp_path))
 
 
 @pytest.mark.parametrize("req, expected", [
     ({}, (1, 30)),
     ({"retries": 3, "retryInterval": 5}, (3, 5)),
-    ({"retries": 0, "retryInterval": 0}, (1, 0)),
+    ({"retries": 5, "retryInterval": 3600}, (5, 3600)),
+    ({"retries": 0, "retryInterval": 0}, (1, 5)),
     ({"retries": -2, "retryInterval": -1}, (1, 30)),
+    # The flood of finding 6: at most 5 attempts, at least 5 s apart.
+    ({"retries": 2147483647, "retryInterval": 0}, (5, 5)),
+    ({"retries": 6, "retryInterval": 4}, (5, 5)),
 ])
-def test_policy_follows_the_request(req, expected):
+def test_policy_follows_the_request_within_caps(req, expected):
     assert job.policy(req) == expected
 
 
@@ -60,6 +68,20 @@ def test_attempts_retry_as_the_request_says(cp):
     assert len(calls) == 2
     assert cp.log.levels("warn")[-2:] == ["upload 1 of 2 failed: no route",
                                           "upload 2 of 2 failed: no route"]
+
+
+def test_attempts_are_capped_whatever_retries_says(cp):
+    j = job.Job(cp, "update", "FirmwareStatusNotification", "firmware_status", ())
+    calls = []
+
+    async def attempt():
+        calls.append(1)
+        raise OSError("unreachable")
+
+    assert not run(j.attempts({"retries": 2147483647, "retryInterval": 0}, "download",
+                              attempt))
+    assert len(calls) == 5
+    assert cp.log.levels("warn")[-1] == "download 5 of 5 failed: unreachable"
 
 
 def test_start_is_busy_until_the_work_ends_and_reports_a_crash(cp):
@@ -98,6 +120,81 @@ def test_update_firmware_download_failed_then_a_second_request(cp, monkeypatch):
         {"status": "Downloading"}, {"status": "DownloadFailed"}]
     assert cp.firmware_status == "Idle" and not cp.loaded("updater").busy
     assert isinstance(updater.UpdateFirmware(cp, req), tuple)  # free again
+
+
+async def _replace_while(cp, first, second):
+    """UpdateFirmware `first`, then `second` once the first is paused -> the second's
+    reply; both runs are awaited."""
+    _, after = updater.UpdateFirmware(cp, first)
+    task = asyncio.create_task(after())
+    u = cp.loaded("updater")
+    while not u.waiting:
+        await asyncio.sleep(0.005)
+    reply = updater.UpdateFirmware(cp, second)
+    assert isinstance(reply, tuple) and u.busy and not u.waiting
+    await reply[1]()
+    await task
+    return reply[0]
+
+
+def test_update_firmware_replaces_one_waiting_for_its_retrieve_date(cp, monkeypatch):
+    got = []
+
+    async def download(url, dest, **kw):
+        got.append(url)
+        raise OSError("refused")
+    monkeypatch.setattr(transfer, "download", download)
+    later = {"location": "http://h/old.tar", "retrieveDate": "2024-05-02T12:00:00Z"}
+    now = {"location": "http://h/new.tar", "retrieveDate": "2024-05-01T12:00:00Z"}
+    assert run(_replace_while(cp, later, now)) == {}
+    assert got == ["http://h/new.tar"]  # the old one never downloads
+    assert cp.outbox.sent("FirmwareStatusNotification") == [
+        {"status": "Downloading"}, {"status": "DownloadFailed"}]
+    assert "UpdateFirmware replaces the update waiting to download" in cp.log.levels("warn")
+    assert not cp.loaded("updater").busy
+
+
+def test_update_firmware_replaces_one_between_attempts(cp, monkeypatch):
+    got = []
+
+    async def download(url, dest, **kw):
+        got.append(url)
+        if url.endswith("old.tar"):
+            raise OSError("unreachable")
+        with open(dest, "wb") as f:
+            f.write(b"not a tar")
+        return 9, "0" * 64
+    monkeypatch.setattr(transfer, "download", download)
+    flood = {"location": "http://h/old.tar", "retrieveDate": "2024-05-01T12:00:00Z",
+             "retries": 2147483647, "retryInterval": 1}
+    good = {"location": "http://h/new.tar", "retrieveDate": "2024-05-01T12:00:00Z"}
+    run(_replace_while(cp, flood, good))
+    assert got == ["http://h/old.tar", "http://h/new.tar"]
+    # The replaced download is reported failed before the new one begins.
+    assert [p["status"] for p in cp.outbox.sent()] == [
+        "Downloading", "DownloadFailed", "Downloading", "Downloaded", "Installing",
+        "InstallationFailed"]
+    assert not cp.loaded("updater").busy
+
+
+def test_update_firmware_is_ignored_while_downloading(cp, monkeypatch):
+    async def scenario():
+        release = asyncio.Event()
+
+        async def download(url, dest, **kw):
+            await release.wait()
+            raise OSError("gone")
+        monkeypatch.setattr(transfer, "download", download)
+        req = {"location": "http://h/fw.tar", "retrieveDate": "2024-05-01T12:00:00Z"}
+        _, after = updater.UpdateFirmware(cp, req)
+        task = asyncio.create_task(after())
+        await asyncio.sleep(0.02)
+        assert updater.UpdateFirmware(cp, req) == {}
+        release.set()
+        await task
+    run(scenario())
+    assert "UpdateFirmware ignored: an update is already under way" in cp.log.levels("warn")
+    assert [p["status"] for p in cp.outbox.sent()] == ["Downloading", "DownloadFailed"]
 
 
 def test_update_firmware_installation_failed(cp, monkeypatch):
