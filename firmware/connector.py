@@ -2,9 +2,23 @@
 OCPP ChargePointStatus derived from them.
 
 The status is computed from the facts on every tick instead of being moved by events, so
-no sequence of plugs, swipes and faults can leave it stale.
+no sequence of plugs, swipes and faults can leave it stale. guard() is the safety rule
+(README, "Faults and safety"), applied on every tick before anything else.
 """
 from firmware.compat import ticks_ms, ticks_diff, ticks_add
+
+
+def severity(code):
+    """What an OCPP ChargePointErrorCode does to charging: 0 nothing (NoError, or a code that
+    is only reported), 1 suspends the session until it clears, 2 ends it. A code not named
+    here suspends: trouble we cannot judge is not trusted with the current."""
+    if not code or code in ("NoError", "ReaderFailure", "WeakSignal", "LocalListConflict",
+                            "ResetFailure"):
+        return 0
+    if code in ("GroundFailure", "OverCurrentFailure", "PowerSwitchFailure",
+                "ConnectorLockFailure", "EVCommunicationError"):
+        return 2
+    return 1  # HighTemperature, OverVoltage, UnderVoltage, PowerMeterFailure, InternalError...
 
 
 class Transaction:
@@ -43,6 +57,9 @@ class Connector:
         self.seen = None          # (status, errorCode) derived at the last tick, and since when
         self.seen_ms = 0
         self.reported = None      # (status, errorCode) the CSMS has confirmed
+        self.fault = None         # the errorCode guard() acted on (None: not run yet)
+        self.halted = False       # a fault opened the contactor under a session to resume
+        self.stored_wh = 0        # the highest register value on flash (firmware/sessions.py)
 
     def plugged(self):
         return self.hw.pilot.state() in ("B", "C", "D")
@@ -57,7 +74,7 @@ class Connector:
 
     def offered_a(self):
         """The current the EVSE offers the EV now (pilot duty), in A."""
-        if self.tx is None or self.tx.rejected:
+        if self.tx is None or self.tx.rejected or severity(self.fault):
             return 0.0
         return float(self.max_current if self.limit is None else min(self.limit, self.max_current))
 
@@ -71,11 +88,54 @@ class Connector:
 
     def free(self):
         """Can take a new session now."""
-        return self.operative and self.tx is None and self.error_code() == "NoError"
+        return self.operative and self.tx is None and not severity(self.error_code())
+
+    def guard(self, log):
+        """The safety rule, every tick (README "Faults and safety"). An unsafe fault opens the
+        contactor at once and takes the pilot to state F (EVSE not available), or turns its
+        PWM off (steady +12 V) when the fault clears only once the line is seen again (pilot
+        E/F, a lock that let go: cleared by unplugging). When no unsafe fault is left, the
+        pilot is released, and a session the fault suspended resumes once the EV is seen
+        plugged in. True when the fault ends the running session (severity 2)."""
+        hw = self.hw
+        pilot = hw.pilot
+        code = self.error_code()
+        level = severity(code)
+        if level and hw.relay.is_on():
+            hw.relay.set(False)  # also if anything closed it since: never under a fault
+            self.halted = self.tx is not None
+        before, self.fault = self.fault, code
+        ends = False
+        if code != before and level:
+            if code == "ConnectorLockFailure":
+                self.lock_failed = True  # reported until the cable is out, as at the start
+            watch = code == "EVCommunicationError" or code == "ConnectorLockFailure"
+            pilot.set_state_f(not watch)
+            if watch:
+                pilot.set_current_limit(None)
+            ends = level == 2 and self.tx is not None
+            log.error("safety", "connector %d: %s, contactor open, pilot %s%s" % (
+                self.id, code, "PWM off" if watch else "state F",
+                ", transaction ends" if ends else ""))
+        elif code != before:
+            pilot.set_state_f(False)  # the next state() reads the line afresh
+            pilot.set_current_limit(self.offered_a() if hw.relay.is_on() else None)
+            if severity(before):
+                log.warn("safety", "connector %d: %s cleared" % (self.id, before))
+            if code != "NoError":
+                log.warn("safety", "connector %d: %s (reported, charging goes on)"
+                         % (self.id, code))
+        if self.halted and not level and (self.tx is None or self.plugged()):
+            self.halted = False
+            if self.tx is not None:
+                hw.relay.set(True)
+                pilot.set_current_limit(self.offered_a())
+                log.warn("safety", "connector %d: charging resumes" % self.id)
+        return ends
 
     def status(self):
         err = self.error_code()
-        if err != "NoError":
+        if severity(err):
             return "Faulted", err
         if self.tx is not None:
             if self.tx.rejected or not self.hw.relay.is_on() or self.limit == 0:

@@ -18,19 +18,54 @@ from firmware.outbox import Entry
 
 # Periodic values carried in StopTransaction.transactionData (a RAM bound).
 _KEEP_SAMPLES = const(4)
+# Without periodic samples, a volatile register still reaches the mirror this often.
+_CHECKPOINT_S = const(300)
 
 
 class Sessions:
     def __init__(self, cp):
         self.cp = cp
-        self.writes = 0  # flash writes of the transaction mirrors (wear figure)
+        self.writes = 0  # flash writes of the transaction mirrors and meter.json (wear figure)
+        # Registers of volatile meters stored outside the mirrors, per connector (_secure()).
+        self._meter_path = store.join(cp.cfg["_data"], "meter.json")
+        filed = store.read_json(self._meter_path)
+        n = len(cp.connectors)
+        self._filed = filed if isinstance(filed, list) and len(filed) == n else [0] * n
 
     def _tx_path(self, conn):
         return store.join(self.cp.cfg["_data"], "tx%d.json" % conn.id)
 
+    def _secure(self, conn, now, stopping=False):
+        """Before a register value can leave (MeterValues, StopTransaction), put one no lower
+        on flash, if the meter forgets its register at a power cut (Meter.volatile): a mirror
+        line during a transaction, else (and when it stops) meter.json; nothing when it did
+        not move. At boot the meter resumes from the highest (_resume())."""
+        meter = conn.hw.meter
+        if not meter.volatile:
+            return
+        wh = meter.energy_wh()
+        if conn.tx is not None and not stopping:
+            if wh > conn.stored_wh:
+                self._persist(conn, wh, now)
+        elif wh > self._filed[conn.id - 1]:
+            self._filed[conn.id - 1] = wh
+            conn.stored_wh = max(conn.stored_wh, wh)
+            self.writes += 2
+            store.write_atomic(self._meter_path, json.dumps(self._filed))
+
+    def _resume(self, conn, mirror):
+        """At boot: the register goes on from the highest reading on flash (a meter with a
+        register of its own ignores it)."""
+        wh = self._filed[conn.id - 1]
+        if mirror is not None and mirror[1] > wh:
+            wh = mirror[1]
+        conn.stored_wh = wh
+        conn.hw.meter.resume(wh)
+
     def _mirror(self, conn, tx, meter, t):
         """Start the transaction's mirror: one JSON line, written whole (tmp + rename)."""
         self.writes += 2
+        conn.stored_wh = max(conn.stored_wh, meter)
         head = {"r": tx.ref, "tag": tx.id_tag, "ms": tx.meter_start, "st": tx.start_time}
         store.write_atomic(self._tx_path(conn), json.dumps(head) + "\n%d %d\n" % (meter, t))
 
@@ -38,6 +73,7 @@ class Sessions:
         """Append the latest meter reading to the mirror: one small write per sample. A line
         torn by a power cut is skipped when the mirror is read back."""
         self.writes += 1
+        conn.stored_wh = max(conn.stored_wh, meter)
         with open(self._tx_path(conn), "a") as f:
             f.write("%d %d\n" % (meter, t))
 
@@ -211,6 +247,7 @@ class Sessions:
             data.append(meter_value(conn, measurands, "Transaction.End", now))
         if data:
             payload["transactionData"] = data
+        self._secure(conn, now, True)  # the mirror goes: meter.json keeps the register
         cp.outbox.put_tx("StopTransaction", tx.ref, payload)
         self._forget(conn)
         conn.profile = None
@@ -236,6 +273,7 @@ class Sessions:
         for conn in cp.connectors:
             path = self._tx_path(conn)
             mirror = self._read_mirror(path)
+            self._resume(conn, mirror)
             if mirror is None:
                 self._forget(conn)
                 continue
@@ -248,6 +286,7 @@ class Sessions:
                 now_wh = conn.hw.meter.energy_wh()
                 # A meter that kept its register knows best.
                 meter = now_wh if now_wh >= last_wh else last_wh
+                self._secure(conn, last_t, True)
                 cp.outbox.put_tx("StopTransaction", ref, {
                     "meterStop": meter, "timestamp": cp.iso(last_t), "reason": "PowerLoss",
                     "idTag": st["tag"]})
@@ -266,6 +305,8 @@ class Sessions:
     # -- per tick --------------------------------------------------------------------------
     def tick(self, conn):
         cp = self.cp
+        if conn.guard(cp.log):  # the safety rule first (firmware/connector.py)
+            self.stop(conn, "Other")
         plugged = conn.plugged()
         if plugged != conn.was_plugged:
             conn.was_plugged = plugged
@@ -289,11 +330,14 @@ class Sessions:
         if tx.rejected and conn.hw.relay.is_on():
             self._deauthorized(conn)  # MaxEnergyOnInvalidId reached?
         interval = cp.keys["MeterValueSampleInterval"]
-        if interval > 0 and ticks_diff(ticks_ms(), tx.next_sample) >= 0:
+        if ticks_diff(ticks_ms(), tx.next_sample) >= 0:
             # From the actual sample time: a loop that was held up must not bunch two samples
             # into one second.
-            tx.next_sample = ticks_add(ticks_ms(), interval * 1000)
-            self.sample(conn, "Sample.Periodic")
+            tx.next_sample = ticks_add(ticks_ms(), (interval or _CHECKPOINT_S) * 1000)
+            if interval > 0:
+                self.sample(conn, "Sample.Periodic")
+            else:
+                self._secure(conn, cp.now())
 
     def aligned(self, t):
         """Clock-aligned MeterValues (ClockAlignedDataInterval) at boundary `t`: connector 0
@@ -324,6 +368,8 @@ class Sessions:
         names = cp.keys.measurands(key)
         mv = meter_value(conn, names, context, now)
         payload = {"connectorId": conn.id, "meterValue": [mv]}
+        if context != "Sample.Periodic":  # (a periodic sample writes its mirror line below)
+            self._secure(conn, now)
         if tx is None or context == "Trigger":
             # A triggered reading answers a request now; the transaction's record is its
             # periodic samples. So it waits in RAM, one per connector (a flood of triggers

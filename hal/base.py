@@ -44,11 +44,18 @@ class Relay:
 
 class Meter:
     """Energy meter. Readings are numbers: energy_wh() int (import register, monotone),
-    power_w(), current_a(), voltage_v() float."""
+    power_w(), current_a(), voltage_v() float.
+
+    `volatile`: the register does not survive a power cut (an S0 impulse count, an estimate):
+    the firmware then keeps the last value it sent on flash and calls resume(wh) at boot,
+    after which energy_wh() is never below wh. A meter with its own register ignores it."""
+
+    volatile = False
 
     def energy_wh(self):
         return 0
 
+    resume = _none
     power_w = current_a = voltage_v = _zero
     phases = _none  # ((voltage_v, current_a) for phases 1-3) on a three-phase meter, else None
     soc = _none     # the EV's state of charge in percent (int), or None when unknown
@@ -58,15 +65,21 @@ class Meter:
 
 class Pilot:
     """IEC 61851 control pilot. state() -> "A" (no EV) | "B" (connected) | "C"/"D" (EV asks
-    for energy) | "E"/"F" (error); set_current_limit(amps or None: no charging offered)."""
+    for energy) | "E"/"F" (error); set_current_limit(amps or None: no charging offered).
+    set_state_f(True) drives state F (steady -12 V: EVSE not available) over any limit until
+    set_state_f(False); the EV cannot be seen meanwhile, so state() keeps the last reading."""
 
     limit = None
+    state_f = False
 
     def state(self):
         return "A"
 
     def set_current_limit(self, amps):
         self.limit = amps
+
+    def set_state_f(self, on):
+        self.state_f = bool(on)
 
     def fault(self):
         return "EVCommunicationError" if self.state() in ("E", "F") else None

@@ -54,7 +54,10 @@ class Watchdog(base.Watchdog):
 class EstimatedMeter(base.Meter):
     """Meter "sim" on real hardware (no meter fitted): energy estimated from
     the contactor state and the current offered on the pilot. For bench use
-    only; the figures are not measurements."""
+    only; the figures are not measurements. The estimate starts at zero at every boot
+    (volatile): resume() continues from the firmware's stored reading."""
+
+    volatile = True
 
     def __init__(self, relay, pilot, voltage=230.0, phases=1, clock=ticks_ms):
         self._relay = relay
@@ -86,6 +89,10 @@ class EstimatedMeter(base.Meter):
     def energy_wh(self):
         self.poll()
         return self._wh
+
+    def resume(self, wh):
+        if wh > self._wh:
+            self._wh = int(wh)
 
     def current_a(self):
         return self.power_w() / (self._voltage * self._phases)

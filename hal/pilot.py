@@ -61,7 +61,9 @@ def classify_pilot(volts):
 
 class Pilot(base.Pilot):
     """pwm: object with duty_u16(int); adc: object with read_uv() (microvolts).
-    fault() (from base.Pilot): EVCommunicationError in states E and F."""
+    fault() (from base.Pilot): EVCommunicationError in states E and F.
+    In state F (set_state_f) the output stays at -12 V whatever the limit, and state()
+    returns the last reading: the line shows our own -12 V, not the EV."""
 
     def __init__(self, pwm, adc, scale=8.0, offset=-12.0, invert=False,
                  samples=64, clock=ticks_ms):
@@ -82,7 +84,16 @@ class Pilot(base.Pilot):
     def set_current_limit(self, amps):
         self.limit = amps  # as asked; the duty says whether it can be offered
         self.duty = duty_for_current(amps)
-        d = 100.0 - self.duty if self._invert else self.duty
+        self._output()
+
+    def set_state_f(self, on):
+        self.state_f = bool(on)
+        self._output()
+
+    def _output(self):
+        d = 0.0 if self.state_f else self.duty  # 0 %: the driver's -12 V rail, state F
+        if self._invert:
+            d = 100.0 - d
         self._pwm.duty_u16(int(d * 65535 / 100 + 0.5))
         self._at = None  # the next reading must see the new output
 
@@ -102,6 +113,8 @@ class Pilot(base.Pilot):
         return (hi * k + self._offset, lo * k + self._offset)
 
     def state(self):
+        if self.state_f:
+            return self._state
         now = self._clock()
         if self._at is not None and ticks_diff(now, self._at) < _CACHE_MS:
             return self._state

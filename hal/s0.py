@@ -3,8 +3,9 @@
 Energy is the impulse count; power is estimated from the interval between the
 last two impulses, and decays while no impulse arrives (the next impulse can
 only be later than the interval already waited). The count starts at zero on
-every boot: energy_wh() is monotone within one run, and `base_wh` lets the
-caller continue from a stored reading.
+every boot (the meter keeps no register we can read): the firmware stores the last
+value it sent and resume(wh) continues from there, so energy_wh() is monotone across
+power cuts too.
 """
 from firmware.compat import ticks_ms, ticks_diff
 from hal import base
@@ -18,6 +19,8 @@ _WMS_PER_KWH = 3600000000.0
 
 
 class S0Meter(base.Meter):
+    volatile = True
+
     def __init__(self, impulses_per_kwh, voltage=230.0, phases=1, base_wh=0,
                  clock=ticks_ms):
         self._ipk = impulses_per_kwh
@@ -45,6 +48,13 @@ class S0Meter(base.Meter):
 
     def energy_wh(self):
         return self._base + self._count * 1000 // self._ipk
+
+    def resume(self, wh):
+        """Never below `wh` from now on: impulses counted before this call are taken as part of
+        it (the contactor is open at boot), so resuming twice counts nothing twice."""
+        short = wh - self.energy_wh()
+        if short > 0:
+            self._base += short
 
     def power_w(self):
         if self._interval is None or self._last is None:

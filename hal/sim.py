@@ -1,9 +1,13 @@
 """Host stand-in for a board: a simulated EV, meter, reader and clock, driven by console lines.
 
-Console: `plug N`, `unplug N`, `swipe TAG`, `power N W`, `fault N CODE`, `clear N`, `lockfail N`.
+Console: `plug N`, `unplug N`, `pilot N A-F`, `swipe TAG`, `power N W`, `fault N CODE`,
+`clear N` (the fault, and a broken lock), `lockfail N`.
 The physical world outlives the charger: cables, EV draw and meter registers are kept in
 `<data_dir>/sim.json`, so a killed and restarted process finds the cable still plugged in
-and the meter where it was, as a board does after a power cut.
+and the meter where it was, as a board does after a power cut. With the environment
+variable UCHARGE_SIM_METER_VOLATILE set, the meter starts from zero at every start instead,
+like an S0 or estimated meter (hal/base.py, Meter.volatile).
+A contactor opened under an injected fault prints how long after the command it opened.
 """
 import json
 
@@ -15,7 +19,11 @@ _SAVE_MS = 2000
 
 
 class SimMeter(Meter):
-    """Integrates the EV's power draw over time while the relay is closed."""
+    """Integrates the EV's power draw over time while the relay is closed. Volatile either
+    way: sim.json is written every 2 s at most, so after a kill the register can be behind
+    what the charger sent; resume() brings it up to the firmware's stored reading."""
+
+    volatile = True
 
     def __init__(self, relay, pilot, voltage, phases):
         self._relay = relay
@@ -45,6 +53,11 @@ class SimMeter(Meter):
         self._advance()
         return int(self._mwh // 1000)
 
+    def resume(self, wh):
+        self._advance()
+        if wh * 1000 > self._mwh:
+            self._mwh = wh * 1000.0
+
     def current_a(self):
         return round(self.power_w() / self.voltage / self.n_phases, 2)
 
@@ -60,30 +73,61 @@ class SimMeter(Meter):
 
 
 class SimPilot(Pilot):
-    """The EV: `plug` is the pilot state the console sets."""
+    """The EV: `plug` is the pilot state the console sets. While the charger drives state F
+    it cannot see the EV: state() keeps the last reading, as on a board."""
 
     plug = "A"
+    _seen = "A"
 
     def state(self):
-        return self.plug
+        if not self.state_f:
+            self._seen = self.plug
+        return self._seen
 
 
 class SimLock(Lock):
-    """`lockfail` breaks it. A refused move is reported by the firmware (its connector's
-    lock_failed, cleared by unplugging), so fault() keeps the base answer."""
+    """`lockfail` breaks it: a lock that holds lets go (fault(): ConnectorLockFailure until it
+    is released), and every later move is refused; a refused move is reported by the firmware
+    (its connector's lock_failed, cleared by unplugging). `clear` mends it."""
 
     locked = False
     broken = False
+    held = False  # locked by lock() and not released since
 
     def lock(self):
-        self.locked = not self.broken
+        self.locked = self.held = not self.broken
         return self.locked
 
     def unlock(self):
+        self.held = False
         if self.broken:
             return False
         self.locked = False
         return True
+
+    def fault(self):
+        return "ConnectorLockFailure" if self.held and not self.locked else None
+
+
+class SimRelay(Relay):
+    """`fault_at`: when the console injected a fault under a closed contactor (ticks_ms); the
+    opening that follows prints its latency."""
+
+    fault_at = None
+    meter = None
+
+    def __init__(self, n):
+        self.n = n
+
+    def set(self, on):
+        if self.meter is not None:
+            self.meter.energy_wh()  # the energy up to this instant counts at the old state
+        if not on and self._on and self.fault_at is not None:
+            print("sim: connector %d contactor opened %d ms after the fault"
+                  % (self.n, ticks_diff(ticks_ms(), self.fault_at)))
+        if not on:
+            self.fault_at = None
+        self._on = bool(on)
 
 
 class SimRtc(Rtc):
@@ -107,11 +151,12 @@ class SimReader(TokenReader):
 class SimConnector(Connector):
     """`error`: the fault the console injected (`fault N CODE`), reported before the parts'."""
 
-    def __init__(self, voltage, phases, fixed_cable):
-        relay = Relay()
+    def __init__(self, n, voltage, phases, fixed_cable):
+        relay = SimRelay(n)
         pilot = SimPilot()
         Connector.__init__(self, relay, SimMeter(relay, pilot, voltage, phases), pilot,
                            None if fixed_cable else SimLock())
+        relay.meter = self.meter
         self.error = None
 
     def fault(self):
@@ -125,13 +170,17 @@ class SimBoard(Board):
     def __init__(self, cfg):
         st = cfg["station"]
         self._cards = SimReader()
-        Board.__init__(self, [SimConnector(st["voltage"], st["phases"], st["fixed_cable"])
-                              for _ in range(st["connectors"])], SimRtc(), self._cards)
+        Board.__init__(self, [SimConnector(i + 1, st["voltage"], st["phases"],
+                                           st["fixed_cable"])
+                              for i in range(st["connectors"])], SimRtc(), self._cards)
         self._path = store.join(cfg["_data"], "sim.json")
         self._saved = ticks_ms()
         world = store.read_json(self._path, [])
+        forget = getenv("UCHARGE_SIM_METER_VOLATILE")
         for c, w in zip(self.connectors, world if isinstance(world, list) else []):
-            c.pilot.plug, c.meter.draw_w, c.meter._mwh = w[0], w[1], w[2]
+            c.pilot.plug, c.meter.draw_w = w[0], w[1]
+            if not forget:
+                c.meter._mwh = w[2]
 
     def poll(self):
         if ticks_diff(ticks_ms(), self._saved) > _SAVE_MS:
@@ -151,7 +200,7 @@ class SimBoard(Board):
         if cmd == "swipe" and len(words) == 2:
             self._cards.queue.append(words[1][:20])
             return "card %s presented" % words[1]
-        if cmd not in ("plug", "unplug", "power", "fault", "clear", "lockfail"):
+        if cmd not in ("plug", "unplug", "pilot", "power", "fault", "clear", "lockfail"):
             return None
         try:
             c = self.connectors[int(words[1]) - 1]
@@ -159,26 +208,41 @@ class SimBoard(Board):
                 raise IndexError
         except (IndexError, ValueError):
             return "usage: %s N ... (N = 1..%d)" % (cmd, len(self.connectors))
+        c.meter.energy_wh()  # integrate up to now, before the world changes
         if cmd == "plug":
             c.pilot.plug = "C"
         elif cmd == "unplug":
             c.pilot.plug = "A"
         elif cmd == "power" and len(words) == 3:
-            c.meter.energy_wh()  # integrate up to now at the old power
             c.meter.draw_w = float(words[2])
             c.pilot.plug = "B" if c.meter.draw_w == 0 and c.pilot.plug != "A" else c.pilot.plug
             if c.meter.draw_w > 0 and c.pilot.plug == "B":
                 c.pilot.plug = "C"
+        elif cmd == "pilot" and len(words) == 3 and words[2] in ("A", "B", "C", "D", "E", "F"):
+            c.pilot.plug = words[2]
+            if words[2] in ("E", "F"):
+                self._stamp(c)
         elif cmd == "fault" and len(words) == 3:
             c.error = words[2]
+            self._stamp(c)
         elif cmd == "clear":
             c.error = None
+            c.relay.fault_at = None
+            if c.lock:
+                c.lock.broken = False
         elif cmd == "lockfail" and c.lock:
             c.lock.broken = True
+            c.lock.locked = False  # a lock that held lets go
+            self._stamp(c)
         else:
-            return "usage: plug N | unplug N | power N W | fault N CODE | clear N | lockfail N"
+            return ("usage: plug N | unplug N | pilot N A-F | power N W | fault N CODE | clear N"
+                    " | lockfail N")
         self._save()
         return "ok"
+
+    def _stamp(self, c):
+        """A fault was injected: time the contactor's opening, if it is closed."""
+        c.relay.fault_at = ticks_ms() if c.relay.is_on() else None
 
 
 def make_board(cfg):

@@ -923,6 +923,7 @@ def test_make_board_defaults(monkeypatch):
     (conn,) = board.connectors
     assert made["pins"][26].mode == 1 and made["pins"][26].level == 0  # contactor open
     assert isinstance(conn.lock, Lock) and isinstance(conn.meter, EstimatedMeter)
+    assert conn.meter.volatile
     (pwm,) = made["pwm"]
     assert pwm.freq == 1000 and pwm.pin.n == 27 and pwm.duty == 65535
     assert made["adc"][0].pin.n == 36 and made["adc"][0].atten == 3
@@ -955,6 +956,7 @@ def test_make_board_modbus_meter(monkeypatch):
     meter = board.connectors[0].meter
     assert isinstance(meter, SdmMeter) and meter._unit == 7
     assert made["pins"][25].level == 0      # RS485 driver off until a request
+    assert not meter.volatile               # the meter keeps its own register
 
 
 def test_make_board_s0_meter_counts_on_falling_edges(monkeypatch):
@@ -962,7 +964,12 @@ def test_make_board_s0_meter_counts_on_falling_edges(monkeypatch):
     handler, trigger = made["pins"][13].irq_handler
     assert trigger == 2 and made["pins"][13].pull == 2
     handler(made["pins"][13])
-    assert board.connectors[0].meter.impulses() == 1
+    meter = board.connectors[0].meter
+    assert meter.impulses() == 1
+    # It counts from zero at every boot: the firmware resumes it from its stored reading.
+    assert meter.volatile
+    meter.resume(4200)
+    assert meter.energy_wh() == 4200
 
 
 def test_make_board_fixed_cable_has_no_lock(monkeypatch):

@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, "")  # MicroPython puts the script's folder first; the packages live in cwd
 
-from firmware.connector import Connector as FwConnector  # noqa: E402
+from firmware.connector import Connector as FwConnector, Transaction, severity  # noqa: E402
 from firmware.metering import meter_value  # noqa: E402
 from hal import base  # noqa: E402
 from hal.led import Led  # noqa: E402
@@ -23,7 +23,8 @@ from hal.relay import Relay  # noqa: E402
 from hal.rfid_token import TokenReader  # noqa: E402
 from hal.s0 import S0Meter  # noqa: E402
 from hal.sdm import SdmMeter  # noqa: E402
-from tests.fakes import Clock, FakeAdc, FakePin, FakePwm, FakeUart, meter_model  # noqa: E402
+from tests.fakes import (  # noqa: E402
+    Clock, FakeAdc, FakePin, FakePwm, FakeUart, Log, meter_model)
 
 # OCPP 1.6 ChargePointErrorCode, without NoError: a part without a fault answers None.
 ERROR_CODES = ("ConnectorLockFailure", "EVCommunicationError", "GroundFailure",
@@ -84,8 +85,10 @@ CONTRACT = (
                   ("is_on", (), _bool), ("welded", (), _bool), ("fault", (), _code))),
     (base.Meter, (("energy_wh", (), _int), ("power_w", (), _float), ("current_a", (), _float),
                   ("voltage_v", (), _float), ("phases", (), _phases), ("soc", (), _soc),
-                  ("fault", (), _code), ("poll", (), _none))),
+                  ("fault", (), _code), ("poll", (), _none), ("resume", (0,), _none))),
     (base.Pilot, (("set_current_limit", (16,), _none), ("state", (), _state),
+                  ("set_state_f", (True,), _none), ("state", (), _state),
+                  ("set_state_f", (False,), _none),
                   ("set_current_limit", (None,), _none), ("fault", (), _code))),
     (base.Lock, (("lock", (), _bool), ("unlock", (), _bool), ("fault", (), _code))),
     (base.TokenReader, (("poll", (), _tag),)),
@@ -118,6 +121,10 @@ def check_attributes(name, part):
     if isinstance(part, base.Pilot):
         if not (part.limit is None or isinstance(part.limit, (int, float))):
             wrong.append("%s.limit = %r" % (name, part.limit))
+        if not _bool(part.state_f):
+            wrong.append("%s.state_f = %r" % (name, part.state_f))
+    if isinstance(part, base.Meter) and not _bool(part.volatile):
+        wrong.append("%s.volatile = %r" % (name, part.volatile))
     if isinstance(part, base.Watchdog) and not _bool(part.enabled):
         wrong.append("%s.enabled = %r" % (name, part.enabled))
     if isinstance(part, base.Connector):
@@ -204,7 +211,7 @@ def esp32_connector(clock, meter=None, feedback=None, sense_level=0):
     pilot = Pilot(FakePwm(), FakeAdc(12.0), samples=32, clock=clock)
     sense = FakePin(sense_level)
     drive = FakePin(on_change=lambda v: setattr(sense, "level", v))
-    lock = Lock(drive, sense, sleep=clock.sleep, pulse_ms=10)
+    lock = Lock(drive, sense, sleep=clock.sleep, pulse_ms=10, clock=clock)
     meter = meter or EstimatedMeter(relay, pilot, clock=clock)
     return base.Connector(relay, meter, pilot, lock)
 
@@ -351,6 +358,131 @@ def test_simulated_lock_failure_is_the_firmwares_until_unplugged():
     assert hw.lock.lock() is False and hw.fault() is None   # as before: no fault from the part
     conn.lock_failed = True
     assert conn.status() == ("Faulted", "ConnectorLockFailure")
+
+
+def test_simulated_lock_that_lets_go_is_a_fault_until_released():
+    board = sim_board()
+    hw = board.connectors[0]
+    assert hw.lock.lock() is True and hw.fault() is None
+    board.command(["lockfail", "1"])             # the latch gives way under a session
+    assert hw.fault() == "ConnectorLockFailure"
+    assert hw.lock.unlock() is False and hw.fault() is None   # released: nothing to hold
+    board.command(["clear", "1"])                # mended
+    assert hw.lock.lock() is True and hw.fault() is None
+
+
+def test_pilot_in_state_f_holds_its_last_reading():
+    clock = Clock()
+    pwm = FakePwm()
+    adc = FakeAdc(6.0)
+    pilot = Pilot(pwm, adc, samples=32, clock=clock)
+    pilot.set_current_limit(16)
+    assert pilot.state() == "C" and pwm.duty not in (0, 65535)
+    pilot.set_state_f(True)
+    assert pwm.duty == 0                          # steady -12 V
+    pilot.set_current_limit(32)                   # a limit does not lift state F
+    assert pwm.duty == 0 and pilot.limit == 32
+    adc.set(-12.0)                                # the line shows our own -12 V ...
+    clock.advance(100)
+    assert pilot.state() == "C" and pilot.fault() is None   # ... not a fault of the EV
+    adc.set(9.0)
+    pilot.set_state_f(False)                      # released: the line is read afresh
+    assert pwm.duty not in (0, 65535) and pilot.state() == "B"
+    inverted = Pilot(FakePwm(), FakeAdc(9.0), samples=32, invert=True, clock=clock)
+    inverted.set_state_f(True)
+    assert inverted._pwm.duty == 65535
+    sim = sim_board().connectors[0].pilot
+    sim.plug = "C"
+    assert sim.state() == "C"
+    sim.set_state_f(True)
+    sim.plug = "A"                                # unplugged meanwhile: not seen in state F
+    assert sim.state() == "C"
+    sim.set_state_f(False)
+    assert sim.state() == "A"
+
+
+def test_esp32_lock_that_lets_go_while_held_is_a_fault():
+    clock = Clock()
+    conn = esp32_connector(clock)
+    lock = conn.lock
+    assert lock.lock() is True and lock.fault() is None
+    lock._sense.level = 0                         # the position switch opens ...
+    assert lock.fault() is None                   # ... a bounce is not believed at once
+    clock.advance(30)
+    lock._sense.level = 1
+    assert lock.fault() is None
+    lock._sense.level = 0
+    assert lock.fault() is None
+    clock.advance(100)
+    assert lock.fault() == "ConnectorLockFailure" and conn.fault() == "ConnectorLockFailure"
+    assert lock.unlock() is True and lock.fault() is None     # released: not watched
+
+
+# -- the safety rule (firmware/connector.py guard(), README "Faults and safety") ----------
+
+def _charging(board):
+    hw = board.connectors[0]
+    conn = FwConnector(1, hw, 32)
+    log = Log()
+    conn.guard(log)                               # the first tick
+    hw.pilot.plug = "C"
+    conn.tx = Transaction(1, "T", 0, 0)
+    hw.relay.set(True)
+    hw.pilot.set_current_limit(conn.offered_a())
+    return hw, conn, log
+
+
+def test_every_error_code_is_informational_or_opens_the_contactor():
+    stop = ("GroundFailure", "OverCurrentFailure", "PowerSwitchFailure",
+            "ConnectorLockFailure", "EVCommunicationError")
+    info = ("ReaderFailure", "WeakSignal", "LocalListConflict", "ResetFailure")
+    for code in ERROR_CODES:
+        board = sim_board()
+        hw, conn, log = _charging(board)
+        board.command(["fault", "1", code])
+        ends = conn.guard(log)
+        if code in info:
+            assert severity(code) == 0 and not ends and hw.relay.is_on(), code
+            assert conn.status() == ("Charging", code) and conn.offered_a() == 32.0
+            assert log.levels("warn") and not log.levels("error"), code
+            continue
+        assert severity(code) == (2 if code in stop else 1), code
+        assert ends == (code in stop) and not hw.relay.is_on(), code
+        assert conn.status() == ("Faulted", code) and conn.offered_a() == 0.0, code
+        assert code in log.levels("error")[0], code
+        watch = code in ("EVCommunicationError", "ConnectorLockFailure")
+        assert hw.pilot.state_f == (not watch), code
+        assert watch == (hw.pilot.limit is None), code
+    assert severity("SomethingNew") == 1 and severity("NoError") == 0
+
+
+def test_clearing_resumes_a_suspended_session_only():
+    board = sim_board()
+    hw, conn, log = _charging(board)
+    board.command(["fault", "1", "HighTemperature"])
+    assert conn.guard(log) is False and not hw.relay.is_on()
+    hw.relay.set(True)                            # something closed it meanwhile
+    conn.guard(log)
+    assert not hw.relay.is_on()                   # opened again on the next tick
+    board.command(["clear", "1"])
+    conn.guard(log)
+    assert hw.relay.is_on() and not hw.pilot.state_f and hw.pilot.limit == 32.0
+    assert conn.status() == ("Charging", "NoError")
+    assert log.levels("warn")[-1] == "connector 1: charging resumes"
+    # Ended by the fault (the session layer stops it): clearing leaves the contactor open.
+    board.command(["fault", "1", "GroundFailure"])
+    assert conn.guard(log) is True
+    conn.tx = None                                # what Sessions.stop() does
+    board.command(["clear", "1"])
+    conn.guard(log)
+    assert not hw.relay.is_on() and not hw.pilot.state_f and hw.pilot.limit is None
+    # Suspended, and the EV left during the fault: no resuming into an empty socket.
+    hw, conn, log = _charging(sim_board())
+    hw.pilot.plug = "A"
+    conn.hw.relay.set(False)
+    conn.halted = True
+    conn.guard(log)
+    assert not hw.relay.is_on() and conn.halted
 
 
 def test_esp32_connector_aggregates_relay_lock_meter_then_pilot():
