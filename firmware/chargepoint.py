@@ -244,7 +244,8 @@ class ChargePoint:
                                     on_result=lambda reply: self._delivered(entry, reply))
             except CallFailed as e:
                 self.log.warn("ocpp", "%s failed: %s" % (entry.action, e))
-                self.outbox.failed(entry, self.keys["TransactionMessageAttempts"],
+                # A timeout is no attempt: see firmware/outbox.py for the delivery rule.
+                self.outbox.failed(entry, e.code, self.keys["TransactionMessageAttempts"],
                                    self.keys["TransactionMessageRetryInterval"])
 
     def _delivered(self, entry, reply):

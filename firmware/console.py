@@ -9,6 +9,9 @@ def describe(cp):
     parts = ["boot %s, link %s, outbox %d" % ("accepted" if cp.accepted else "pending",
                                                 "up" if cp.rpc.connected else "down",
                                                 len(cp.outbox))]
+    held = cp.outbox.report()
+    if held:  # transaction messages that ran out of attempts (firmware/outbox.py)
+        parts[0] += ", " + held
     for c in cp.connectors:
         st = c.status()
         tx = c.tx

@@ -84,6 +84,9 @@ class Diagnostics(Job):
                 st["vendor"], st["model"], cp.cfg["csms"]["id"], cp.firmware_version,
                 clock.iso(since) if since is not None else "start",
                 clock.iso(until) if until is not None else "now"))
+            held = cp.outbox.report()
+            if held:  # transaction messages the Central System kept refusing (outbox.py)
+                f.write("# journal: %d pending, %s\n" % (len(cp.outbox.journal), held))
             for t, text in cp.log.lines(since, until):
                 # The line's own clock time (hh:mm:ss) gives way to the full UTC date-time.
                 if text[2:3] == ":" and text[5:6] == ":":

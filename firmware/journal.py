@@ -35,8 +35,10 @@ Writing (each open-for-write+close counts as one flash write in .writes, each re
                result is the old or the new state) and rewrites again.
 Room: when an append would take the segments past 90 % of max_bytes, a rewrite drops the
 acked records; if that cannot get below 75 %, thin() also drops every second pending
-MeterValues. Start/Stop are never dropped: past max_bytes the append still succeeds and
-an error is logged. .bytes counts the segments only (not meta.json).
+MeterValues (the oldest is kept). A MeterValues that would still go past max_bytes is
+refused (the newest gives way); Start/Stop are never dropped nor refused: past max_bytes
+their append still succeeds and an error is logged. .bytes counts the segments only (not
+meta.json). .changes counts appends, acks and rewrites (a reader's cache stamp).
 
 RAM: counters, the first pending record, the segment numbers and the few out-of-order acks.
 """
@@ -178,6 +180,7 @@ class Journal:
         self._target = max_bytes * 3 // 4
         self._seg_max = min(_SEG_MAX, max(_SEG_MIN, max_bytes // 8))
         self.writes = 0
+        self.changes = 0
         self.written = 0  # bytes appended to segments by this object (wear figure)
         self.bytes = 0
         self._segs = []      # segment numbers, ascending
@@ -203,7 +206,8 @@ class Journal:
         return self._n
 
     def append(self, record):
-        """Store record durably; returns its seq. ValueError if its line exceeds 4 KB."""
+        """Store record durably; returns its seq, or None for a MeterValues refused because
+        the journal is full. ValueError if its line exceeds 4 KB."""
         js = json.dumps(record).encode()
         seq = self._next
         line = _record_line(seq, js)
@@ -212,6 +216,9 @@ class Journal:
         if self.bytes + len(line) > self._soft:
             self._make_room(len(line))
         if self.bytes + len(line) > self._max:
+            if _is_mv(record):
+                self._log.warn("journal", "full (%d bytes): MeterValues refused" % self.bytes)
+                return None
             self._log.error("journal", "full (%d bytes): keeping record %d anyway"
                             % (self.bytes, seq))
         new = not self._segs or (
@@ -224,6 +231,7 @@ class Journal:
         off = self._tail_size + len(data) - len(line)
         self._write(seg, data)
         self._next = seq + 1
+        self.changes += 1
         self._n += 1
         self._live += len(line)
         if _is_mv(record):
@@ -384,6 +392,7 @@ class Journal:
         return None
 
     def _forget(self, size, rec):
+        self.changes += 1
         self._n -= 1
         self._live -= size
         if _is_mv(rec):
@@ -417,6 +426,7 @@ class Journal:
         self._segs = []
         self._done = mark - 1
         self._x = []
+        self.changes += 1
         self._n = self._mv = self._live = 0
         self._head = self._hpos = None
         self.bytes = self._tail_size = 0
@@ -462,6 +472,7 @@ class Journal:
         self._segs = [first]
         self._x = []
         self._done = first - 1
+        self.changes += 1
         self._n, self._mv, self._live = n, mv, live
         self._hpos = hpos
         self.bytes = self._tail_size = size

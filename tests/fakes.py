@@ -172,6 +172,9 @@ class Outbox:
     def has_tx(self):
         return False
 
+    def report(self):
+        return ""  # nothing held (firmware/outbox.py)
+
     def sent(self, action=None):
         """The payloads put so far (of `action` only, when given)."""
         return [e.payload for e in self.entries if action in (None, e.action)]

@@ -74,7 +74,8 @@ def _now_iso():
 
 class Peer:
     """The Central System end. `replies[action]` is a reply payload or a function
-    `(payload) -> payload`; the defaults accept everything."""
+    `(payload) -> payload`; the defaults accept everything. A reply ("error", code) is
+    answered with that CALLERROR, None with silence."""
 
     def __init__(self):
         self.up = True
@@ -124,7 +125,9 @@ class Peer:
                 reply = self.replies.get(msg[2], {})
                 if callable(reply):
                     reply = reply(msg[3])
-                if reply is not None:  # None: the Central System stays silent
+                if isinstance(reply, tuple):
+                    outbox.put(json.dumps([4, msg[1], reply[1], "test policy", {}]))
+                elif reply is not None:  # None: the Central System stays silent
                     outbox.put(json.dumps([3, msg[1], reply]))
             elif msg[0] in (3, 4):
                 if msg[0] == 4:

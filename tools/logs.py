@@ -7,7 +7,8 @@ One small script runs on the board with `mpremote exec` (under CPython for --loc
 data_dir from the board's config.json (default "data"), prints `<data_dir>/log.1` (older half)
 then `<data_dir>/log.0` (newest last), lists data_dir, and sums up `<data_dir>/journal/`:
 files, bytes, and the records still waiting for the Central System (counted from the record
-and ack lines; CRCs are not checked, so a torn line may count).
+and ack lines; CRCs are not checked, so a torn line may count) and the messages held after
+running out of attempts (firmware/outbox.py), from the journal's meta.json.
 
 Reading the board interrupts the running charger; it is reset afterwards so it starts again
 (--no-restart leaves it at the REPL).
@@ -106,6 +107,14 @@ else:
             _pending += 1
     print('== journal %s: %d files, %d B, %d record%s pending'
           % (_j, _files, _bytes, _pending, '' if _pending == 1 else 's'))
+    try:
+        with open(_j + '/meta.json') as _f:
+            _held = json.load(_f).get('held') or []
+    except Exception:
+        _held = []
+    for _h in _held:
+        print('  HELD %s #%s (last error %s): the Central System refused it every attempt;'
+              ' kept, sent again after a reconnect or reboot' % (_h[1], _h[0], _h[2]))
 """
 
 

@@ -236,6 +236,111 @@ async def case_tc_001_rejected_boot_answers_nothing(rig):
     assert not answered
 
 
+# -- billing data is never dropped (firmware/outbox.py): finding 4 of issue 10 -------------------
+async def _retry_keys(rig, attempts=2, sample_s=0):
+    """TransactionMessageAttempts `attempts`, RetryInterval 1 s, samples every `sample_s` s."""
+    for key, value in (("TransactionMessageAttempts", attempts),
+                       ("TransactionMessageRetryInterval", 1),
+                       ("MeterValueSampleInterval", sample_s)):
+        reply = await rig.peer.call("ChangeConfiguration", {"key": key, "value": str(value)})
+        assert reply == {"status": "Accepted"}, key
+
+
+def _nothing_dropped(rig):
+    bad = [m for _lvl, _t, m in rig.log.lines if "dropped" in m or "removed" in m]
+    assert not bad, bad
+
+
+async def _unconfirmed_start_keeps_its_transaction(rig, bad_reply):
+    """StartTransaction answered `bad_reply` every time: held, its MeterValues and
+    StopTransaction wait behind it; delivered in order, once, on the next link."""
+    await _retry_keys(rig, sample_s=1)
+    await rig.peer.wait_status(1, "Available")
+    peer, conn = rig.peer, rig.cp.connector(1)
+    good = peer.replies["StartTransaction"]
+    peer.replies["StartTransaction"] = bad_reply
+    rig.hw("plug 1")
+    rig.hw("swipe BILL1")
+    await peer.until(lambda: len(peer.calls("StartTransaction")) == 2, 6, "two attempts")
+    assert conn.tx is not None and conn.hw.relay.is_on()      # energy as before
+    await peer.until(lambda: len(rig.cp.outbox.journal) >= 4, 5, "MeterValues kept")
+    rig.hw("swipe BILL1")
+    await peer.until(lambda: conn.tx is None, 3, "the local stop")
+    assert len(peer.calls("StartTransaction")) == 2
+    assert peer.calls("MeterValues") == [] and peer.calls("StopTransaction") == []
+    assert rig.cp.outbox.report().startswith("1 held: StartTransaction #")
+    assert rig.logged("held after 2 attempts")
+    pending = len(rig.cp.outbox.journal)
+    peer.replies["StartTransaction"] = good                   # the Central System is fixed
+    peer.drop()
+    stop = await peer.wait_for("StopTransaction", timeout=8)
+    tx_id = 100 + len(peer.calls("StartTransaction"))
+    assert stop["transactionId"] == tx_id and stop["reason"] == "Local"
+    values = peer.calls("MeterValues")
+    assert len(values) == pending - 2 and all(v["transactionId"] == tx_id for v in values)
+    await peer.until(lambda: len(rig.cp.outbox) == 0, 3, "an empty outbox")
+    assert rig.cp.outbox.report() == "" and len(peer.calls("StopTransaction")) == 1
+    _nothing_dropped(rig)
+
+
+async def case_finding_4_start_conf_without_transaction_id_keeps_the_transaction(rig):
+    await _unconfirmed_start_keeps_its_transaction(rig, {"idTagInfo": {"status": "Accepted"}})
+
+
+async def case_finding_4_start_conf_with_abc_as_transaction_id_keeps_the_transaction(rig):
+    await _unconfirmed_start_keeps_its_transaction(rig, {"transactionId": "abc",
+                                                         "idTagInfo": {"status": "Accepted"}})
+
+
+async def case_finding_4_callerrors_for_start_transaction_keep_the_transaction(rig):
+    await _unconfirmed_start_keeps_its_transaction(rig, ("error", "InternalError"))
+
+
+async def case_finding_4_callerror_for_every_stop_holds_it_and_others_go_on(rig):
+    await _retry_keys(rig)
+    await rig.peer.wait_status(1, "Available")
+    peer, conn = rig.peer, rig.cp.connector(1)
+    peer.replies["StopTransaction"] = ("error", "InternalError")
+    for tag in ("BILL1", "BILL2"):                 # the second one goes on meanwhile
+        rig.hw("plug 1")
+        rig.hw("swipe " + tag)
+        await peer.wait_for("StartTransaction", {"idTag": tag})
+        rig.hw("swipe " + tag)
+        await peer.until(lambda: conn.tx is None, 3, "the local stop")
+        rig.hw("unplug 1")
+        await peer.until(lambda: conn.status()[0] == "Available", 3, "the unplug")
+    await peer.until(lambda: len(peer.calls("StopTransaction")) == 4, 6, "two attempts each")
+    await asyncio.sleep(0.2)
+    assert len(rig.cp.outbox.journal) == 2        # both Stops kept
+    assert rig.cp.outbox.report().startswith("2 held: StopTransaction #")
+    del peer.replies["StopTransaction"]           # the Central System is fixed
+    peer.drop()
+    await peer.until(lambda: len(peer.calls("StopTransaction")) == 6, 8, "the Stops again")
+    await peer.until(lambda: len(rig.cp.outbox) == 0, 3, "an empty outbox")
+    assert [p["transactionId"] for p in peer.calls("StopTransaction")[4:]] == [101, 102]
+    assert rig.cp.outbox.held() == []
+    _nothing_dropped(rig)
+
+
+async def case_timeouts_are_no_delivery_attempts(rig):
+    await _retry_keys(rig, attempts=1)
+    rig.cp.rpc.timeout_ms = 300
+    await rig.peer.wait_status(1, "Available")
+    peer, conn = rig.peer, rig.cp.connector(1)
+    rig.hw("plug 1")
+    rig.hw("swipe BILL1")
+    await peer.wait_for("StartTransaction")
+    peer.replies["StopTransaction"] = None        # the Central System stays silent
+    rig.hw("swipe BILL1")
+    await peer.until(lambda: len(peer.calls("StopTransaction")) >= 3, 8, "three timeouts")
+    assert len(rig.cp.outbox.journal) == 1 and rig.cp.outbox.held() == []
+    del peer.replies["StopTransaction"]
+    await peer.until(lambda: len(rig.cp.outbox) == 0, 8, "the Stop delivered")
+    assert peer.calls("StopTransaction")[-1]["transactionId"] == 101
+    assert conn.tx is None
+    _nothing_dropped(rig)
+
+
 CASES = [v for k, v in sorted(globals().items()) if k.startswith("case_")]
 # Cases that need a setting before start.
 SETTINGS = {

@@ -1,7 +1,7 @@
 # Works a journal until killed, reporting on stdout what has become durable
 # (cwd = repository root):
 #   micropython|python3 tests/unit/journal_crash_child.py FOLDER SEED OPS
-# Lines: "P seq,nonce ..." pending at start; "M n" runs counted in the meta map (then n + 1
+# Lines: "P seq,nonce,action ..." pending at start; "M n" runs counted in the meta map (then n + 1
 # saved); "D seq nonce action" once append returned; "K seq" once ack returned; "T" before a
 # thin() starts; "E" at a normal end.
 import sys
@@ -33,7 +33,7 @@ def main():
         return (state[0] >> 8) % n
 
     j = Journal(folder, Quiet(), max_bytes=16 * 1024)
-    out("P " + " ".join("%d,%d" % (s, r.get("n", -1)) for s, r in j.pending()))
+    out("P " + " ".join("%d,%d,%s" % (s, r.get("n", -1), r.get("a")) for s, r in j.pending()))
     starts = j.meta("starts", 0)
     j.set_meta("starts", starts + 1)
     out("M %d" % starts)

@@ -274,6 +274,37 @@ def test_past_the_cap_start_stop_are_still_kept_with_an_error(folder):
     assert [s for s, _ in Journal(folder, Log(), max_bytes=4 * 1024).pending()] == seqs
 
 
+def test_past_the_cap_the_newest_meter_values_give_way(folder):
+    # Start/Stop only, so thinning finds nothing: the oldest records stay, a new
+    # MeterValues is refused (the Stop carries the meter reading anyway).
+    log = Log()
+    j = Journal(folder, log, max_bytes=4 * 1024)
+    seqs = [j.append(start(i) if i % 2 else stop(i)) for i in range(60)]
+    assert j.bytes > 4 * 1024
+    n, b = len(j), j.bytes
+    assert j.append(mv(99)) is None
+    assert len(j) == n and j.bytes == b
+    assert log.levels("warn")[-1].endswith("MeterValues refused")
+    assert j.append(stop(100)) == seqs[-1] + 1  # billing records are still kept
+    assert [s for s, _ in j.pending()][:60] == seqs
+
+
+def test_changes_counts_appends_acks_and_rewrites(folder):
+    j = Journal(folder, Log())
+    c = j.changes
+    a = j.append(mv(1))
+    b = j.append(mv(2))
+    j.append(mv(3))
+    assert j.changes == c + 3
+    j.ack(b)                                    # out of order
+    j.ack(a)
+    assert j.changes == c + 5
+    j.thin()                                    # too few MeterValues: no rewrite
+    assert j.changes == c + 5
+    j.ack(j.first()[0])                         # drained
+    assert j.changes == c + 6 and len(j) == 0
+
+
 def test_near_the_cap_acked_records_are_compacted_before_anything_is_dropped(folder):
     log = Log()
     j = Journal(folder, log, max_bytes=8 * 1024)  # 2 KB segments, room made past 7372 B
@@ -420,8 +451,10 @@ class Ledger:
             if not parts:
                 continue
             if parts[0] == "P":
-                listed = [tuple(int(v) for v in p.split(",")) for p in parts[1:]]
-                self.check([s for s, _ in listed], dict(listed))
+                listed = [p.split(",") for p in parts[1:]]
+                self.check([int(s) for s, _, _ in listed],
+                           {int(s): int(n) for s, n, _ in listed},
+                           {int(s): a for s, _, a in listed})
             elif parts[0] == "D" and len(parts) == 4:
                 seq = int(parts[1])
                 assert seq not in self.durable, "seq %d reused" % seq
@@ -433,7 +466,7 @@ class Ledger:
             elif parts[0] == "M":
                 self.starts.append(int(parts[1]))
 
-    def check(self, seqs, nonces):
+    def check(self, seqs, nonces, actions=None):
         assert seqs == sorted(seqs), "order lost: %r" % seqs
         assert len(seqs) == len(set(seqs)), "duplicates: %r" % seqs
         present = set(seqs)
@@ -452,7 +485,8 @@ class Ledger:
         self.in_flight += len(vanished) + len(appeared)
         self.acked.update(vanished)
         for seq in appeared:
-            self.durable[seq] = (nonces[seq], "?", self.events)
+            # Its action counts: a MeterValues a later thin() drops is no loss.
+            self.durable[seq] = (nonces[seq], (actions or {}).get(seq, "?"), self.events)
         self.slack = 0
 
 
@@ -486,7 +520,7 @@ def _crash_run(interpreter, folder, kills, seed):
             ledger.killed()
     j = Journal(folder, Log(), max_bytes=16 * 1024)
     got = list(j.pending())
-    ledger.check([s for s, _ in got], {s: r["n"] for s, r in got})
+    ledger.check([s for s, _ in got], {s: r["n"] for s, r in got}, {s: r["a"] for s, r in got})
     assert len(j) == len(got)
     assert (j.first() or (None,))[0] == (got[0][0] if got else None)
     assert j.bytes == sum(os.path.getsize(p) for p in segments(folder))
