@@ -174,8 +174,10 @@ class ChargePoint:
             if st != c.queued and (st[1] != "NoError"
                                    or ticks_diff(ticks_ms(), c.seen_ms) >= hold):
                 c.queued = st
-                self.log.info("status", "connector %d %s%s"
-                              % (c.id, st[0], "" if st[1] == "NoError" else " " + st[1]))
+                # A status with an error code stays visible at WARN (README "Faults and safety").
+                (self.log.info if st[1] == "NoError" else self.log.warn)(
+                    "status", "connector %d %s%s"
+                    % (c.id, st[0], "" if st[1] == "NoError" else " " + st[1]))
                 if self.accepted:
                     self.queue_status(c.id, st[0], st[1])
 

@@ -1,8 +1,9 @@
 """The host console: lines on stdin drive the simulated board and inspect the charger."""
 from firmware.compat import collect, mem_alloc, mem_free, stdin_reader
 
-HELP = ("commands: plug N | unplug N | swipe TAG | power N W | fault N CODE | clear N | lockfail N"
-        " | data VENDOR [MESSAGE [DATA]] | status | flash | mem | help | quit")
+HELP = ("commands: plug N | unplug N | pilot N A-F | swipe TAG | power N W | fault N CODE"
+        " | clear N | lockfail N | data VENDOR [MESSAGE [DATA]] | status | flash | mem | help"
+        " | quit")
 
 
 def describe(cp):
@@ -15,10 +16,13 @@ def describe(cp):
     for c in cp.connectors:
         st = c.status()
         tx = c.tx
-        parts.append("connector %d: %s%s%s, %d Wh, %.0f W" % (
+        pilot = c.hw.pilot
+        parts.append("connector %d: %s%s%s, %d Wh, %.0f W, contactor %s, pilot %s" % (
             c.id, st[0], "" if st[1] == "NoError" else " (" + st[1] + ")",
             "" if tx is None else ", transaction %s for %s" % (tx.tx_id, tx.id_tag),
-            c.hw.meter.energy_wh(), c.hw.meter.power_w()))
+            c.hw.meter.energy_wh(), c.hw.meter.power_w(),
+            "closed" if c.hw.relay.is_on() else "open",
+            "F" if pilot.state_f else "off" if not pilot.limit else "%.0f A" % pilot.limit))
     return "\n".join(parts)
 
 
