@@ -1,10 +1,11 @@
 """Faults and safety (README, "Faults and safety"), and the energy register across power cuts.
 
 Every unsafe fault opens the contactor within one tick, takes the pilot to state F (PWM off
-for a pilot or lock fault), logs at ERROR and reports Faulted; the energy register stops. The faults that end a session stop the
-transaction (reason Other) and clearing them leaves the contactor open; the others suspend
-it, and it resumes when they clear. Informational codes are reported and charging goes on.
-Each test runs a list of codes through one charger, one session per code.
+for a pilot or lock fault), logs at ERROR and reports Faulted; the energy register stops.
+The faults that end a session stop the transaction (reason Other) and clearing them leaves
+the contactor open; the others suspend it, and it resumes when they clear. Informational
+codes are reported and charging goes on. Each test runs a list of codes through one charger,
+one session per code.
 """
 import random
 import re
