@@ -18,6 +18,7 @@ from firmware.sessions import Sessions
 _TICK_MS = const(100)
 _BOOT_RETRY_S = const(30)     # BootNotification interval 0 or no answer
 _MIN_AMPS = const(6)          # IEC 61851: below 6 A no charging is allowed
+_PROBE_S = const(300)         # websocket pings off: the longest quiet time before a Heartbeat
 
 
 class ChargePoint:
@@ -269,7 +270,10 @@ class ChargePoint:
             self._last_tx_count = self.rpc.tx_count
             self._last_send_ms = ticks_ms()
             return False
-        return ticks_diff(ticks_ms(), self._last_send_ms) >= self.keys["HeartbeatInterval"] * 1000
+        every = self.keys["HeartbeatInterval"]
+        if self.keys["WebSocketPingInterval"] <= 0:  # then the Heartbeat probes the link
+            every = min(every, _PROBE_S)             # (README "Link liveness")
+        return ticks_diff(ticks_ms(), self._last_send_ms) >= every * 1000
 
     async def heartbeat(self):
         try:

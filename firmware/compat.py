@@ -73,7 +73,10 @@ async def close_connection(writer):
         # MicroPython closes the socket here; CPython may wait for TLS shutdown, so bound it.
         await asyncio.wait_for(writer.wait_closed(), 1)
     except Exception:
-        pass
+        # CPython keeps the socket of a peer that stopped reading until our data is out.
+        abort = getattr(getattr(writer, "transport", None), "abort", None)
+        if abort is not None:
+            abort()
 
 
 def stdin_reader():

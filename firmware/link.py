@@ -2,16 +2,24 @@
 
 `Link.run(session)` owns the websocket: it connects (the `connect` seam: the configured
 Central System by default, a loopback transport in the in-process tests), runs `session(conn)`
-beside the keep-alive pinger until either ends, closes the socket and reconnects after an
-exponential backoff with jitter. A connection is an object with `send(text)`, `recv()`,
-`ping(data)`, `close(code, reason)` and `idle_ms()` (see firmware/ws.py).
+beside the keeper (which finds a dead link) until either ends, closes the socket and
+reconnects after an exponential backoff with jitter. A connection is an object with
+`send(text)`, `recv()`, `ping(data)`, `close(code, reason)`, `idle_ms()` and `dead` (see
+firmware/ws.py).
+
+Link liveness (README "Link liveness"): ws.py bounds every send and every frame once begun;
+the keeper here finds a link that went silent. Pings on (WebSocketPingInterval P > 0): a
+ping once P s passed without any frame, and the link is dead when nothing came
+min(P, connect_timeout) s after that. Pings off: the Heartbeat probes a quiet link (sent at
+least every 300 s, see ChargePoint._heartbeat_due). Either way a call unanswered while
+nothing else came marks the link dead (firmware/rpc.py), and the keeper ends it at once.
 """
 from firmware import store, ws
 from firmware.compat import asyncio, const, ticks_ms, ticks_diff, urandom
 from firmware.rpc import NotConnected
 
 _STABLE_MS = const(60000)     # a link that lived this long resets the reconnect backoff
-_NO_PING_POLL_S = const(5)    # WebSocketPingInterval 0: look again this often
+_LOOK_S = const(1)            # the keeper looks at the link this often
 
 
 async def first_to_end(coros):
@@ -56,9 +64,12 @@ class Link:
         ca = store.join(self._cfg_dir, csms["ca_file"]) if csms["ca_file"] else None
         timeout_ms = csms["connect_timeout"] * 1000
         self._log.info("ws", "connecting to " + url)
+        # connect_timeout is the network's deadline: the connect, the handshake, and then
+        # each frame sent or begun to arrive (ws.py).
         return await ws.connect(url, protocol="ocpp1.6", auth=auth, ca_file=ca,
                                 verify=csms["verify_tls"], max_message=csms["max_message"],
-                                connect_timeout_ms=timeout_ms, handshake_timeout_ms=timeout_ms)
+                                wait_ms=timeout_ms, connect_timeout_ms=timeout_ms,
+                                handshake_timeout_ms=timeout_ms)
 
     async def run(self, session):
         """Keep a link up for ever, running `session(conn)` on each one."""
@@ -70,7 +81,7 @@ class Link:
             try:
                 self.conn = await self._connect()
                 self._log.info("ws", "connected")
-                await first_to_end((session(self.conn), self._pinger(self.conn)))
+                await first_to_end((session(self.conn), self._keeper(self.conn)))
             except asyncio.CancelledError:
                 raise
             except (ws.WsError, NotConnected, OSError) as e:
@@ -87,18 +98,23 @@ class Link:
             await asyncio.sleep(wait)
             delay = min(delay * 2, csms["reconnect_max"])
 
-    async def _pinger(self, conn):
+    async def _keeper(self, conn):
+        """Ends a dead link by raising WsError (see the module docstring for the rules)."""
+        pinged = None
         while True:
-            interval = self._keys["WebSocketPingInterval"]
+            await asyncio.sleep(_LOOK_S)
+            if conn.dead:  # found by rpc, or a send that failed in another task
+                raise ws.WsError(conn.dead)
+            interval = self._keys["WebSocketPingInterval"] * 1000
             if interval <= 0:
-                await asyncio.sleep(_NO_PING_POLL_S)
                 continue
-            await asyncio.sleep(interval)
-            # Pings answered keep frames coming; two silent intervals mean a half-open link.
-            if conn.idle_ms() > interval * 2000 + 1000:
-                raise ws.WsError("no frame from the Central System for %d s"
-                                 % (conn.idle_ms() // 1000))
-            await conn.ping(b"")
+            idle = conn.idle_ms()
+            if idle > interval + min(interval, self._csms["connect_timeout"] * 1000):
+                raise ws.WsError("no frame from the Central System for %d s" % (idle // 1000))
+            # One ping per silence: any frame since the last ping starts a new one.
+            if idle >= interval and (pinged is None or ticks_diff(ticks_ms(), pinged) > idle):
+                pinged = ticks_ms()
+                await conn.ping(b"")
 
     async def close(self, code, reason=""):
         """Close the link now (a later run() loop connects again)."""

@@ -6,11 +6,23 @@ reply timeouts, and dispatch of the Central System's CALLs to handlers.
 once the reply is on the wire, so a StatusNotification caused by a request always follows its
 CALLRESULT. Handlers never await the network themselves: the reader must keep reading while
 they run. A lost link makes call() raise NotConnected, any other failure CallFailed.
+
+A call unanswered in time while nothing else came from the Central System either (no frame
+of any kind since it went out) means the link is dead, half-open or stalled: call() raises
+NotConnected and marks the connection (`conn.dead`), which the link supervisor then replaces
+(firmware/link.py). With other frames meanwhile the CSMS is alive: CallFailed("Timeout").
+
+Strings from the Central System (action names, error texts) are cut to _MAX_ECHO characters
+before they are logged or echoed back; unmatched replies are logged at the 1st, 2nd, 4th,
+8th... only, so a flood of them costs a few log lines.
 """
 from firmware import ocppj
-from firmware.compat import asyncio, const, urandom
+from firmware.compat import asyncio, const, urandom, ticks_ms, ticks_diff
+from firmware.ws import WsError
 
 _MAX_LOGGED = const(300)
+_MAX_ECHO = const(40)     # characters of a CSMS string (action, error code) echoed or logged
+_MAX_TEXT = const(120)    # characters of a CALLERROR description we send or log
 
 
 class CallFailed(Exception):
@@ -23,7 +35,13 @@ class CallFailed(Exception):
 
 
 class NotConnected(Exception):
-    """No link, or the link went down while a call waited for its reply."""
+    """No link, or the link went down (or was found dead) while a call waited for its reply."""
+
+
+def _cut(text, n=_MAX_ECHO):
+    """`text` (any value from the Central System) as a string of at most n + 3 characters."""
+    text = text if isinstance(text, str) else repr(text)
+    return text if len(text) <= n else text[:n] + "..."
 
 
 class Rpc:
@@ -41,6 +59,7 @@ class Rpc:
         self.timeout_ms = timeout_ms
         self.silent = False  # BootNotification Rejected: send nothing, answer nothing
         self.tx_count = 0  # messages sent, so the heartbeat can stay quiet while others flow
+        self._unmatched = 0  # replies to no call of ours (logged at powers of two)
 
     @property
     def connected(self):
@@ -61,7 +80,10 @@ class Rpc:
         if self._log.level == 0:  # no slicing and concatenating per frame unless debugging
             self._log.debug("rpc", "> " + text[:_MAX_LOGGED])
         self.tx_count += 1
-        await self._ws.send(text)
+        try:
+            await self._ws.send(text)
+        except (WsError, OSError) as e:  # the link failed under us (ws.py's deadlines)
+            raise NotConnected(str(e))
 
     async def call(self, action, payload, timeout_ms=None, on_result=None):
         """Send a CALL and return the reply payload; raises CallFailed or NotConnected.
@@ -78,18 +100,28 @@ class Rpc:
             self._reply = None
             self._event.clear()
             try:
+                sent = ticks_ms()
                 await self._send(ocppj.encode_call(msg_id, action, payload))
                 limit = timeout_ms or self.timeout_ms
                 try:
                     await asyncio.wait_for(self._event.wait(), limit / 1000)
                 except asyncio.TimeoutError:
-                    raise CallFailed("Timeout", "no reply to %s within %d ms" % (action, limit))
+                    self._timed_out(action, limit, sent)
             finally:
                 self._pending = None
             reply = self._reply
             if isinstance(reply, Exception):
                 raise reply
             return reply
+
+    def _timed_out(self, action, limit, sent):
+        # Any frame since `sent` (a ping, a request, a late reply) shows the CSMS alive.
+        why = "no reply to %s within %d ms" % (action, limit)
+        conn = self._ws
+        if conn is not None and conn.idle_ms() >= ticks_diff(ticks_ms(), sent):
+            conn.dead = why + " and no other frame: the link is dead"
+            raise NotConnected(conn.dead)
+        raise CallFailed("Timeout", why)
 
     async def serve(self, ws):
         """Read and dispatch messages until the link fails (the websocket's error propagates)."""
@@ -105,7 +137,8 @@ class Rpc:
         except ocppj.OcppError as e:
             # A broken reply to one of ours is dropped: answering a reply would never end.
             if e.msg_type == ocppj.CALLRESULT or e.msg_type == ocppj.CALLERROR:
-                self._log.warn("rpc", "malformed reply ignored: %s" % e.description)
+                why = _cut(e.description, _MAX_TEXT)
+                self._log.warn("rpc", "malformed reply ignored: %s" % why)
                 return
             await self._error(e.msg_id, e.code, e.description)
             return
@@ -115,28 +148,35 @@ class Rpc:
             return
         pending = self._pending
         if pending is None or msg[1] != pending[0]:
-            self._log.warn("rpc", "unmatched reply %s ignored" % msg[1])
+            # A late reply to a call that timed out, or a buggy CSMS flooding us: log the
+            # 1st, 2nd, 4th... only (each WARN line may cost a flash write).
+            self._unmatched += 1
+            n = self._unmatched
+            if n & (n - 1) == 0:
+                self._log.warn("rpc", "unmatched reply %s ignored (%d so far)"
+                               % (_cut(msg[1]), n))
             return
         if kind == ocppj.CALLRESULT:
             try:
                 ocppj.check_response(pending[1], msg[2])
                 self._reply = msg[2]
             except ocppj.OcppError as e:
-                self._log.warn("rpc", "%s reply invalid: %s %s"
-                               % (pending[1], e.code, e.description))
-                self._reply = CallFailed(e.code, e.description)
+                why = _cut(e.description, _MAX_TEXT)  # may name a field the CSMS made up
+                self._log.warn("rpc", "%s reply invalid: %s %s" % (pending[1], e.code, why))
+                self._reply = CallFailed(e.code, why)
             if pending[2] is not None and not isinstance(self._reply, CallFailed):
                 try:
                     pending[2](self._reply)
                 except Exception as e:  # raised by call(), as if the caller's own code had failed
                     self._reply = e
         else:
-            self._reply = CallFailed(msg[2], msg[3])
+            self._reply = CallFailed(_cut(msg[2]), _cut(msg[3], _MAX_TEXT))
         self._event.set()
 
     async def _error(self, msg_id, code, description):
         if self.silent:
             return
+        description = _cut(description, _MAX_TEXT)
         self._log.warn("rpc", "CALLERROR %s: %s" % (code, description))
         try:
             # encode_error sends an unreadable id (None) as "-1".
@@ -146,14 +186,14 @@ class Rpc:
 
     async def _on_call(self, msg_id, action, payload):
         if self.silent:
-            self._log.info("rpc", "%s ignored: boot was rejected" % action)
+            self._log.info("rpc", "%s ignored: boot was rejected" % _cut(action))
             return
         handler = self._resolve(action)
         if handler is None:
             if ocppj.is_known(action):
                 await self._error(msg_id, "NotSupported", "%s is not supported" % action)
             else:
-                await self._error(msg_id, "NotImplemented", "unknown action %s" % action)
+                await self._error(msg_id, "NotImplemented", "unknown action " + _cut(action))
             return
         try:
             ocppj.check_request(action, payload)

@@ -1,6 +1,10 @@
 """Minimal RFC 6455 websocket client for OCPP-J: text messages over one subprotocol.
 
-Every read has a known size, so a server can never make us buffer more than max_message.
+Every read has a known size, so a server can never make us buffer more than max_message,
+and a deadline: a frame that has begun to arrive must be complete within `wait_ms`, and a
+frame we send must be on its way within `wait_ms` (a peer that stopped reading fills the TCP
+window); past it the link has failed. An idle link may wait for its next frame for ever:
+finding a silent link is the link supervisor's job (firmware/link.py).
 Framing and the open connection live here; the opening handshake (the HTTP upgrade) is in
 firmware/wsopen.py, over the network layer of firmware/net.py (URL, TCP, TLS): both are
 loaded only while connecting.
@@ -50,11 +54,12 @@ def join_url(base, cp_id):
     return (base[:-1] if base.endswith("/") else base) + "/" + quote(cp_id)
 
 
-async def connect(url, protocol="ocpp1.6", max_message=8192, **options):
+async def connect(url, protocol="ocpp1.6", max_message=8192, wait_ms=10000, **options):
     """Open a websocket to `url` agreeing on `protocol`; returns a Connection or raises WsError.
-    Options: auth=(id, password), ca_file, verify, connect_timeout_ms, handshake_timeout_ms
-    (see firmware.wsopen.upgrade). The handshake's code and the network layer under it are
-    loaded for the attempt and dropped after: a charger connects rarely and charges for hours."""
+    wait_ms: the frame deadline (see above). Options: auth=(id, password), ca_file, verify,
+    connect_timeout_ms, handshake_timeout_ms (see firmware.wsopen.upgrade). The handshake's
+    code and the network layer under it are loaded for the attempt and dropped after: a
+    charger connects rarely and charges for hours."""
     from firmware import wsopen
     try:
         reader, writer = await wsopen.upgrade(url, protocol, **options)
@@ -64,7 +69,7 @@ async def connect(url, protocol="ocpp1.6", max_message=8192, **options):
         compat.unload("firmware.wsopen")
         if "firmware.transfer" not in sys.modules:  # a file transfer shares the network layer
             compat.unload("firmware.net")
-    return Connection(reader, writer, max_message)
+    return Connection(reader, writer, max_message, wait_ms)
 
 
 def encode_frame(opcode, payload, fin=True, mask=None):
@@ -102,10 +107,18 @@ def parse_header(two):
     return bool(b0 & 0x80), opcode, bool(b1 & 0x80), b1 & 0x7F
 
 
-async def read_frame(reader, limit):
+async def read_frame(reader, limit, wait_ms=0):
     """Read one server frame -> (fin, opcode, payload), or raise WsClosed with the code to
-    send: protocol violations, or a data payload over `limit` (known before it is read)."""
-    fin, opcode, masked, n = parse_header(await reader.readexactly(2))
+    send: protocol violations, or a data payload over `limit` (known before it is read).
+    Once its first byte is in, the rest must follow within wait_ms (0: no bound), else
+    asyncio.TimeoutError: half a frame must not hold the reader for ever."""
+    first = await reader.readexactly(1)
+    rest = _frame_rest(reader, first, limit)
+    return await (asyncio.wait_for(rest, wait_ms / 1000) if wait_ms else rest)
+
+
+async def _frame_rest(reader, first, limit):
+    fin, opcode, masked, n = parse_header(first + await reader.readexactly(1))
     if masked:  # servers must not mask (RFC 6455 5.1)
         raise WsClosed(_CLOSE_PROTOCOL, "masked frame from server")
     if opcode >= _OP_CLOSE:
@@ -127,16 +140,18 @@ def _close_payload(code, reason):
 class Connection:
     """An open websocket: recv() from one task, send()/ping()/close() from any."""
 
-    def __init__(self, reader, writer, max_message=8192):
+    def __init__(self, reader, writer, max_message=8192, wait_ms=10000):
         self._r = reader
         self._w = writer
         self._max = max_message
+        self._wait_ms = wait_ms
         self._lock = asyncio.Lock()  # frames from several tasks must not interleave
         self._last_rx = compat.ticks_ms()
         self._close_sent = False
         self._reading = False
         self._close_seen = asyncio.Event()
         self.closed = False
+        self.dead = None  # why the link failed (here or in rpc.py), for firmware/link.py
 
     def idle_ms(self):
         """Milliseconds since the last frame of any kind arrived."""
@@ -160,10 +175,13 @@ class Connection:
             self._close_sent = opcode == _OP_CLOSE
             try:
                 self._w.write(encode_frame(opcode, payload))
-                await self._w.drain()
+                # The lock is held here: a peer that stopped reading must not keep every
+                # other sender (pongs, pings, the close) waiting for ever.
+                await asyncio.wait_for(self._w.drain(), self._wait_ms / 1000)
+            except asyncio.TimeoutError:  # before OSError: CPython's is one
+                await self._lost("send not done in {} ms".format(self._wait_ms))
             except OSError as e:
-                await self._shut()
-                raise WsClosed(_CLOSE_ABNORMAL, "send failed: {}".format(e))
+                await self._lost("send failed: {}".format(e))
 
     async def recv(self):
         """Next complete text message as str, answering pings and reassembling fragments."""
@@ -179,12 +197,13 @@ class Connection:
         parts, size, started = [], 0, False
         while True:
             try:
-                fin, op, payload = await read_frame(self._r, self._max - size)
+                fin, op, payload = await read_frame(self._r, self._max - size, self._wait_ms)
             except WsClosed as e:
                 await self._fail(e.code, e.reason)
+            except asyncio.TimeoutError:  # the stream is mid-frame: nothing can follow
+                await self._lost("frame not complete in {} ms".format(self._wait_ms))
             except (EOFError, OSError):
-                await self._shut()
-                raise WsClosed(_CLOSE_ABNORMAL, "connection lost")
+                await self._lost("connection lost")
             self._last_rx = compat.ticks_ms()
             if op == _OP_PING and not self._close_sent:
                 await self._send(_OP_PONG, payload)
@@ -251,6 +270,12 @@ class Connection:
     async def _await_echo(self):
         while True:
             await self._recv()  # ends with WsClosed once the echo (or an error) arrives
+
+    async def _lost(self, why):
+        # The link failed under us: no close handshake, and `dead` tells the link's keeper why.
+        self.dead = self.dead or why
+        await self._shut()
+        raise WsClosed(_CLOSE_ABNORMAL, why)
 
     async def _shut(self):
         if not self.closed:

@@ -33,10 +33,12 @@ class _Pipe:
 class Conn:
     """The charger's end of one link: the interface of firmware/ws.py's client."""
 
-    def __init__(self, inbox, outbox):
+    def __init__(self, inbox, outbox, peer=None):
         self._in = inbox
         self._out = outbox
+        self._peer = peer
         self.closed = False
+        self.dead = None
         self._last = ticks_ms()
         self.pings = 0
 
@@ -55,6 +57,8 @@ class Conn:
 
     async def ping(self, data):
         self.pings += 1
+        if self._peer is None or not self._peer.silent:  # its pong arrives at once
+            self._last = ticks_ms()
 
     async def close(self, code=1000, reason=""):
         if not self.closed:
@@ -79,6 +83,7 @@ class Peer:
 
     def __init__(self):
         self.up = True
+        self.silent = False       # True: a half-open link, nothing is answered (not even pings)
         self.links = 0
         self.received = []        # (action, payload) of every CALL from the charger
         self.errors = []          # CALLERRORs the charger sent: (code, description)
@@ -104,7 +109,7 @@ class Peer:
         to_cp, to_cs = _Pipe(), _Pipe()
         self._to_cp = to_cp
         asyncio.create_task(self._serve(to_cs, to_cp))
-        return Conn(to_cp, to_cs)
+        return Conn(to_cp, to_cs, self)
 
     def drop(self):
         """Cut the current link, as a Central System restart would."""
@@ -119,6 +124,8 @@ class Peer:
                 if self._to_cp is outbox:
                     self._to_cp = None
                 return
+            if self.silent:
+                continue
             msg = json.loads(text)
             if msg[0] == 2:
                 self.received.append((msg[2], msg[3]))

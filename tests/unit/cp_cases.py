@@ -341,6 +341,110 @@ async def case_timeouts_are_no_delivery_attempts(rig):
     _nothing_dropped(rig)
 
 
+# -- link liveness (README "Link liveness"): findings 2 and 3 of issue 10 ---------------------
+async def _set_key(rig, key, value):
+    reply = await rig.peer.call("ChangeConfiguration", {"key": key, "value": str(value)})
+    assert reply == {"status": "Accepted"}, key
+
+
+async def case_liveness_a_call_unanswered_on_a_silent_link_replaces_the_link(rig):
+    await rig.peer.wait_status(1, "Available")
+    peer = rig.peer
+    rig.cp.rpc.timeout_ms = 300
+    rig.hw("plug 1")
+    rig.hw("swipe LIVE1")
+    await peer.wait_for("StartTransaction")
+    await peer.until(lambda: len(rig.cp.outbox) == 0, 3, "an empty outbox")
+    peer.silent = True                               # TCP open, nothing answered
+    rig.hw("swipe LIVE1")
+    await peer.until(lambda: rig.logged("link down: no reply to "), 3,
+                     "the silent link to be dropped")
+    peer.silent = False
+    stop = await peer.wait_for("StopTransaction", timeout=5)
+    assert stop["transactionId"] == 101 and stop["reason"] == "Local"
+    await peer.until(lambda: len(rig.cp.outbox) == 0, 3, "an empty outbox")
+    assert len(peer.calls("StopTransaction")) == 1 and peer.links >= 2
+
+
+async def case_liveness_a_timeout_while_the_csms_talks_keeps_the_link(rig):
+    await rig.peer.wait_status(1, "Available")
+    peer = rig.peer
+    rig.cp.rpc.timeout_ms = 400
+    peer.replies["Heartbeat"] = None                 # alive, but ignores this one message
+    beat = asyncio.create_task(rig.cp.heartbeat())
+    await asyncio.sleep(0.1)
+    await peer.call("GetConfiguration", {"key": ["HeartbeatInterval"]})
+    await beat
+    assert rig.logged("Heartbeat failed: Timeout")
+    await asyncio.sleep(1.2)                         # the keeper had its look
+    assert peer.links == 1 and rig.cp.rpc.connected
+
+
+async def case_liveness_a_silent_boot_retry_takes_a_new_link(rig):
+    await rig.peer.wait_status(1, "Available")
+    peer = rig.peer
+    rig.cp.rpc.timeout_ms = 300
+    accept = peer.replies["BootNotification"]
+    peer.replies["BootNotification"] = None
+    reply = await peer.call("TriggerMessage", {"requestedMessage": "BootNotification"})
+    assert reply == {"status": "Accepted"}
+    await peer.until(lambda: peer.links == 2, 4, "a new link for the boot")
+    peer.replies["BootNotification"] = accept
+    await peer.until(lambda: rig.cp.accepted, 4, "the boot accepted")
+    assert rig.logged("no reply to BootNotification")
+
+
+async def case_liveness_the_ping_deadline_finds_a_half_open_link(rig):
+    await rig.peer.wait_status(1, "Available")
+    peer = rig.peer
+    await _set_key(rig, "WebSocketPingInterval", 1)
+    await asyncio.sleep(2.5)                         # answered pings keep a quiet link up
+    assert peer.links == 1 and rig.cp.link.conn.pings >= 1
+    peer.silent = True
+    await peer.until(lambda: rig.logged("link down: no frame from the Central System"), 4,
+                     "the ping deadline")
+    peer.silent = False
+    await peer.until(lambda: peer.links == 2 and rig.cp.rpc.connected, 4, "a new link")
+
+
+async def case_liveness_with_pings_off_the_heartbeat_finds_a_half_open_link(rig):
+    await rig.peer.wait_status(1, "Available")
+    peer = rig.peer
+    rig.cp.rpc.timeout_ms = 300
+    await _set_key(rig, "HeartbeatInterval", 1)
+    await peer.wait_for("Heartbeat", timeout=3)
+    peer.silent = True
+    await peer.until(lambda: rig.logged("link down: no reply to Heartbeat"), 4,
+                     "the heartbeat to find the silent link")
+    peer.silent = False
+    await peer.until(lambda: peer.links == 2 and rig.cp.rpc.connected, 4, "a new link")
+
+
+async def case_liveness_with_pings_off_a_heartbeat_at_least_every_300_s(rig):
+    from firmware.compat import ticks_add, ticks_ms
+    await rig.peer.wait_status(1, "Available")
+    peer, cp = rig.peer, rig.cp
+    await _set_key(rig, "HeartbeatInterval", 86400)
+    for pings, beats in ((60, 0), (0, 1)):           # pings on: the CSMS's interval holds
+        await _set_key(rig, "WebSocketPingInterval", pings)
+        await asyncio.sleep(0.6)                     # the sender saw our last reply go out
+        cp._last_send_ms = ticks_add(ticks_ms(), -301000)   # quiet for 301 s
+        await asyncio.sleep(0.7)
+        assert len(peer.calls("Heartbeat")) == beats, pings
+
+
+async def case_strings_from_the_csms_are_cut_and_unmatched_replies_summed_up(rig):
+    await rig.peer.wait_status(1, "Available")
+    peer = rig.peer
+    assert await peer.call("X" * 6000, {}) == ("error", "NotImplemented")
+    assert peer.errors[-1] == ("NotImplemented", "unknown action " + "X" * 40 + "...")
+    for i in range(600):
+        peer.send_raw(json.dumps([3, "nobody-%d" % i, {}]))
+    await peer.until(lambda: rig.logged("unmatched reply nobody-511 "), 3, "the flood read")
+    assert len(rig.logged("unmatched reply")) == 10  # the 1st, 2nd, 4th ... 512th
+    assert max(len(m) for _l, _t, m in rig.log.lines) < 200
+
+
 CASES = [v for k, v in sorted(globals().items()) if k.startswith("case_")]
 # Cases that need a setting before start.
 SETTINGS = {

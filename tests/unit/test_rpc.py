@@ -1,9 +1,12 @@
-"""firmware.rpc: a CALLRESULT is taken in before the frame behind it is handled."""
+"""firmware.rpc: a CALLRESULT is taken in before the frame behind it is handled; a call
+unanswered on a silent link ends the link; strings from the Central System are cut."""
 import asyncio
 import json
 
-from firmware.log import Log
+from firmware.ws import WsClosed
+from firmware.compat import ticks_diff, ticks_ms
 from firmware.rpc import CallFailed, NotConnected, Rpc
+from tests.fakes import Log
 
 
 class FakeWs:
@@ -12,18 +15,28 @@ class FakeWs:
     def __init__(self):
         self.sent = []
         self.inbox = asyncio.Queue()
+        self.dead = None
+        self.failure = None      # an exception send() raises
+        self._last = ticks_ms()
 
     async def send(self, text):
+        if self.failure:
+            raise self.failure
         self.sent.append(json.loads(text))
 
     async def recv(self):
-        return await self.inbox.get()
+        text = await self.inbox.get()
+        self._last = ticks_ms()
+        return text
+
+    def idle_ms(self):
+        return ticks_diff(ticks_ms(), self._last)
 
 
 def serving(handlers=None):
     """(Rpc, FakeWs, reader task): an attached Rpc reading the fake link; `handlers` maps
     actions to handler functions."""
-    rpc = Rpc(Log("error"), 30000, (handlers or {}).get)
+    rpc = Rpc(Log(), 30000, (handlers or {}).get)
     ws = FakeWs()
     rpc.attach(ws)
     return rpc, ws, asyncio.create_task(rpc.serve(ws))
@@ -115,3 +128,97 @@ def test_a_lost_link_raises_not_connected_not_call_failed():
         return raised
 
     assert isinstance(asyncio.run(scenario()), NotConnected)
+
+
+def _call_failure(rpc, ws, during=None):
+    """Run a Heartbeat call with a 200 ms timeout, feeding `during` (a frame) 50 ms in;
+    -> the exception it raised."""
+    async def scenario():
+        reader = asyncio.create_task(rpc.serve(ws))
+        call = asyncio.create_task(rpc.call("Heartbeat", {}, timeout_ms=200))
+        await asyncio.sleep(0.05)
+        if during:
+            ws.inbox.put_nowait(during)
+        try:
+            await call
+            raised = None
+        except Exception as e:
+            raised = e
+        reader.cancel()
+        return raised
+    return asyncio.run(scenario())
+
+
+def test_a_call_unanswered_on_a_silent_link_marks_the_link_dead():
+    rpc, ws = Rpc(Log(), 30000, {}.get), FakeWs()
+    rpc.attach(ws)
+    raised = _call_failure(rpc, ws)
+    assert isinstance(raised, NotConnected)
+    assert str(raised) == ws.dead == ("no reply to Heartbeat within 200 ms and no other "
+                                      "frame: the link is dead")
+
+
+def test_a_call_unanswered_while_other_frames_came_is_just_a_timeout():
+    rpc, ws = Rpc(Log(), 30000, {}.get), FakeWs()
+    rpc.attach(ws)
+    raised = _call_failure(rpc, ws, json.dumps([3, "late-1", {}]))  # the CSMS is alive
+    assert isinstance(raised, CallFailed) and raised.code == "Timeout"
+    assert ws.dead is None
+
+
+def test_a_failed_send_is_not_connected():
+    rpc, ws = Rpc(Log(), 30000, {}.get), FakeWs()
+    rpc.attach(ws)
+    ws.failure = WsClosed(1006, "send not done in 10000 ms")
+    raised = _call_failure(rpc, ws)
+    assert isinstance(raised, NotConnected) and "send not done" in str(raised)
+
+
+def _handle_all(rpc, frames):
+    async def scenario():
+        for text in frames:
+            await rpc.handle(text)
+    asyncio.run(scenario())
+
+
+def test_a_6_kb_action_name_is_cut_in_the_callerror_and_the_log():
+    log = Log()
+    rpc, ws = Rpc(log, 30000, {}.get), FakeWs()
+    rpc.attach(ws)
+    _handle_all(rpc, [json.dumps([2, "cs-1", "X" * 6000, {}])])
+    (kind, msg_id, code, description, _details), = ws.sent
+    assert (kind, msg_id, code) == (4, "cs-1", "NotImplemented")
+    assert description == "unknown action " + "X" * 40 + "..."
+    assert max(len(m) for _lvl, _tag, m in log.lines) < 100
+
+
+def test_callerror_texts_from_the_csms_are_cut():
+    rpc, ws = Rpc(Log(), 30000, {}.get), FakeWs()
+    rpc.attach(ws)
+
+    async def scenario():
+        reader = asyncio.create_task(rpc.serve(ws))
+        call = asyncio.create_task(rpc.call("Heartbeat", {}))
+        await asyncio.sleep(0.01)
+        ws.inbox.put_nowait(json.dumps([4, ws.sent[0][1], "GenericError", "E" * 6000, {}]))
+        try:
+            await call
+        except CallFailed as e:
+            return e
+        finally:
+            reader.cancel()
+
+    failed = asyncio.run(scenario())
+    assert failed.code == "GenericError" and len(failed.description) == 123
+
+
+def test_a_flood_of_unmatched_replies_costs_a_few_warnings():
+    log = Log()
+    rpc, ws = Rpc(log, 30000, {}.get), FakeWs()
+    rpc.attach(ws)
+    _handle_all(rpc, [json.dumps([3, "nobody-%d" % i, {}]) for i in range(6000)])
+    lines = [(lvl, m) for lvl, _tag, m in log.lines if "unmatched" in m]
+    assert len(lines) == 13  # the 1st, 2nd, 4th ... 4096th
+    assert lines[0] == ("warn", "unmatched reply nobody-0 ignored (1 so far)")
+    assert lines[-1] == ("warn", "unmatched reply nobody-4095 ignored (4096 so far)")
+    assert ws.sent == []

@@ -2,12 +2,15 @@
 import asyncio
 import base64
 import contextlib
+import hashlib
 import os
 import re
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
+import time
 from http import HTTPStatus
 
 import pytest
@@ -380,10 +383,96 @@ def test_micropython_frame_handling():
     assert out.splitlines() == [
         "RFC 818537fa213d7f9f4d5158",                   # RFC 6455 5.7 masked "Hello"
         "LEN64 81ff0000000000010000",                   # 64-bit length form
-        r"FRAG (b'ab\xc3\xa9', (10, b'hi'), [2, 2, 2, 2, 2, 2])",   # pong sent between fragments
-        r"BIG (1009, (8, b'\x03\xf1message too big'), [2, 8])",      # payload never requested
+        # a frame is read as its first byte, the second, then the rest (under a deadline)
+        r"FRAG (b'ab\xc3\xa9', (10, b'hi'), [1, 1, 2, 1, 1, 2, 1, 1, 2])",  # pong in between
+        r"BIG (1009, (8, b'\x03\xf1message too big'), [1, 1, 8])",   # payload never requested
         "UTF8 1007",
         "BINARY 1003",
         "MASKED 1002",
-        r"CLOSE (4001, (8, b'\x0f\xa1'), [2, 5])",                  # close code echoed
+        r"CLOSE (4001, (8, b'\x0f\xa1'), [1, 1, 5])",               # close code echoed
     ], out
+
+
+# ---- deadlines: half a frame, a peer that stops reading (README "Link liveness") -----------
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+async def _late_then_half(reader, writer):
+    await asyncio.sleep(1.2)  # idle for longer than the deadline: that is no failure
+    writer.write(ws.encode_frame(0x1, b"late", mask=b""))
+    writer.write(ws.encode_frame(0x1, b"never finished", mask=b"")[:5])
+    await writer.drain()
+    await asyncio.sleep(5)
+
+
+async def _deaf(reader, writer):
+    # Read nothing more and ping as fast as the client reads: its pongs fill the TCP buffers
+    # until its send blocks, and then it stops reading too (this drain blocks).
+    ping = bytes([0x89, 125]) + b"p" * 125
+    while True:  # ends when the client's deadline closes the connection
+        writer.write(ping)
+        await writer.drain()
+
+
+@contextlib.asynccontextmanager
+async def raw_server(behaviour):
+    """A websocket server by hand (the library would not misbehave): it accepts the opening
+    handshake, then runs `behaviour(reader, writer)`."""
+    async def handle(reader, writer):
+        head = await reader.readuntil(b"\r\n\r\n")
+        key = re.search(rb"Sec-WebSocket-Key: *(\S+)", head).group(1)
+        accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept +
+                     b"\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n")
+        try:
+            await behaviour(reader, writer)
+        except (OSError, asyncio.CancelledError):
+            pass
+        writer.transport.abort()
+    # Small buffers on our side: a peer that stops reading is found after kilobytes, not
+    # after the megabytes a loopback connection would buffer.
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.bind(("127.0.0.1", 0))
+    server = await asyncio.start_server(handle, sock=sock, limit=4096)
+    try:
+        yield "ws://127.0.0.1:%d/ocpp" % server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+
+
+async def _deadline_client(url):
+    """The same steps as `ws_mp_check.py deadline`, on CPython."""
+    conn = await ws.connect(url, wait_ms=500)
+    lines, start = [], time.monotonic()
+    try:
+        while True:
+            lines.append("GOT " + await conn.recv())
+    except ws.WsClosed as e:
+        lines.append("CLOSED %d %s %s" % (e.code, e.reason, conn.closed))
+    return lines, (time.monotonic() - start) * 1000
+
+
+async def _deadline_run(behaviour, interpreter):
+    async with raw_server(behaviour) as url:
+        if interpreter == "cpy":
+            return await _deadline_client(url)
+        out = (await run_micropython("deadline", url)).splitlines()
+        assert out[-1].startswith("AFTER_MS "), out
+        return out[:-1], int(out[-1].split()[1])
+
+
+@pytest.mark.parametrize("interpreter", ["cpy", pytest.param("mp", marks=needs_mp)])
+def test_idle_is_no_failure_but_half_a_frame_is(interpreter):
+    lines, ms = run(_deadline_run(_late_then_half, interpreter))
+    assert lines == ["GOT late", "CLOSED 1006 frame not complete in 500 ms True"]
+    assert 1700 <= ms < 3000, ms
+
+
+@pytest.mark.parametrize("interpreter", ["cpy", pytest.param("mp", marks=needs_mp)])
+def test_a_peer_that_stops_reading_fails_the_send(interpreter):
+    lines, ms = run(_deadline_run(_deaf, interpreter))
+    assert lines == ["CLOSED 1006 send not done in 500 ms True"], lines
+    assert ms < 4000, ms

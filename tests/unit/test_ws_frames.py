@@ -199,7 +199,7 @@ def sent_close_code(writer):
 def test_oversize_frame_rejected_before_payload_read():
     conn, reader, writer = make_conn(srv(0x1, b"x" * 200), max_message=100, max_request=8)
     assert recv_error(conn).code == 1009
-    assert reader.requests == [2, 2]  # header and 16-bit length, never the 200 bytes
+    assert reader.requests == [1, 1, 2]  # header and 16-bit length, never the 200 bytes
     assert sent_close_code(writer) == 1009
     assert conn.closed
 
@@ -209,14 +209,14 @@ def test_oversize_64bit_length_rejected_without_reading():
     frame = bytes([0x81, 127]) + struct.pack(">Q", 1 << 40)
     conn, reader, writer = make_conn(frame, max_request=8)
     assert recv_error(conn).code == 1009
-    assert reader.requests == [2, 8]
+    assert reader.requests == [1, 1, 8]
 
 
 def test_oversize_fragmented_total_rejected():
     data = srv(0x1, b"a" * 60, fin=False) + srv(0x0, b"b" * 60)
     conn, reader, writer = make_conn(data, max_message=100, max_request=60)
     assert recv_error(conn).code == 1009
-    assert reader.requests == [2, 60, 2]  # second payload never requested
+    assert reader.requests == [1, 1, 60, 1, 1]  # second payload never requested
     assert sent_close_code(writer) == 1009
 
 
@@ -441,3 +441,61 @@ def test_read_http_head_caps():
         run(net.read_head(head("HTTP/1.1 101 OK\n" + "X-A: b\n" * 41 + "\n")))
     with pytest.raises(net.NetError, match="not an HTTP response"):
         run(net.read_head(head("SSH-2.0-OpenSSH\n\n")))
+
+
+# ---- deadlines (README "Link liveness") -------------------------------------------------
+
+class StallingReader:
+    """Gives `data`, then blocks like a socket on which nothing more arrives."""
+
+    def __init__(self, data):
+        self.data = data
+
+    async def readexactly(self, n):
+        while len(self.data) < n:
+            await asyncio.sleep(3600)
+        chunk, self.data = self.data[:n], self.data[n:]
+        return chunk
+
+
+def test_a_frame_begun_must_be_complete_within_the_deadline():
+    async def main():
+        conn = ws.Connection(StallingReader(srv(0x1, b"hello")[:3]), FakeWriter(), wait_ms=50)
+        start = asyncio.get_running_loop().time()
+        with pytest.raises(ws.WsClosed) as info:
+            await conn.recv()
+        return conn, info.value, asyncio.get_running_loop().time() - start
+
+    conn, err, elapsed = run(main())
+    assert (err.code, err.reason) == (1006, "frame not complete in 50 ms") and conn.closed
+    assert elapsed < 0.5
+
+
+def test_an_idle_link_has_no_deadline():
+    async def main():
+        conn = ws.Connection(StallingReader(b""), FakeWriter(), wait_ms=20)
+        receiver = asyncio.ensure_future(conn.recv())
+        await asyncio.sleep(0.2)
+        waiting = not receiver.done() and not conn.closed
+        receiver.cancel()
+        return waiting
+
+    assert run(main())
+
+
+def test_a_send_the_peer_does_not_take_fails_the_link_and_frees_the_lock():
+    class FullWriter(FakeWriter):
+        async def drain(self):  # the peer stopped reading: the TCP window stays full
+            await asyncio.sleep(3600)
+
+    async def main():
+        conn = ws.Connection(StallingReader(b""), FullWriter(), wait_ms=50)
+        sends = [asyncio.ensure_future(conn.send("StopTransaction")),
+                 asyncio.ensure_future(conn.ping(b""))]   # waits on the same lock
+        start = asyncio.get_running_loop().time()
+        done = await asyncio.gather(*sends, return_exceptions=True)
+        return conn, done, asyncio.get_running_loop().time() - start
+
+    conn, (send, ping), elapsed = run(main())
+    assert (send.code, send.reason) == (1006, "send not done in 50 ms") and conn.closed
+    assert isinstance(ping, ws.WsClosed) and elapsed < 0.5

@@ -1,6 +1,7 @@
 # Runs firmware.ws under MicroPython and prints one line per step (cwd = repository root):
 #   micropython tests/unit/ws_mp_check.py URL [CA_FILE]   client against a test server
 #   micropython tests/unit/ws_mp_check.py frames           frame handling on in-memory streams
+#   micropython tests/unit/ws_mp_check.py deadline URL     receive until a 500 ms deadline fails
 import sys
 
 sys.path.insert(0, "")  # MicroPython puts the script's folder first; the package lives in cwd
@@ -102,7 +103,22 @@ async def frames():
     print("CLOSE", await recv(srv(8, b"\x0f\xa1bye")))
 
 
+async def deadline(url):
+    """What the test server of test_ws_client's deadline tests makes of a receiving client."""
+    import time
+    conn = await ws.connect(url, wait_ms=500)
+    start = time.ticks_ms()
+    try:
+        while True:
+            print("GOT", await conn.recv())
+    except ws.WsClosed as e:
+        print("CLOSED", e.code, e.reason, conn.closed)
+    print("AFTER_MS", time.ticks_diff(time.ticks_ms(), start))
+
+
 if sys.argv[1] == "frames":
     asyncio.run(frames())
+elif sys.argv[1] == "deadline":
+    asyncio.run(deadline(sys.argv[2]))
 else:
     asyncio.run(client(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None))
