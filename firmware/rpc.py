@@ -8,7 +8,7 @@ CALLRESULT. Handlers never await the network themselves: the reader must keep re
 they run. A lost link makes call() raise NotConnected, any other failure CallFailed.
 
 A call unanswered in time while nothing else came from the Central System either (no frame
-of any kind since it went out) means the link is dead, half-open or stalled: call() raises
+of any kind while it waited) means the link is dead, half-open or stalled: call() raises
 NotConnected and marks the connection (`conn.dead`), which the link supervisor then replaces
 (firmware/link.py). With other frames meanwhile the CSMS is alive: CallFailed("Timeout").
 
@@ -17,7 +17,7 @@ before they are logged or echoed back; unmatched replies are logged at the 1st, 
 8th... only, so a flood of them costs a few log lines.
 """
 from firmware import ocppj
-from firmware.compat import asyncio, const, urandom, ticks_ms, ticks_diff
+from firmware.compat import asyncio, const, urandom
 from firmware.ws import WsError
 
 _MAX_LOGGED = const(300)
@@ -100,13 +100,12 @@ class Rpc:
             self._reply = None
             self._event.clear()
             try:
-                sent = ticks_ms()
                 await self._send(ocppj.encode_call(msg_id, action, payload))
                 limit = timeout_ms or self.timeout_ms
                 try:
                     await asyncio.wait_for(self._event.wait(), limit / 1000)
                 except asyncio.TimeoutError:
-                    self._timed_out(action, limit, sent)
+                    self._timed_out(action, limit)
             finally:
                 self._pending = None
             reply = self._reply
@@ -114,11 +113,11 @@ class Rpc:
                 raise reply
             return reply
 
-    def _timed_out(self, action, limit, sent):
-        # Any frame since `sent` (a ping, a request, a late reply) shows the CSMS alive.
+    def _timed_out(self, action, limit):
+        # Any frame while we waited (a ping, a request, a late reply) shows the CSMS alive.
         why = "no reply to %s within %d ms" % (action, limit)
         conn = self._ws
-        if conn is not None and conn.idle_ms() >= ticks_diff(ticks_ms(), sent):
+        if conn is not None and conn.idle_ms() >= limit:
             conn.dead = why + " and no other frame: the link is dead"
             raise NotConnected(conn.dead)
         raise CallFailed("Timeout", why)
