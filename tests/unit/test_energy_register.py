@@ -226,18 +226,8 @@ try:
     def _data_folders():
         yield
         _cleanup()
-except ImportError:  # MicroPython: run_all() cleans up
+except ImportError:  # MicroPython: tests/mpunit.run_tests() cleans up
     pass
-
-
-def run_all():
-    n = 0
-    for name in sorted(globals()):
-        if name.startswith("test_") and name != "test_register_on_micropython":
-            globals()[name]()
-            n += 1
-    _cleanup()
-    print("register-ok %d" % n)
 
 
 def test_register_on_micropython():
@@ -247,4 +237,5 @@ def test_register_on_micropython():
 
 
 if __name__ == "__main__":
-    run_all()
+    from tests.mpunit import run_tests
+    run_tests(globals(), "register-ok")

@@ -179,7 +179,7 @@ try:
     def _data_folders():
         yield
         _cleanup()
-except ImportError:  # MicroPython: run_all() cleans up
+except ImportError:  # MicroPython: tests/mpunit.run_tests() cleans up
     pass
 
 
@@ -547,28 +547,12 @@ def test_board_registry_names_a_file_per_board():
         raise AssertionError("board %r loaded" % bad)
 
 
-def run_all():
-    """The tests above, without pytest (MicroPython)."""
-    n = 0
-    for name in sorted(globals()):
-        if name.startswith("test_") and name != "test_contract_holds_on_micropython":
-            globals()[name]()
-            n += 1
-    _cleanup()
-    print("hal-contract-ok %d" % n)
-
-
 def test_contract_holds_on_micropython():
-    import subprocess
-    mp = os.path.join(os.path.dirname(sys.executable), "micropython")
-    if not os.access(mp, os.X_OK):
-        import pytest
-        pytest.skip("micropython unix port not installed")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    r = subprocess.run([mp, "tests/unit/test_hal_contract.py"], cwd=root,
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and "hal-contract-ok" in r.stdout, r.stdout + r.stderr
+    from tests.mp import run_mp
+    proc = run_mp("tests/unit/test_hal_contract.py")
+    assert proc.returncode == 0 and "hal-contract-ok" in proc.stdout, proc.stdout + proc.stderr
 
 
 if __name__ == "__main__":
-    run_all()
+    from tests.mpunit import run_tests
+    run_tests(globals(), "hal-contract-ok")
