@@ -19,3 +19,40 @@ def run_tests(namespace, label):
     if "_cleanup" in namespace:
         namespace["_cleanup"]()
     print("%s %d" % (label, n))
+
+
+class TempDirs:
+    """Folders made for one test module, removed (with what is in them) by cleanup(); the unix
+    port has no tempfile, so there they go under /tmp with a random name."""
+
+    def __init__(self, prefix):
+        self._prefix = prefix
+        self._made = []
+
+    def make(self):
+        try:
+            import tempfile
+            path = tempfile.mkdtemp(prefix=self._prefix)
+        except ImportError:  # MicroPython
+            from firmware import store
+            from firmware.compat import urandom
+            path = "/tmp/%s%s" % (self._prefix, "".join("%02x" % b for b in urandom(4)))
+            store.makedirs(path)
+        self._made.append(path)
+        return path
+
+    def cleanup(self):
+        while self._made:
+            _remove(self._made.pop())
+
+
+def _remove(path):
+    import os
+    try:
+        names = os.listdir(path)
+    except OSError:
+        os.remove(path)
+        return
+    for name in names:
+        _remove(path + "/" + name)
+    os.rmdir(path)

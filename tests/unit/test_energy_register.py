@@ -9,7 +9,6 @@ MicroPython unix port (the last test starts it):
     micropython tests/unit/test_energy_register.py
 """
 import json
-import os
 import sys
 
 sys.path.insert(0, "")  # MicroPython puts the script's folder first; the packages live in cwd
@@ -22,6 +21,7 @@ from hal.pilot import Pilot  # noqa: E402
 from hal.relay import Relay  # noqa: E402
 from hal.s0 import S0Meter  # noqa: E402
 from tests.fakes import Clock, FakeAdc, FakePin, FakePwm, Log  # noqa: E402
+from tests.mpunit import TempDirs  # noqa: E402
 
 _CONFIG = "config.json"  # the repository's, read from the repository root
 
@@ -188,35 +188,8 @@ def test_without_periodic_samples_the_register_is_still_checkpointed():
 
 # -- running -------------------------------------------------------------------------------
 
-_MADE = []
-
-
-def _tmpdir():
-    try:
-        import tempfile
-        path = tempfile.mkdtemp(prefix="register-")
-    except ImportError:  # MicroPython: no tempfile
-        from firmware.compat import urandom
-        path = "/tmp/register-%s" % "".join("%02x" % b for b in urandom(4))
-        store.makedirs(path)
-    _MADE.append(path)
-    return path
-
-
-def _remove(path):
-    try:
-        names = os.listdir(path)
-    except OSError:
-        os.remove(path)
-        return
-    for name in names:
-        _remove(path + "/" + name)
-    os.rmdir(path)
-
-
-def _cleanup():
-    while _MADE:
-        _remove(_MADE.pop())
+_DIRS = TempDirs("register-")
+_tmpdir, _cleanup = _DIRS.make, _DIRS.cleanup
 
 
 try:

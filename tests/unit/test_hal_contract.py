@@ -6,7 +6,6 @@ Runs under pytest, and as a script under the MicroPython unix port (the last tes
     micropython tests/unit/test_hal_contract.py
 so nothing here needs pytest or a CPython-only feature.
 """
-import os
 import sys
 
 sys.path.insert(0, "")  # MicroPython puts the script's folder first; the packages live in cwd
@@ -25,6 +24,7 @@ from hal.s0 import S0Meter  # noqa: E402
 from hal.sdm import SdmMeter  # noqa: E402
 from tests.fakes import (  # noqa: E402
     Clock, FakeAdc, FakePin, FakePwm, FakeUart, Log, meter_model)
+from tests.mpunit import TempDirs  # noqa: E402
 
 # OCPP 1.6 ChargePointErrorCode, without NoError: a part without a fault answers None.
 ERROR_CODES = ("ConnectorLockFailure", "EVCommunicationError", "GroundFailure",
@@ -148,28 +148,8 @@ def check_attributes(name, part):
 
 # -- the parts -----------------------------------------------------------------------------
 
-_MADE = []  # data folders of the simulated boards, removed at the end
-
-
-def _tmpdir():
-    try:
-        import tempfile
-        path = tempfile.mkdtemp(prefix="hal-contract-")
-    except ImportError:  # MicroPython: no tempfile
-        from firmware import store
-        from firmware.compat import urandom
-        path = "/tmp/hal-contract-%s" % "".join("%02x" % b for b in urandom(4))
-        store.makedirs(path)
-    _MADE.append(path)
-    return path
-
-
-def _cleanup():
-    while _MADE:
-        path = _MADE.pop()
-        for name in os.listdir(path):
-            os.remove(path + "/" + name)
-        os.rmdir(path)
+_DIRS = TempDirs("hal-contract-")  # data folders of the simulated boards
+_tmpdir, _cleanup = _DIRS.make, _DIRS.cleanup
 
 
 try:
