@@ -21,11 +21,14 @@ The unix port is 64-bit: objects take up to twice the RAM they take on the 32-bi
 import argparse
 import asyncio
 import datetime
+import http.server
 import os
 import re
 import shutil
 import socket
+import subprocess
 import sys
+import threading
 import time
 
 from ocpp.v16 import call
@@ -74,67 +77,286 @@ async def heap_alloc(fw):
 
 
 class Heap:
-    """Heap after a collection at each step of a session: idle (booted, Available) and the
-    highest seen while a transaction ran; `working_set` is the difference."""
+    """Heap after a collection at each step of a workload: idle (booted, Available) and the
+    highest seen while it ran; `working_set` is the difference. `failure` says why a run
+    failed (None: it completed), `allocs` the sizes of the allocations that failed
+    ("MemoryError: ... allocating N bytes") anywhere in its output."""
 
     def __init__(self):
         self.idle = self.peak = 0
+        self.failure = None
+        self.allocs = []
 
     @property
     def working_set(self):
         return self.peak - self.idle
 
 
-async def session(cwd, heap_kb, quiet=True, folder=None, samples=10, script=("main.py",)):
-    """One charging session under `micropython -X heapsize=`: boot, status, plug, swipe,
-    start, `samples` MeterValues, stop. Returns a Heap, or None when it did not complete."""
-    argv = [micropython_path(), "-X", "heapsize=%dK" % heap_kb] + list(script)
+# A run passes only when nothing in the charger's output says memory ran out or a core task
+# had to be restarted (the firmware survives both, which hid them from a plain "completed").
+_STRICT = ("MemoryError", "memory allocation failed", "a core task ended; restarting")
+_ALLOC = re.compile(r"allocating (\d+) bytes")
+
+
+def strict_failure(lines):
+    """The first output line showing a MemoryError or a restarted task, or None."""
+    for line in lines:
+        if any(mark in line for mark in _STRICT):
+            return line.strip()
+    return None
+
+
+def failed_allocs(lines):
+    return [int(n) for line in lines for n in _ALLOC.findall(line)]
+
+
+def _iso(t):
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _session_steps(cs, fw, calls, probe, samples=10):
+    """Boot, status, plug, swipe, start, `samples` MeterValues, stop."""
+    await fw.console("status")
+    await fw.console("plug 1")
+    await fw.console("swipe BENCH")
+    await calls.wait("StartTransaction", timeout=10)
+    await probe()
+    for _ in range(samples):
+        await calls.wait("MeterValues", timeout=10)
+        await probe()
+    await fw.console("swipe BENCH")
+    await calls.wait("StopTransaction", timeout=10)
+    await probe()
+
+
+async def _core_tour(cs, fw, calls, probe):
+    """Every Core request of the Central System, with triggers, ending in a soft Reset."""
+    await cs.call(None, call.GetConfiguration(), timeout=15)  # every key: the biggest reply
+    await probe()
+    await cs.call(None, call.GetConfiguration(key=["HeartbeatInterval", "NoSuchKey"]))
+    await cs.call(None, call.ChangeConfiguration(key="HeartbeatInterval", value="120"))
+    await cs.call(None, call.ChangeConfiguration(key="MeterValueSampleInterval", value="1"))
+    await cs.call(None, call.ClearCache())
+    await cs.call(None, call.DataTransfer(vendor_id="bench", message_id="m", data="x" * 200))
+    await cs.call(None, call.ChangeAvailability(connector_id=1, type="Inoperative"))
+    await calls.wait_status(1, "Unavailable", timeout=10)
+    await cs.call(None, call.ChangeAvailability(connector_id=1, type="Operative"))
+    await calls.wait_status(1, "Available", timeout=10)
+    await fw.console("plug 1")
+    await cs.call(None, call.RemoteStartTransaction(id_tag="BENCH", connector_id=1))
+    await calls.wait("StartTransaction", timeout=10)
+    await probe()
+    for _ in range(3):
+        await calls.wait("MeterValues", timeout=10)
+        await probe()
+    tx_id = max(cs.transactions)
+    await cs.call(None, call.RemoteStopTransaction(transaction_id=tx_id))
+    await calls.wait("StopTransaction", timeout=10)
+    await probe()
+    await cs.call(None, call.UnlockConnector(connector_id=1))
+    await fw.console("unplug 1")
+    await calls.wait_status(1, "Available", timeout=10)
+    for what in ("BootNotification", "Heartbeat", "StatusNotification", "MeterValues"):
+        await cs.call(None, call.TriggerMessage(requested_message=what, connector_id=1))
+        await calls.wait(what, timeout=10)
+    await probe()
+    await cs.call(None, call.Reset(type="Soft"))
+    await calls.wait("BootNotification", timeout=20)
+    await calls.wait_status(1, "Available", timeout=20)
+    await probe()
+
+
+async def _profiles_tour(cs, fw, calls, probe, web):
+    """Every request of the other feature profiles: local list, reservation, smart charging,
+    UpdateFirmware and GetDiagnostics with small transfers, TriggerMessage of each kind."""
+    entries = [{"id_tag": "LIST%02d" % i, "id_tag_info": {"status": "Accepted"}}
+               for i in range(10)]
+    await cs.call(None, call.SendLocalList(list_version=1, update_type="Full",
+                                           local_authorization_list=entries))
+    await cs.call(None, call.SendLocalList(list_version=2, update_type="Differential",
+                                           local_authorization_list=entries[:2]))
+    await cs.call(None, call.GetLocalListVersion())
+    await probe()
+    await cs.call(None, call.ReserveNow(connector_id=1, expiry_date=_iso(time.time() + 600),
+                                        id_tag="RES", reservation_id=7))
+    await calls.wait_status(1, "Reserved", timeout=10)
+    await cs.call(None, call.CancelReservation(reservation_id=7))
+    await calls.wait_status(1, "Available", timeout=10)
+    await probe()
+    schedule = {"charging_rate_unit": "A",
+                "charging_schedule_period": [{"start_period": i * 300, "limit": 6 + i}
+                                             for i in range(5)]}
+    await cs.call(None, call.SetChargingProfile(connector_id=1, cs_charging_profiles={
+        "charging_profile_id": 3, "stack_level": 1,
+        "charging_profile_purpose": "TxDefaultProfile", "charging_profile_kind": "Absolute",
+        "charging_schedule": dict(schedule, start_schedule=_iso(time.time() - 60))}))
+    await cs.call(None, call.GetCompositeSchedule(connector_id=1, duration=1800))
+    await cs.call(None, call.ClearChargingProfile(id=3))
+    await probe()
+    await cs.call(None, call.UpdateFirmware(location=web.url + "/fw.tar",
+                                            retrieve_date=_iso(time.time())))
+    await calls.wait("FirmwareStatusNotification",
+                     lambda p: p["status"] in ("InstallationFailed", "DownloadFailed",
+                                               "Installed"), timeout=30)
+    await probe()
+    await cs.call(None, call.GetDiagnostics(location=web.url + "/up/"))
+    await calls.wait("DiagnosticsStatusNotification",
+                     lambda p: p["status"] in ("Uploaded", "UploadFailed"), timeout=30)
+    await probe()
+    for what in ("BootNotification", "DiagnosticsStatusNotification",
+                 "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StatusNotification"):
+        await cs.call(None, call.TriggerMessage(requested_message=what))
+        await calls.wait(what, timeout=10)
+    await probe()
+
+
+class _Files(http.server.BaseHTTPRequestHandler):
+    """GET /fw.tar: a small file that is no update bundle; PUT anything: stored, 201."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _reply(self, status, body=b""):
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        self._reply(200, b"not an update bundle\n" * 100)
+
+    def do_PUT(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._reply(201, b"stored")
+
+
+class Web(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Files)
+        self.url = "http://127.0.0.1:%d" % self.server_address[1]
+        threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
+
+
+WORKLOADS = ("session", "core", "profiles")
+_KEYS = {"session": SESSION_KEYS, "core": SESSION_KEYS,
+         "profiles": dict(SESSION_KEYS, LocalAuthListEnabled=True)}
+
+
+async def workload(kind, cwd, heap_kb, argv=None, quiet=True, folder=None, web=None,
+                   script=("main.py",)):
+    """One run of workload `kind` (WORKLOADS) under `argv` (default: the 64-bit unix port)
+    with `-X heapsize=heap_kb K`, started in `cwd` (`script`: its main.py). -> Heap; `failure`
+    set when it did not complete or its output shows a MemoryError or a restarted task."""
+    argv = list(argv or [micropython_path()]) + ["-X", "heapsize=%dK" % heap_kb] + list(script)
     folder = folder or os.path.join(ROOT, "build", "bench-run")
-    cs, fw, calls = await launch(folder, argv, SESSION_KEYS, "BENCH", cwd)
+    cs, fw, calls = await launch(folder, argv, _KEYS[kind], "BENCH", cwd)
     heap = Heap()
+    own_web = web is None and kind == "profiles"
+    web = Web() if own_web else web
 
     async def probe():
         heap.peak = max(heap.peak, await heap_alloc(fw))
 
     try:
-        await calls.wait("BootNotification", timeout=10)
-        await calls.wait_status(1, "Available", timeout=10)
-        heap.idle = await heap_alloc(fw)
-        await fw.console("plug 1")
-        await fw.console("swipe BENCH")
-        await calls.wait("StartTransaction", timeout=10)
-        await probe()
-        for _ in range(samples):
-            await calls.wait("MeterValues", timeout=10)
-            await probe()
-        await fw.console("swipe BENCH")
-        await calls.wait("StopTransaction", timeout=10)
-        await probe()
+        await calls.wait("BootNotification", timeout=15)
+        await calls.wait_status(1, "Available", timeout=15)
+        heap.idle = heap.peak = await heap_alloc(fw)
+        if kind == "session":
+            await _session_steps(cs, fw, calls, probe)
+        elif kind == "core":
+            await _core_tour(cs, fw, calls, probe)
+        else:
+            await _profiles_tour(cs, fw, calls, probe, web)
         await fw.console("quit")
-        ok = await fw.finish() == 0 and not cs.violations
-    except (TimeoutError, asyncio.TimeoutError, RuntimeError):
-        ok = False
+        code = await fw.finish()
+        if code != 0:
+            heap.failure = "exit code %s" % code
+        elif cs.violations:
+            heap.failure = "protocol violations: %s" % list(cs.violations)[:3]
+    except (TimeoutError, asyncio.TimeoutError, RuntimeError, OSError, LookupError) as e:
+        heap.failure = "%s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+    except Exception as e:  # a CALLERROR or a schema violation in the Central System's eyes
+        heap.failure = "%s: %s" % (type(e).__name__, e)
     finally:
         await fw.finish(0)
         await cs.stop()
-    if not ok and not quiet:
-        print("\n".join(fw.lines[-5:]))
-    return heap if ok else None
+        if own_web:
+            web.shutdown()
+            web.server_close()
+    heap.failure = heap.failure or strict_failure(fw.lines)
+    heap.allocs = failed_allocs(fw.lines)
+    if heap.failure and not quiet:
+        print("\n".join(fw.lines[-8:]))
+    return heap
 
 
-async def smallest_heap(cwd, lo=16, hi=512, script=("main.py",)):
-    """Binary search (in KB) for the smallest heap that completes a session twice in a row
-    -> (KB, Heap of a session at that size), or (None, None)."""
-    if await session(cwd, hi, script=script) is None:
-        return None, None
-    while hi - lo > 2:
+async def session(cwd, heap_kb, quiet=True, folder=None, argv=None, script=("main.py",)):
+    """The full session (boot, status, plug, swipe, start, 10 MeterValues, stop) -> Heap, or
+    None when it failed (strictly: see workload())."""
+    heap = await workload("session", cwd, heap_kb, argv, quiet, folder, script=script)
+    return None if heap.failure else heap
+
+
+class Edge:
+    """smallest_heap()'s result: `kb` the smallest heap (KB) at which the workload passed,
+    `heap` that run's Heap, `alloc` the size of the allocation that failed at the largest
+    heap that did not pass (the biggest contiguous block the workload needs there)."""
+
+    def __init__(self):
+        self.kb = self.heap = self.alloc = None
+        self.fail_kb = None
+
+
+async def smallest_heap(kind, cwd, argv=None, lo=16, hi=512, step=2, web=None):
+    """Bisect (KB) for the smallest heap at which workload `kind` passes strictly, once at
+    each probe and again at the result -> Edge (kb None: it failed at `hi`)."""
+    edge = Edge()
+    first = await workload(kind, cwd, hi, argv, web=web)
+    if first.failure:
+        edge.fail_kb, edge.alloc = hi, max(first.allocs or [0]) or None
+        return edge
+    best = first
+    while hi - lo > step:
         mid = (lo + hi) // 2
-        if (await session(cwd, mid, script=script) is not None
-                and await session(cwd, mid, script=script) is not None):
-            hi = mid
-        else:
+        run = await workload(kind, cwd, mid, argv, web=web)
+        if run.failure:
             lo = mid
-    return hi, await session(cwd, hi, script=script)
+            if edge.fail_kb is None or mid > edge.fail_kb:
+                edge.fail_kb, edge.alloc = mid, (run.allocs[0] if run.allocs else None)
+        else:
+            hi, best = mid, run
+    again = await workload(kind, cwd, hi, argv, web=web)
+    if again.failure:  # the edge is noisy (fragmentation): take the next step up
+        hi += step
+        again = await workload(kind, cwd, hi, argv, web=web)
+        best = again if not again.failure else None
+    edge.kb, edge.heap = (hi, best) if best is not None else (None, None)
+    return edge
+
+
+UNIX32 = os.path.join(ROOT, "build", "unix32", "micropython32")
+
+
+def unix32():
+    """The 32-bit frozen build (`make unix32`, brought up to date) -> (path, None) or
+    (None, why)."""
+    r = subprocess.run(["make", "-s", "unix32"], cwd=ROOT, capture_output=True, text=True)
+    if r.returncode != 0 or not os.access(UNIX32, os.X_OK):
+        return None, (r.stderr.strip() or r.stdout.strip() or "no binary").splitlines()[-1]
+    return UNIX32, None
+
+
+def frozen_folder(dest):
+    """A folder with main.py only, for the frozen binary: firmware/ or hal/ there would
+    shadow the frozen packages."""
+    os.makedirs(dest, exist_ok=True)
+    shutil.copyfile(os.path.join(ROOT, "main.py"), os.path.join(dest, "main.py"))
+    return dest
 
 
 async def rtt(argv, n):
