@@ -1,7 +1,7 @@
 """Benchmarks (figures, not pass/fail): flash writes, RAM on the MicroPython unix port and
 request latency.
 
-    python -m tools.bench [--quick | --flash | --growth N]
+    python -m tools.bench [--quick | --flash | --ram | --growth N] [--romfs]
 
 Prints:
   * flash writes (journal, transaction mirror, log ring) of one online transaction, of one
@@ -9,14 +9,21 @@ Prints:
     TriggerMessage(MeterValues) in a transaction, 1000 unmatched CALLRESULTs, 1000 CALLs of
     an unknown action (each answered and logged), and 25 s of
     UpdateFirmware {"retries": 2147483647, "retryInterval": 0} at an unreachable host;
-  * the smallest `-X heapsize` at which a full charging session completes (boot, status,
-    plug, swipe, start, 10 meter values, stop), from source, from the .mpy bundle and from a
-    ROMFS image of it (mounted from RAM, so the image counts here; its heap besides the image
-    is what a board with a ROMFS partition needs);
-  * the live heap (gc.collect() then mem_alloc) when idle after boot, its peak during the
-    transaction, and the transaction's working set (peak minus idle);
+  * RAM, strictly (a MemoryError or a restarted core task anywhere in the charger's output
+    fails a run): for three workloads -- the full session (boot, status, plug, swipe, start,
+    10 meter values, stop), a tour of every Core request of the Central System (GetConfiguration
+    of every key, ChangeConfiguration, remote start/stop, triggers, Reset...) and a tour of the
+    other profiles (local list, reservation, smart charging, UpdateFirmware and GetDiagnostics
+    with small transfers, TriggerMessage) -- on three builds side by side: the 64-bit unix port
+    and the 32-bit one (`make unix32`) running the .mpy bundle, and the 32-bit one running
+    firmware/ and hal/ frozen in (as an ESP32 image): the smallest `-X heapsize` (bisection, 2
+    KB steps, the result run twice), the live heap (gc.collect() then mem_alloc) idle after
+    boot, its peak and their difference (the working set), and the largest contiguous block
+    the workload needs: the size of the allocation that failed at the largest heap that did not
+    pass (MicroPython's "allocating N bytes"); `--romfs` adds the session from a ROMFS image;
   * the round-trip time of 2000 GetConfiguration calls from the Central System.
-The unix port is 64-bit: objects take up to twice the RAM they take on the 32-bit ESP32.
+The 64-bit port's objects take up to twice the RAM they take on the 32-bit ESP32; the 32-bit
+frozen figures are the ones to budget an ESP32 without PSRAM on.
 """
 import argparse
 import asyncio
@@ -312,28 +319,29 @@ class Edge:
         self.fail_kb = None
 
 
-async def smallest_heap(kind, cwd, argv=None, lo=16, hi=512, step=2, web=None):
+async def smallest_heap(kind, cwd, argv=None, lo=16, hi=512, step=2, web=None,
+                        script=("main.py",)):
     """Bisect (KB) for the smallest heap at which workload `kind` passes strictly, once at
     each probe and again at the result -> Edge (kb None: it failed at `hi`)."""
     edge = Edge()
-    first = await workload(kind, cwd, hi, argv, web=web)
+    first = await workload(kind, cwd, hi, argv, web=web, script=script)
     if first.failure:
         edge.fail_kb, edge.alloc = hi, max(first.allocs or [0]) or None
         return edge
     best = first
     while hi - lo > step:
         mid = (lo + hi) // 2
-        run = await workload(kind, cwd, mid, argv, web=web)
+        run = await workload(kind, cwd, mid, argv, web=web, script=script)
         if run.failure:
             lo = mid
             if edge.fail_kb is None or mid > edge.fail_kb:
                 edge.fail_kb, edge.alloc = mid, (run.allocs[0] if run.allocs else None)
         else:
             hi, best = mid, run
-    again = await workload(kind, cwd, hi, argv, web=web)
+    again = await workload(kind, cwd, hi, argv, web=web, script=script)
     if again.failure:  # the edge is noisy (fragmentation): take the next step up
         hi += step
-        again = await workload(kind, cwd, hi, argv, web=web)
+        again = await workload(kind, cwd, hi, argv, web=web, script=script)
         best = again if not again.failure else None
     edge.kb, edge.heap = (hi, best) if best is not None else (None, None)
     return edge
@@ -612,37 +620,66 @@ async def growth(n):
     return heaps
 
 
+def _kb(b):
+    return "%.1f" % (b / 1024)
+
+
+async def print_ram(romfs=False):
+    """The smallest heap of each workload on each build, strictly, side by side."""
+    mpy_dir = build_mpy(os.path.join(ROOT, "build", "bench-mpy"))
+    mp32, why = unix32()
+    builds = [("64-bit .mpy", [micropython_path()], mpy_dir, (128, 320))]
+    if mp32:
+        builds += [("32-bit .mpy", [mp32], mpy_dir, (64, 224)),
+                   ("32-bit frozen", [mp32],
+                    frozen_folder(os.path.join(ROOT, "build", "bench-frozen")), (24, 96))]
+    else:
+        print("RAM: no 32-bit build (%s): 64-bit only" % why)
+    print("RAM, strict (a MemoryError or a restarted task anywhere fails a run): smallest "
+          "-X heapsize; live heap after gc.collect() idle / peak / working set (peak - idle); "
+          "the allocation that failed at the largest heap that did not pass")
+    print("  %-9s %s" % ("workload", " | ".join("%-44s" % b[0] for b in builds)))
+    web = Web()
+    try:
+        for kind in WORKLOADS:
+            cells = []
+            for label, argv, cwd, (lo, hi) in builds:
+                e = await smallest_heap(kind, cwd, argv, lo=lo, hi=hi, web=web)
+                if e.kb is None:
+                    cells.append("fails at %d KB" % e.fail_kb)
+                    continue
+                h = e.heap
+                cells.append("%d KB; %s / %s / %s KB; %s" % (
+                    e.kb, _kb(h.idle), _kb(h.peak), _kb(h.working_set),
+                    "%d B at %d KB" % (e.alloc, e.fail_kb) if e.alloc else "-"))
+            print("  %-9s %s" % (kind, " | ".join("%-44s" % c for c in cells)))
+    finally:
+        web.shutdown()
+        web.server_close()
+    if romfs:
+        folder, image = build_romfs(os.path.join(ROOT, "build", "bench-romfs"))
+        e = await smallest_heap("session", folder, lo=128, hi=512,
+                                script=("rom_run.py", ROM_IMAGE))
+        if e.kb:
+            print("  session from a ROMFS image (%.1f KB, in that heap on the unix port): %d KB;"
+                  " besides the image idle %s KB, peak %s KB" % (
+                      image / 1024, e.kb, _kb(e.heap.idle - image), _kb(e.heap.peak - image)))
+
+
 async def main(args):
     if args.growth:
         before, after = await growth(args.growth)
         print("heap after GC: %d B after the first transaction, %d B after %d transactions "
               "(%+d B)" % (before, after, args.growth, after - before))
         return
+    if args.ram:
+        await print_ram(args.romfs)
+        return
     await print_wear([micropython_path()])
     if args.flash:
         return
     n = 200 if args.quick else 2000
-    print("RAM: full session on the MicroPython unix port (64-bit)")
-    rom_dir, image = build_romfs(os.path.join(ROOT, "build", "bench-romfs"))
-    mpy_dir = build_mpy(os.path.join(ROOT, "build", "bench-mpy"))
-    runs = (("source .py", ROOT, ("main.py",), 0),
-            (".mpy bundle", mpy_dir, ("main.py",), 0),
-            ("ROMFS image", rom_dir, ("rom_run.py", ROM_IMAGE), image))
-    for label, cwd, script, image in runs:
-        kb, heap = await smallest_heap(cwd, script=script)
-        if kb is None:
-            print("  %-12s session failed even with 512 KB" % label)
-        elif heap is None:
-            print("  %-12s smallest heapsize %d KB (the repeat run at that size failed)"
-                  % (label, kb))
-        else:
-            print("  %-12s smallest heapsize %d KB; live heap idle %.1f KB, peak %.1f KB, "
-                  "transaction working set %.1f KB"
-                  % (label, kb, heap.idle / 1024, heap.peak / 1024, heap.working_set / 1024))
-        if image and heap is not None:
-            print("  %-12s the image (%.1f KB) is in that heap here; on a board it stays in "
-                  "flash: besides it, idle %.1f KB, peak %.1f KB"
-                  % ("", image / 1024, (heap.idle - image) / 1024, (heap.peak - image) / 1024))
+    await print_ram(args.romfs)
     print("latency: %d GetConfiguration (all keys) from the CSMS, sequential" % n)
     for label, argv in (("micropython", [micropython_path()]), ("cpython", [sys.executable])):
         total, p50, p95, worst = await rtt(argv, n)
@@ -656,6 +693,10 @@ if __name__ == "__main__":
     ap.add_argument("--quick", action="store_true", help="200 calls instead of 2000")
     ap.add_argument("--flash", action="store_true",
                     help="only: flash writes per transaction, per sample and under floods")
+    ap.add_argument("--ram", action="store_true",
+                    help="only: the smallest heap of each workload on each build")
+    ap.add_argument("--romfs", action="store_true",
+                    help="also: the session from a ROMFS image of the bundle")
     ap.add_argument("--growth", type=int, metavar="N",
                     help="only: heap before/after N transactions (e.g. 1000)")
     asyncio.run(main(ap.parse_args()))
