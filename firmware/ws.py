@@ -33,7 +33,7 @@ _CLOSE_TOO_BIG = const(1009)
 _MAX_CONTROL = const(125)
 # Largest frame we send: a longer message goes as a TEXT frame and CONTINUATION frames (RFC
 # 6455 5.4) from one buffer this size, so a big message is never held whole in the heap.
-_CHUNK = const(512)
+_CHUNK = const(256)
 _CLOSE_WAIT_MS = const(1000)
 
 
@@ -159,6 +159,8 @@ class Connection:
         self._close_seen = asyncio.Event()
         self.closed = False
         self.dead = None  # why the link failed (here or in rpc.py), for firmware/link.py
+        # Taken once, while the heap is young: a long message needs no new block to be sent.
+        self._buf = bytearray(_CHUNK)
 
     def idle_ms(self):
         """Milliseconds since the last frame of any kind arrived."""
@@ -176,7 +178,7 @@ class Connection:
             text = (data,)
         async with self._lock:
             self._check_open()
-            buf = bytearray(_CHUNK)
+            buf = self._buf  # the lock is held: nobody else fills it meanwhile
             op, n, sent = _OP_TEXT, 0, False
             try:
                 for piece in text:

@@ -19,8 +19,9 @@ Prints:
     firmware/ and hal/ frozen in (as an ESP32 image): the smallest `-X heapsize` (bisection, 2
     KB steps, the result run twice), the live heap (gc.collect() then mem_alloc) idle after
     boot, its peak and their difference (the working set), and the largest contiguous block
-    the workload needs: the size of the allocation that failed at the largest heap that did not
-    pass (MicroPython's "allocating N bytes"); `--romfs` adds the session from a ROMFS image;
+    the workload needs: the largest allocation that failed (MicroPython's "allocating N bytes")
+    in the runs of the bisection at most 8 KB below the result; `--romfs` adds the session
+    from a ROMFS image;
   * the round-trip time of 2000 GetConfiguration calls from the Central System.
 The 64-bit port's objects take up to twice the RAM they take on the 32-bit ESP32; the 32-bit
 frozen figures are the ones to budget an ESP32 without PSRAM on.
@@ -311,12 +312,26 @@ async def session(cwd, heap_kb, quiet=True, folder=None, argv=None, script=("mai
 
 class Edge:
     """smallest_heap()'s result: `kb` the smallest heap (KB) at which the workload passed,
-    `heap` that run's Heap, `alloc` the size of the allocation that failed at the largest
-    heap that did not pass (the biggest contiguous block the workload needs there)."""
+    `heap` that run's Heap; `fails` (KB, size of the first allocation that failed) of every
+    run that failed with a MemoryError, `fail_kb` the largest heap that did not pass."""
 
     def __init__(self):
-        self.kb = self.heap = self.alloc = None
+        self.kb = self.heap = None
         self.fail_kb = None
+        self.fails = []
+
+    def failed(self, kb, run):
+        if run.allocs:
+            self.fails.append((kb, run.allocs[0]))
+        if self.fail_kb is None or kb > self.fail_kb:
+            self.fail_kb = kb
+
+    def largest_alloc(self, window=8):
+        """The largest allocation that failed in a run at most `window` KB below the result:
+        near the edge the heap holds what the workload needs, so what fails there is a
+        block it needs whole (at far smaller heaps any allocation fails)."""
+        near = [n for kb, n in self.fails if self.kb is None or kb >= self.kb - window]
+        return max(near) if near else None
 
 
 async def smallest_heap(kind, cwd, argv=None, lo=16, hi=512, step=2, web=None,
@@ -326,7 +341,7 @@ async def smallest_heap(kind, cwd, argv=None, lo=16, hi=512, step=2, web=None,
     edge = Edge()
     first = await workload(kind, cwd, hi, argv, web=web, script=script)
     if first.failure:
-        edge.fail_kb, edge.alloc = hi, max(first.allocs or [0]) or None
+        edge.failed(hi, first)
         return edge
     best = first
     while hi - lo > step:
@@ -334,16 +349,22 @@ async def smallest_heap(kind, cwd, argv=None, lo=16, hi=512, step=2, web=None,
         run = await workload(kind, cwd, mid, argv, web=web, script=script)
         if run.failure:
             lo = mid
-            if edge.fail_kb is None or mid > edge.fail_kb:
-                edge.fail_kb, edge.alloc = mid, (run.allocs[0] if run.allocs else None)
+            edge.failed(mid, run)
         else:
             hi, best = mid, run
-    again = await workload(kind, cwd, hi, argv, web=web, script=script)
-    if again.failure:  # the edge is noisy (fragmentation): take the next step up
-        hi += step
-        again = await workload(kind, cwd, hi, argv, web=web, script=script)
-        best = again if not again.failure else None
-    edge.kb, edge.heap = (hi, best) if best is not None else (None, None)
+    # The edge is noisy (where long-lived objects land decides the fragmentation): the result
+    # must pass twice in a row, else the next step up is tried, up to 10 steps.
+    for _ in range(10):
+        if best is None:
+            best = await workload(kind, cwd, hi, argv, web=web, script=script)
+        if not best.failure:
+            again = await workload(kind, cwd, hi, argv, web=web, script=script)
+            if not again.failure:
+                edge.kb, edge.heap = hi, best
+                return edge
+            best = again
+        edge.failed(hi, best)
+        best, hi = None, hi + step
     return edge
 
 
@@ -637,7 +658,7 @@ async def print_ram(romfs=False):
         print("RAM: no 32-bit build (%s): 64-bit only" % why)
     print("RAM, strict (a MemoryError or a restarted task anywhere fails a run): smallest "
           "-X heapsize; live heap after gc.collect() idle / peak / working set (peak - idle); "
-          "the allocation that failed at the largest heap that did not pass")
+          "the largest allocation that failed in a run at most 8 KB below that heap")
     print("  %-9s %s" % ("workload", " | ".join("%-44s" % b[0] for b in builds)))
     web = Web()
     try:
@@ -648,10 +669,10 @@ async def print_ram(romfs=False):
                 if e.kb is None:
                     cells.append("fails at %d KB" % e.fail_kb)
                     continue
-                h = e.heap
+                h, big = e.heap, e.largest_alloc()
                 cells.append("%d KB; %s / %s / %s KB; %s" % (
                     e.kb, _kb(h.idle), _kb(h.peak), _kb(h.working_set),
-                    "%d B at %d KB" % (e.alloc, e.fail_kb) if e.alloc else "-"))
+                    "%d B" % big if big else "-"))
             print("  %-9s %s" % (kind, " | ".join("%-44s" % c for c in cells)))
     finally:
         web.shutdown()
