@@ -175,8 +175,16 @@ def _load(path, log):
     base = store.dirname(path)
     try:
         with open(path) as f:
-            text = f.read()
-        cfg, problems = parse(text)
+            try:  # parsed from the stream: the file (about 2 KB) is not held whole
+                cfg = json.load(f)
+            except ValueError:
+                cfg = None
+        if cfg is not None:
+            problems = validate(cfg)
+        else:  # broken: the text again, for the linter to say where
+            with open(path) as f:
+                text = f.read()
+            cfg, problems = parse(text)
     except OSError as e:
         cfg, problems = None, ["cannot read the file (%s)" % e]
     if cfg is not None and not problems:
