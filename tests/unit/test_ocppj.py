@@ -892,6 +892,7 @@ from firmware import ocppj
 for case in json.loads(%r):
     parts = list(ocppj.pieces(case))
     assert "".join(parts) == ocppj._dumps(case), case
+    assert "".join(ocppj.pieces(case, False)) == json.dumps(case), case
     print(max(len(p) for p in parts))
 """
 
@@ -903,6 +904,7 @@ def test_pieces_give_the_same_text_as_one_dumps_in_small_parts():
     for case in _PIECES_CASES:
         parts = list(ocppj.pieces(case))
         assert "".join(parts) == ocppj._dumps(case)
+        assert "".join(ocppj.pieces(case, False)) == json.dumps(case)
         longest.append(max(len(p) for p in parts))
     whole = len(ocppj._dumps(_PIECES_CASES[1]))
     assert whole > 2000 and longest[1] < 200, (whole, longest[1])
