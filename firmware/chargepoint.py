@@ -322,6 +322,8 @@ class ChargePoint:
         payload = {"chargePointVendor": st["vendor"], "chargePointModel": st["model"]}
         if st["serial"]:
             payload["chargePointSerialNumber"] = st["serial"]
+            if st["charge_box_serial"]:  # deprecated in 1.6, still read by older systems
+                payload["chargeBoxSerialNumber"] = st["serial"]
         if self.firmware_version:
             payload["firmwareVersion"] = self.firmware_version
         while True:
