@@ -177,6 +177,13 @@ class ChargePoint:
         self.outbox.put(Entry("StatusNotification", payload, done, key=cid), replace)
         self.kick()
 
+    def report_status(self, c):
+        """Queue connector c's present status now (TriggerMessage), in the table's sequence."""
+        st = c.status()
+        prev = c.queued[0] if c.queued else None
+        c.queued = st
+        self._report(c, prev, st)
+
     def _report(self, c, prev, st):
         """Queue connector c's status st after prev (the last one queued or reported), with
         the bridge status first where the 1.6 table needs one: facts that changed within one
