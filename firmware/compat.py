@@ -181,6 +181,28 @@ def make_ssl_context(ca_file=None, verify=True):
     return ctx
 
 
+def load_cert_chain(ctx, cert_file, key_file):
+    """Give a TLS client context the charger's certificate (PEM, leaf first) and private key
+    (PEM: EC PRIVATE KEY, PRIVATE KEY or RSA PRIVATE KEY).
+
+    MicroPython's mbedtls may be built without PEM parsing, so there the leaf certificate and
+    the key go in as DER (a DER load takes one certificate: intermediates are not sent)."""
+    if not MICROPYTHON:
+        ctx.load_cert_chain(cert_file, key_file)
+        return
+    import binascii
+    with open(cert_file, "rb") as f:
+        certs = pem_certificates(f.read())
+    with open(key_file, "rb") as f:
+        text = f.read()
+    i = text.find(b"-----BEGIN ")
+    i = text.find(b"\n", i) if i >= 0 else -1
+    j = text.find(b"-----END ", i) if i >= 0 else -1
+    if not certs or j < 0:
+        raise ValueError("expected PEM certificate and key files")
+    ctx.load_cert_chain(certs[0], binascii.a2b_base64(b"".join(text[i:j].split())))
+
+
 def pem_certificates(data):
     """DER bytes of every PEM certificate block in data (empty list if there is none)."""
     import binascii
