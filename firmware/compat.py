@@ -164,7 +164,7 @@ def make_ssl_context(ca_file=None, verify=True, cert_file=None, key_file=None):
     import ssl
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if cert_file:
-        _load_client(ctx, cert_file, key_file)
+        load_cert_chain(ctx, cert_file, key_file)
     if not verify:
         if not MICROPYTHON:
             ctx.check_hostname = False
@@ -186,7 +186,13 @@ def make_ssl_context(ca_file=None, verify=True, cert_file=None, key_file=None):
     return ctx
 
 
-def _load_client(ctx, cert_file, key_file):
+def load_cert_chain(ctx, cert_file, key_file=None):
+    """Give a TLS client context the charger's certificate (PEM, leaf first) and private key
+    (PEM: EC PRIVATE KEY, PRIVATE KEY or RSA PRIVATE KEY), from key_file or, when it is None,
+    from cert_file itself.
+
+    MicroPython's mbedtls may be built without PEM parsing: then the leaf certificate and
+    the key go in as DER (a DER load takes one certificate: intermediates are not sent)."""
     if not MICROPYTHON:
         ctx.load_cert_chain(cert_file, key_file)
         return
@@ -198,13 +204,15 @@ def _load_client(ctx, cert_file, key_file):
             key = f.read()
     try:
         ctx.load_cert_chain(cert, key)
+        return
     except (OSError, ValueError):
-        # An mbedtls without PEM: the leaf and the key as DER (no intermediates then).
-        ders = pem_certificates(cert)
-        keys = pem_blocks(key, b"EC PRIVATE KEY") or pem_blocks(key, b"PRIVATE KEY")
-        if not ders or not keys:
-            raise
-        ctx.load_cert_chain(ders[0], keys[0])
+        pass
+    ders = pem_certificates(cert)
+    keys = [k for label in (b"EC PRIVATE KEY", b"PRIVATE KEY", b"RSA PRIVATE KEY")
+            for k in pem_blocks(key, label)]
+    if not ders or not keys:
+        raise ValueError("expected PEM certificate and key files")
+    ctx.load_cert_chain(ders[0], keys[0])
 
 
 def pem_certificates(data):
