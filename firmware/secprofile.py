@@ -167,12 +167,23 @@ async def _open(cfg, keys, log, cp, profile, key):
                                 wait_ms=timeout_ms, connect_timeout_ms=timeout_ms,
                                 handshake_timeout_ms=timeout_ms, **opts)
     except ws.WsError as e:
-        why = str(e)
-        if "HTTP 401" in why or "HTTP 403" in why:
-            _event(cp, "FailedToAuthenticateAtCentralSystem", why[:50])
-        elif "CERTIFICATE" in why.upper() and "VERIF" in why.upper():
-            _event(cp, "InvalidCentralSystemCertificate", why[:50])
+        kind = event_for(str(e))
+        if kind:
+            _event(cp, kind, str(e)[:50])
         raise
+
+
+def event_for(why):
+    """The security event a failed connect's text stands for, or None."""
+    low = why.lower()
+    # The server refused us: Basic auth (HTTP), or our certificate (a TLS alert).
+    if "http 401" in low or "http 403" in low or ("alert" in low and "certificate" in low):
+        return "FailedToAuthenticateAtCentralSystem"
+    # CPython: "[SSL: CERTIFICATE_VERIFY_FAILED] ..."; mbedtls: "The certificate is not
+    # correctly signed by the trusted CA", "... validity has expired"...
+    if "certificate" in low:
+        return "InvalidCentralSystemCertificate"
+    return None
 
 
 # ---- ChangeConfiguration ---------------------------------------------------------------

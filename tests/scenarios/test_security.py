@@ -225,3 +225,26 @@ def test_tls_csms_requiring_client_certificates_accepts_only_profile_3(
         assert tls.violations == []
     finally:
         tls.stop()
+
+
+def test_profile_2_verifies_the_central_system_certificate_whatever_verify_tls_says(
+        csms, charger, tmp_path):
+    """A server certificate that does not lead to an installed Central System root is refused
+    at profile 2, even with csms.verify_tls false (which profile 0 and 1 honour)."""
+    root, impostor = pki.Authority("Test CSMS Root"), pki.Authority("Impostor Root")
+    ca = tmp_path / "root.pem"
+    ca.write_text(root.pem)
+    cert, key = impostor.server(tmp_path)
+    tls = CsmsThread(ssl=tls_context(cert, key), password=KEY1).start()
+    try:
+        common = dict(FAST_LINK, url=tls.url, ca_file=str(ca), password=KEY1, verify_tls=False)
+        cp = charger(ocpp={"SecurityProfile": 2}, csms_config=common)
+        for _ in range(2):
+            cp.wait_log("link down", timeout=20)
+        assert not tls.sessions and not tls.peers
+        cp.stop()
+        charger(ocpp={"SecurityProfile": 1}, csms_config=common)  # verify_tls false honoured
+        tls.wait_for("BootNotification", timeout=20)
+        assert tls.peers == [("CP_2", None)] and tls.violations == []
+    finally:
+        tls.stop()
