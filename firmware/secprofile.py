@@ -158,7 +158,7 @@ async def _open(cfg, keys, log, cp, profile, key):
     except ValueError as e:
         raise ws.WsError(str(e))
     url = ws.join_url(url, csms["id"])
-    log.info("ws", "connecting to %s (SecurityProfile %d)" % (url, profile))
+    log.info("ws", "connecting to %s (SecurityProfile %d)" % (shown(url), profile))
     timeout_ms = csms["connect_timeout"] * 1000
     try:
         # connect_timeout is the network's deadline: the connect, the handshake, and then
@@ -171,6 +171,14 @@ async def _open(cfg, keys, log, cp, profile, key):
         if kind:
             _event(cp, kind, str(e)[:50])
         raise
+
+
+def shown(url):
+    """`url` without user:password@ (wsopen refuses such a URL, but the log line comes
+    first)."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    return scheme + sep + netloc.rpartition("@")[2] + slash + path
 
 
 def event_for(why):

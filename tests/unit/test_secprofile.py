@@ -111,3 +111,8 @@ def test_ca_file_is_copied_into_the_store_once_per_content(tmp_path):
 ])
 def test_security_event_of_a_failed_connect(why, event):
     assert secprofile.event_for(why) == event
+
+
+def test_a_logged_url_carries_no_credentials():
+    assert secprofile.shown("wss://CP_1:s3cret@h:443/ocpp/CP_1") == "wss://h:443/ocpp/CP_1"
+    assert secprofile.shown("ws://h/ocpp/a@b") == "ws://h/ocpp/a@b"
