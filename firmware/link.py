@@ -16,6 +16,7 @@ nothing else came marks the link dead (firmware/rpc.py), and the keeper ends it 
 """
 from firmware import store, ws
 from firmware.compat import asyncio, const, ticks_ms, ticks_diff, urandom
+from firmware.log import hide_credentials
 from firmware.rpc import NotConnected
 
 _STABLE_MS = const(60000)     # a link that lived this long resets the reconnect backoff
@@ -56,6 +57,7 @@ class Link:
         self._indicator = indicator
         self._connect = connect or self._websocket
         self.conn = None
+        self.on_event = None  # on_event(security event type, tech info) (secevents.py)
 
     async def _websocket(self):
         csms = self._csms
@@ -63,7 +65,7 @@ class Link:
         auth = (csms["id"], csms["password"]) if csms["password"] else None
         ca = store.join(self._cfg_dir, csms["ca_file"]) if csms["ca_file"] else None
         timeout_ms = csms["connect_timeout"] * 1000
-        self._log.info("ws", "connecting to " + url)
+        self._log.info("ws", "connecting to " + hide_credentials(url))
         # connect_timeout is the network's deadline: the connect, the handshake, and then
         # each frame sent or begun to arrive (ws.py).
         return await ws.connect(url, protocol="ocpp1.6", auth=auth, ca_file=ca,
@@ -86,6 +88,9 @@ class Link:
                 raise
             except (ws.WsError, NotConnected, OSError) as e:
                 self._log.warn("ws", "link down: %s" % e)
+                # The upgrade refused with 401: our credentials (Basic auth) were rejected.
+                if str(e).startswith("HTTP 401") and self.on_event is not None:
+                    self.on_event("FailedToAuthenticateAtCentralSystem", str(e)[:80])
             except Exception as e:
                 self._log.exc("cp", "connection task failed", e)
             finally:

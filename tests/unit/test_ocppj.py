@@ -29,6 +29,10 @@ CS_TO_CP = ["CancelReservation", "ChangeAvailability", "ChangeConfiguration", "C
 CP_TO_CS = ["Authorize", "BootNotification", "DataTransfer", "DiagnosticsStatusNotification",
             "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StartTransaction",
             "StatusNotification", "StopTransaction"]
+# The security extension's messages (whitepaper edition 3) that the firmware has.
+CS_TO_CP += ["ExtendedTriggerMessage", "GetLog"]
+CP_TO_CS += ["LogStatusNotification", "SecurityEventNotification",
+             "SignedFirmwareStatusNotification"]
 
 T0 = "2026-11-21T12:00:00Z"
 
@@ -106,6 +110,10 @@ VALID_REQUESTS = [
     ("UnlockConnector", {"connectorId": 1}),
     ("UpdateFirmware", {"location": "https://fw.example.com/fw-1.2.bin", "retries": 2,
                         "retrieveDate": T0, "retryInterval": 30}),
+    ("ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"}),
+    ("GetLog", {"logType": "SecurityLog", "requestId": 3, "retries": 1, "retryInterval": 5,
+                "log": {"remoteLocation": "ftp://logs.example.com/in/",
+                        "oldestTimestamp": T0, "latestTimestamp": T0}}),
 ]
 
 # (action, payload, expected code, expected description)
@@ -306,6 +314,9 @@ VALID_RESPONSES = [
     ("StatusNotification", {}),
     ("StopTransaction", {}),
     ("StopTransaction", {"idTagInfo": {"status": "Expired"}}),
+    ("LogStatusNotification", {}),
+    ("SecurityEventNotification", {}),
+    ("SignedFirmwareStatusNotification", {}),
 ]
 
 BAD_RESPONSES = [
@@ -392,7 +403,7 @@ BAD_ACTIONS = [
     ("[2, \"a\", \"Reset/\", {}]", NOT_IMPL),
     ("[2, \"a\", \";Reset\", {}]", NOT_IMPL),
     ("[2, \"a\", \"CertificateSigned\", {\"certificateChain\": \"x\"}]", NOT_IMPL),
-    ("[2, \"a\", \"ExtendedTriggerMessage\", {}]", NOT_IMPL),
+    ("[2, \"a\", \"InstallCertificate\", {}]", NOT_IMPL),
 ] + [("[2, \"a\", \"%s\", {}]" % a, NOT_SUPP) for a in CP_TO_CS if a not in CS_TO_CP]
 
 
@@ -696,15 +707,23 @@ def official_schema(name):
         return json.load(f)
 
 
-def normalise(s):
-    """Official schema minus titles, and minus the no-op additionalProperties on strings."""
-    s = {k: v for k, v in s.items() if k not in ("$schema", "title", "id")}
+def normalise(s, root=None):
+    """Official schema minus titles, and minus the no-op additionalProperties on strings;
+    the security extension's "$ref"s to its definitions resolved, an object without
+    properties given an empty set."""
+    root = s if root is None else root
+    if "$ref" in s:
+        s = root["definitions"][s["$ref"].split("/")[-1]]
+    s = {k: v for k, v in s.items() if k not in ("$schema", "title", "id", "$id", "definitions",
+                                                  "javaType", "description")}
     if s.get("type") != "object":
         s.pop("additionalProperties", None)
+    elif "properties" not in s:
+        s["properties"] = {}
     if "properties" in s:
-        s["properties"] = {k: normalise(v) for k, v in s["properties"].items()}
+        s["properties"] = {k: normalise(v, root) for k, v in s["properties"].items()}
     if "items" in s:
-        s["items"] = normalise(s["items"])
+        s["items"] = normalise(s["items"], root)
     if "required" in s:
         s["required"] = sorted(s["required"])
     return s
