@@ -244,7 +244,9 @@ class ChargePoint:
     async def _sender(self):
         """Deliver the outbox and heartbeats while the link is up and the boot accepted."""
         while True:
-            entry = self.outbox.next() if self.accepted else None
+            # Nothing new goes out once the charger stops: a reply that came too late to be
+            # taken in would have the message sent again after the restart.
+            entry = self.outbox.next() if self.accepted and not self._stop.is_set() else None
             if entry is None:
                 if self.accepted and self._heartbeat_due():
                     await self.heartbeat()
