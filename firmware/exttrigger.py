@@ -1,22 +1,23 @@
 """ExtendedTriggerMessage (security extension): TriggerMessage's messages (trigger.py sends
 them), LogStatusNotification, SignedFirmwareStatusNotification for FirmwareStatusNotification,
-and SignChargePointCertificate: a new key and CSR through the security-profile module
-(firmware/secprofile.py, `sign_certificate(cp) -> coroutine`); without that module the reply
-is NotImplemented. A feature module (firmware/profiles.py), loaded on first use.
+and SignChargePointCertificate: a new key and CSR sent with SignCertificate by the
+security-profile module (firmware/secprofile.py, `sign_request(cp)`); a build without that
+module replies NotImplemented. A feature module (firmware/profiles.py), loaded on first use.
 """
 from firmware import trigger
+from firmware.compat import unload
 from firmware.rpc import CallFailed, NotConnected
 
 _SIGN = "SignChargePointCertificate"
 
 
 def _signer():
-    """The security-profile module's sign_certificate(cp), or None while it is missing."""
+    """The security-profile module's sign_request(cp), or None where it is missing."""
     try:
         from firmware import secprofile
     except ImportError:
         return None
-    return getattr(secprofile, "sign_certificate", None)
+    return getattr(secprofile, "sign_request", None)
 
 
 def ExtendedTriggerMessage(cp, req):
@@ -36,6 +37,7 @@ def ExtendedTriggerMessage(cp, req):
         try:
             if sign is not None:
                 await sign(cp)
+                unload("firmware.secprofile")  # as link.py does: needed again only for this
             else:
                 await _send(cp, what, cid)
         except (CallFailed, NotConnected) as e:
