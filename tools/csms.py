@@ -309,6 +309,10 @@ class Session(ocpp.v16.ChargePoint):
     def on_signed_firmware_status_notification(self, **_):
         return call_result.SignedFirmwareStatusNotification()
 
+    @on(Action.sign_certificate)
+    def on_sign_certificate(self, **_):
+        return call_result.SignCertificate(status="Accepted")
+
     @on(Action.heartbeat)
     def on_heartbeat(self, **_):
         return call_result.Heartbeat(current_time=utc_now_iso())
