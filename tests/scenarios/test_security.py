@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from ocpp.v16 import call
 
-from tests.harness import CsmsThread
+from tests.harness import CsmsThread, write_config
 from tests.scenarios import pki
 from tests.scenarios.steps import booted, change_configuration
 from tools.csms import tls_context
@@ -165,6 +165,8 @@ def test_security_profile_upgrade_1_2_3_with_forced_failure_and_fallback(
         wrong, _ = other.sign_csr(csr)
         assert tls.call(call.CertificateSigned(certificate_chain=wrong),
                         timeout=30).status == "Rejected"
+        tls.wait_for("SecurityEventNotification",
+                      match={"type": "InvalidChargePointCertificate"}, timeout=20)
         stranger = pki.Authority("Stranger").client(tmp_path, "UC-000001")[0]
         assert tls.call(call.CertificateSigned(certificate_chain=Path(stranger).read_text()),
                         timeout=30).status == "Rejected"  # not for our key
@@ -243,8 +245,16 @@ def test_profile_2_verifies_the_central_system_certificate_whatever_verify_tls_s
             cp.wait_log("link down", timeout=20)
         assert not tls.sessions and not tls.peers
         cp.stop()
-        charger(ocpp={"SecurityProfile": 1}, csms_config=common)  # verify_tls false honoured
+        # The technician sets profile 1, where verify_tls false is honoured: the charger gets
+        # in and reports what it found.
+        write_config(tmp_path / "CP_1", tls.url, "CP_1", ocpp={"SecurityProfile": 1},
+                     csms=common)
+        cp.start()
         tls.wait_for("BootNotification", timeout=20)
-        assert tls.peers == [("CP_2", None)] and tls.violations == []
+        assert tls.peers == [("CP_1", None)]
+        event = tls.wait_for("SecurityEventNotification",
+                             match={"type": "InvalidCentralSystemCertificate"}, timeout=20)
+        assert "certificate" in event["techInfo"].lower()
+        assert tls.violations == []
     finally:
         tls.stop()
