@@ -125,7 +125,11 @@ def test_security_profile_upgrade_1_2_3_with_forced_failure_and_fallback(
         csms.password = KEY1
         cp = charger(ocpp={"SecurityProfile": 1},
                      csms_config=dict(FAST_LINK, password=KEY1, allow_plain_basic_auth=True,
-                                      tls_url=tls.url))
+                                      tls_url=tls.url), start=False)
+        # At debug level every frame is logged: the one that sets the key must not be.
+        config = Path(cp.config_path)
+        config.write_text(config.read_text().replace('"level": "info"', '"level": "debug"'))
+        cp.start()
         booted(csms)
 
         # AuthorizationKey: hex, 16 to 20 bytes; tried on a new link, then kept.
@@ -197,6 +201,7 @@ def test_security_profile_upgrade_1_2_3_with_forced_failure_and_fallback(
         cp.start()
         tls.wait_for("BootNotification", timeout=20)
         assert tls.peers[n:] and all(p == ("CP_1", "UC-000001") for p in tls.peers[n:])
+        assert any("rpc: < (a frame with AuthorizationKey)" in line for line in cp.output())
         _secrets_absent(cp, tmp_path / "CP_1", [KEY2])
         assert tls.violations == []
     finally:
