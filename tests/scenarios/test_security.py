@@ -263,3 +263,33 @@ def test_profile_2_verifies_the_central_system_certificate_whatever_verify_tls_s
         assert tls.violations == []
     finally:
         tls.stop()
+
+
+def test_a_client_certificate_near_its_end_is_renewed_by_the_charger(csms, charger, tmp_path):
+    """Whitepaper A03: at profile 3 a certificate with less than 30 days left makes the charger
+    send SignCertificate; the new chain is installed and used on the next connection."""
+    root = pki.Authority("Test CSMS Root")
+    ca = tmp_path / "root.pem"
+    ca.write_text(root.pem)
+    cert, key = root.server(tmp_path)
+    tls = CsmsThread(ssl=tls_context(cert, key, client_ca=str(ca),
+                                     require_client_cert=True)).start()
+    try:
+        client_cert, client_key = root.client(tmp_path, "UC-000001", days=10)
+        cp = charger(ocpp={"SecurityProfile": 3},
+                     csms_config=dict(FAST_LINK, url=tls.url, ca_file=str(ca),
+                                      client_cert=client_cert, client_key=client_key))
+        tls.wait_for("BootNotification", timeout=20)
+        csr = tls.wait_for("SignCertificate", timeout=60)["csr"]
+        chain, _ = root.sign_csr(csr)
+        n = len(tls.peers)
+        assert tls.call(call.CertificateSigned(certificate_chain=chain),
+                        timeout=30).status == "Accepted"
+        cp.wait_log("CertificateSigned: Accepted", timeout=10)
+        cp.wait_log("connected", timeout=20)
+        tls.wait_connected("CP_1")
+        assert tls.peers[n:] == [("CP_1", "UC-000001")]
+        tls.expect_none("SignCertificate", 3)  # the new certificate has 90 days
+        assert tls.violations == []
+    finally:
+        tls.stop()
