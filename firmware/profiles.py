@@ -34,7 +34,8 @@ FEATURES = (
      " SupportedFeatureProfiles SupportedFeatureProfilesMaxLength TransactionMessageAttempts"
      " TransactionMessageRetryInterval UnlockConnectorOnEVSideDisconnect WebSocketPingInterval",
      ""),
-    ("FirmwareManagement", "updater", "UpdateFirmware", "", ""),
+    # SignedUpdateFirmware (security extension, not a 1.6 feature profile): same module.
+    ("FirmwareManagement", "updater", "UpdateFirmware SignedUpdateFirmware", "", ""),
     ("FirmwareManagement", "diagnostics", "GetDiagnostics", "", ""),
     ("LocalAuthListManagement", "localauth", "GetLocalListVersion SendLocalList",
      "LocalAuthListEnabled LocalAuthListMaxLength SendLocalListMaxLength", ""),

@@ -297,6 +297,10 @@ class Session(ocpp.v16.ChargePoint):
     def on_firmware_status_notification(self, **_):
         return call_result.FirmwareStatusNotification()
 
+    @on(Action.signed_firmware_status_notification)
+    def on_signed_firmware_status_notification(self, **_):
+        return call_result.SignedFirmwareStatusNotification()
+
     @on(Action.heartbeat)
     def on_heartbeat(self, **_):
         return call_result.Heartbeat(current_time=utc_now_iso())

@@ -25,10 +25,12 @@ CS_TO_CP = ["CancelReservation", "ChangeAvailability", "ChangeConfiguration", "C
             "ClearChargingProfile", "DataTransfer", "GetCompositeSchedule", "GetConfiguration",
             "GetDiagnostics", "GetLocalListVersion", "RemoteStartTransaction",
             "RemoteStopTransaction", "ReserveNow", "Reset", "SendLocalList", "SetChargingProfile",
-            "TriggerMessage", "UnlockConnector", "UpdateFirmware"]
+            "TriggerMessage", "UnlockConnector", "UpdateFirmware",
+            "SignedUpdateFirmware"]  # security extension
 CP_TO_CS = ["Authorize", "BootNotification", "DataTransfer", "DiagnosticsStatusNotification",
             "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StartTransaction",
-            "StatusNotification", "StopTransaction"]
+            "StatusNotification", "StopTransaction",
+            "SignedFirmwareStatusNotification"]  # security extension
 
 T0 = "2026-11-21T12:00:00Z"
 
@@ -62,6 +64,10 @@ def profile(**over):
 # One valid payload per CS->CP request, using every property at least once.
 VALID_REQUESTS = [
     ("CancelReservation", {"reservationId": 3}),
+    ("SignedUpdateFirmware", {"requestId": 4, "retries": 2, "retryInterval": 30, "firmware": {
+        "location": "https://fw.example.com/fw-1.2.tar", "retrieveDateTime": T0,
+        "installDateTime": T0, "signingCertificate": "-----BEGIN CERTIFICATE-----",
+        "signature": "c2ln"}}),
     ("ChangeAvailability", {"connectorId": 0, "type": "Inoperative"}),
     ("ChangeAvailability", {"connectorId": 1, "type": "Operative"}),
     ("ChangeConfiguration", {"key": "HeartbeatInterval", "value": "300"}),
@@ -291,6 +297,7 @@ BAD_LIMITS = [16.05, 0.01, 6.25, 7.77, 1e-9, 22000.15]
 
 VALID_RESPONSES = [
     ("Authorize", {"idTagInfo": {"status": "Accepted"}}),
+    ("SignedFirmwareStatusNotification", {}),
     ("Authorize", {"idTagInfo": {"status": "Blocked", "expiryDate": T0, "parentIdTag": "P" * 20}}),
     ("BootNotification",
      {"status": "Accepted", "currentTime": "2026-11-21T12:00:00.000Z", "interval": 300}),
@@ -547,7 +554,7 @@ def test_is_known_covers_all_of_1_6():
     for a in CS_TO_CP + CP_TO_CS:
         assert ocppj.is_known(a), a
     for a in ("", "Foo", "reset", "RESET", "@IdTagInfo", "Reset.conf", "BootNotification.conf",
-              "CertificateSigned", "SignedUpdateFirmware", "Reset/", ";Reset", None, 5):
+              "CertificateSigned", "Reset/", ";Reset", None, 5):
         assert not ocppj.is_known(a), a
 
 
@@ -696,15 +703,22 @@ def official_schema(name):
         return json.load(f)
 
 
-def normalise(s):
-    """Official schema minus titles, and minus the no-op additionalProperties on strings."""
-    s = {k: v for k, v in s.items() if k not in ("$schema", "title", "id")}
+def normalise(s, defs=None):
+    """Official schema minus titles, and minus the no-op additionalProperties on strings;
+    the security extension's "$ref"s to its "definitions" resolved."""
+    defs = s.get("definitions", defs)
+    if "$ref" in s:
+        s = defs[s["$ref"].rsplit("/", 1)[1]]
+    s = {k: v for k, v in s.items()
+         if k not in ("$schema", "title", "id", "$id", "definitions")}
     if s.get("type") != "object":
         s.pop("additionalProperties", None)
+    else:
+        s.setdefault("properties", {})  # the extension's empty .conf objects list none
     if "properties" in s:
-        s["properties"] = {k: normalise(v) for k, v in s["properties"].items()}
+        s["properties"] = {k: normalise(v, defs) for k, v in s["properties"].items()}
     if "items" in s:
-        s["items"] = normalise(s["items"])
+        s["items"] = normalise(s["items"], defs)
     if "required" in s:
         s["required"] = sorted(s["required"])
     return s
