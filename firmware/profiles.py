@@ -34,7 +34,14 @@ FEATURES = (
      " SupportedFeatureProfiles SupportedFeatureProfilesMaxLength TransactionMessageAttempts"
      " TransactionMessageRetryInterval UnlockConnectorOnEVSideDisconnect WebSocketPingInterval",
      ""),
-    # SignedUpdateFirmware (security extension, not a 1.6 feature profile): same module.
+    # The security extension (whitepaper edition 3) defines no feature profile of its own:
+    # its rows say "Core" so that SupportedFeatureProfiles names only 1.6 profiles.
+    ("Core", "certificates", "DeleteCertificate GetInstalledCertificateIds InstallCertificate",
+     "CertificateStoreMaxLength", ""),
+    ("Core", "secprofile", "CertificateSigned",
+     "AuthorizationKey CertificateSignedMaxChainSize CpoName SecurityProfile", ""),
+    # SignedUpdateFirmware (security extension) is handled by the same module as
+    # UpdateFirmware, so it shares its row.
     ("FirmwareManagement", "updater", "UpdateFirmware SignedUpdateFirmware", "", ""),
     ("FirmwareManagement", "diagnostics", "GetDiagnostics", "", ""),
     ("LocalAuthListManagement", "localauth", "GetLocalListVersion SendLocalList",

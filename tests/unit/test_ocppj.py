@@ -25,12 +25,14 @@ CS_TO_CP = ["CancelReservation", "ChangeAvailability", "ChangeConfiguration", "C
             "ClearChargingProfile", "DataTransfer", "GetCompositeSchedule", "GetConfiguration",
             "GetDiagnostics", "GetLocalListVersion", "RemoteStartTransaction",
             "RemoteStopTransaction", "ReserveNow", "Reset", "SendLocalList", "SetChargingProfile",
-            "TriggerMessage", "UnlockConnector", "UpdateFirmware",
-            "SignedUpdateFirmware"]  # security extension
+            "TriggerMessage", "UnlockConnector", "UpdateFirmware"]
 CP_TO_CS = ["Authorize", "BootNotification", "DataTransfer", "DiagnosticsStatusNotification",
             "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StartTransaction",
-            "StatusNotification", "StopTransaction",
-            "SignedFirmwareStatusNotification"]  # security extension
+            "StatusNotification", "StopTransaction"]
+# The security extension's messages (whitepaper edition 3) the charger handles.
+CS_TO_CP += ["CertificateSigned", "DeleteCertificate", "GetInstalledCertificateIds",
+             "InstallCertificate", "SignedUpdateFirmware"]
+CP_TO_CS += ["SignCertificate", "SignedFirmwareStatusNotification"]
 
 T0 = "2026-11-21T12:00:00Z"
 
@@ -112,6 +114,13 @@ VALID_REQUESTS = [
     ("UnlockConnector", {"connectorId": 1}),
     ("UpdateFirmware", {"location": "https://fw.example.com/fw-1.2.bin", "retries": 2,
                         "retrieveDate": T0, "retryInterval": 30}),
+    ("CertificateSigned", {"certificateChain": "-----BEGIN CERTIFICATE-----"}),
+    ("DeleteCertificate", {"certificateHashData": {
+        "hashAlgorithm": "SHA256", "issuerNameHash": "ab" * 32, "issuerKeyHash": "cd" * 32,
+        "serialNumber": "1f"}}),
+    ("GetInstalledCertificateIds", {"certificateType": "ManufacturerRootCertificate"}),
+    ("InstallCertificate", {"certificateType": "CentralSystemRootCertificate",
+                            "certificate": "-----BEGIN CERTIFICATE-----"}),
 ]
 
 # (action, payload, expected code, expected description)
@@ -313,6 +322,7 @@ VALID_RESPONSES = [
     ("StatusNotification", {}),
     ("StopTransaction", {}),
     ("StopTransaction", {"idTagInfo": {"status": "Expired"}}),
+    ("SignCertificate", {"status": "Rejected"}),
 ]
 
 BAD_RESPONSES = [
@@ -398,7 +408,7 @@ BAD_ACTIONS = [
     ("[2, \"a\", \"Reset.conf\", {}]", NOT_IMPL),
     ("[2, \"a\", \"Reset/\", {}]", NOT_IMPL),
     ("[2, \"a\", \";Reset\", {}]", NOT_IMPL),
-    ("[2, \"a\", \"CertificateSigned\", {\"certificateChain\": \"x\"}]", NOT_IMPL),
+    ("[2, \"a\", \"CertificateSigned.conf\", {\"certificateChain\": \"x\"}]", NOT_IMPL),
     ("[2, \"a\", \"ExtendedTriggerMessage\", {}]", NOT_IMPL),
 ] + [("[2, \"a\", \"%s\", {}]" % a, NOT_SUPP) for a in CP_TO_CS if a not in CS_TO_CP]
 
@@ -554,7 +564,7 @@ def test_is_known_covers_all_of_1_6():
     for a in CS_TO_CP + CP_TO_CS:
         assert ocppj.is_known(a), a
     for a in ("", "Foo", "reset", "RESET", "@IdTagInfo", "Reset.conf", "BootNotification.conf",
-              "CertificateSigned", "Reset/", ";Reset", None, 5):
+              "CertificateSigned.conf", "SignCertificate.conf", "Reset/", ";Reset", None, 5):
         assert not ocppj.is_known(a), a
 
 
@@ -705,12 +715,13 @@ def official_schema(name):
 
 def normalise(s, defs=None):
     """Official schema minus titles, and minus the no-op additionalProperties on strings;
-    the security extension's "$ref"s to its "definitions" resolved."""
-    defs = s.get("definitions", defs)
+    the security extension's "$ref"s to its definitions inlined."""
+    defs = s.get("definitions", {}) if defs is None else defs
     if "$ref" in s:
-        s = defs[s["$ref"].rsplit("/", 1)[1]]
+        return normalise(defs[s["$ref"].rsplit("/", 1)[1]], defs)
     s = {k: v for k, v in s.items()
-         if k not in ("$schema", "title", "id", "$id", "definitions")}
+         if k not in ("$schema", "title", "id", "$id", "definitions", "additionalItems",
+                      "javaType", "comment")}
     if s.get("type") != "object":
         s.pop("additionalProperties", None)
     else:
