@@ -122,7 +122,7 @@ def signing_key(cp, pem):
         roots = manufacturer_roots(cp)
         if not roots:
             return "no ManufacturerRootCertificate is installed", None
-        why = x509.check_chain(chain, roots, cp.now(), usage="digitalSignature")
+        why = x509.check_chain(chain, roots, cp.now(), usage=x509.CODE_SIGNING)
         return why, (None if why else x509.Cert(chain[0]).key)
     except (ValueError, IndexError, TypeError) as e:
         return "unreadable signing certificate: %s" % e, None
@@ -132,24 +132,18 @@ def signing_key(cp, pem):
 
 def verify_file(key, digest, sig_b64):
     """True when `sig_b64` (base64) is the key's signature over the file whose sha256 is
-    `digest`: RSA (n, e) with PKCS#1 v1.5 or ECDSA P-256 (x, y)."""
+    `digest`: key ("ec", x, y) ECDSA P-256, or ("rsa", n, e) PKCS#1 v1.5."""
     try:
         sig = binascii.a2b_base64(sig_b64)
     except (ValueError, TypeError):
         return False
-    # An RSA modulus is far over 256 bits; a P-256 coordinate never is.
-    if key[0] >= 1 << 256:
-        from firmware import rsa as alg
-        name = "firmware.rsa"
-    else:
-        from firmware import p256 as alg
-        name = "firmware.p256"
+    from firmware import signature
     try:
-        return bool(alg.verify(key, digest, sig))
-    except (ValueError, IndexError, TypeError):
-        return False
+        return bool(signature.verify(key, digest, sig))
     finally:
-        unload(name)
+        unload("firmware.signature")
+        unload("firmware.p256")
+        unload("firmware.rsa")
 
 
 def security_event(cp, event, info=None):

@@ -43,3 +43,43 @@ def ecdsa_b64(k, data):
 
 def sha256(data):
     return hashlib.sha256(data).hexdigest()
+
+
+def certificate(subject, key, issuer=None, issuer_key=None, ca=False, code_signing=False,
+                days=365):
+    """A PEM X.509 certificate of `key`'s public key, signed by issuer_key (self-signed
+    when None): a CA (keyCertSign) or, with code_signing, a firmware signing certificate."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    b = (x509.CertificateBuilder().subject_name(name)
+         .issuer_name(issuer.subject if issuer is not None else name)
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(days=1))
+         .not_valid_after(now + datetime.timedelta(days=days))
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if ca:
+        b = b.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
+                                          False), critical=True)
+    if code_signing:
+        b = b.add_extension(x509.KeyUsage(True, False, False, False, False, False, False,
+                                          False, False), critical=True)
+        b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]),
+                            critical=False)
+    cert = b.sign(issuer_key or key, hashes.SHA256())
+    return cert, cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@functools.lru_cache(maxsize=None)
+def manufacturer(name="Manufacturer"):
+    """(root PEM, signing certificate PEM, signing key) of a firmware manufacturer."""
+    root_key = key(name + " root")
+    root, root_pem = certificate(name + " Root CA", root_key, ca=True)
+    signer = key(name + " signer")
+    _, signer_pem = certificate(name + " Firmware Signing", signer, issuer=root,
+                                issuer_key=root_key, code_signing=True)
+    return root_pem, signer_pem, signer
