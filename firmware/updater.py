@@ -32,7 +32,7 @@ import binascii
 import json
 
 from firmware import clock, store
-from firmware.compat import asyncio, const, unload
+from firmware.compat import asyncio, const, ticks_diff, ticks_ms, unload
 from firmware.job import Job, policy
 from firmware.outbox import Entry
 from firmware.updates import FACTORY, active_path, active_slot, kind, vendor_keys
@@ -287,7 +287,10 @@ class Updater(Job):
                 folder = store.join(self._data, "app/image")
                 install.remove_tree(folder)
                 store.makedirs(folder)
+                t0 = ticks_ms()
                 version = await install.install_image(self._tar, part, folder, roots)
+                cp.log.info("update", "image %s written to %s and verified in %d ms"
+                            % (version, part.info()[4], ticks_diff(ticks_ms(), t0)))
             else:
                 new = "b" if self.slot == "a" else "a"
                 folder = store.join(self._data, "app/" + new)
@@ -342,7 +345,7 @@ class Updater(Job):
                  "report": "Installed", "request": self.request_id}
         store.write_atomic(active_path(self._data), json.dumps(state))
         part.set_boot()
-        self.cp.log.info("update", "image %s written to %s; it boots after the restart"
+        self.cp.log.info("update", "image %s set to boot from %s after the restart"
                          % (version, label))
         return label
 
