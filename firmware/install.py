@@ -225,8 +225,8 @@ async def open_bundle(tar_path, mpath, spath, roots, kind, load_mpy=MICROPYTHON,
     if sig is None:
         raise SignatureError("the bundle is not signed (no manifest.sig)")
     try:
-        with open(spath) as f:
-            sig = vendorsig.parse_signature(f.read(_MAX_SIG + 1))
+        with open(spath) as f:  # at most _MAX_SIG bytes: checked before it was copied
+            sig = vendorsig.parse_signature(f.read())
     except ValueError as e:
         raise SignatureError(str(e))
     why = vendorsig.check(digest, sig, roots)

@@ -142,8 +142,10 @@ def check_slot(folder, roots):
     and sha256, and no other file there (a module written by anything else would run)."""
     try:
         n, digest = _hash_file(folder + "/" + MANIFEST)
+        if os.stat(folder + "/" + SIGNATURE)[6] > _MAX_SIG_FILE:
+            raise ValueError("manifest.sig is over %d bytes" % _MAX_SIG_FILE)
         with open(folder + "/" + SIGNATURE) as f:
-            sig = parse_signature(f.read(_MAX_SIG_FILE + 1))
+            sig = parse_signature(f.read())
     except (OSError, ValueError) as e:
         return "no valid manifest and signature: %s" % e
     why = check(binascii.unhexlify(digest), sig, roots)

@@ -99,9 +99,12 @@ class FilePartition:
     def _erase(self, at, n):
         if at < 0 or at + n > self.size:
             raise OSError(22)
+        blank = b"\xff" * 512  # in pieces: no 4 KB allocation on a small heap
         with self._file() as f:
             f.seek(at)
-            f.write(b"\xff" * n)
+            while n > 0:
+                f.write(blank if n >= 512 else blank[:n])
+                n -= 512
 
     def writeblocks(self, block, buf, offset=None):
         at = block * BLOCK + (offset or 0)
