@@ -224,8 +224,9 @@ def _odd_multiples(pub):
 
 def _naf(k):
     # Width-5 NAF digits of k, least significant first: each non-zero digit is odd and
-    # followed by at least four zeros, so about one addition per six doublings.
-    out = []
+    # followed by at least four zeros, so about one addition per six doublings. Stored as
+    # digit + 16 in a bytearray: 257 bytes where a list would take 2 KB on a 64-bit port.
+    out = bytearray()
     while k:
         if k & 1:
             d = k & (_FULL - 1)
@@ -234,7 +235,7 @@ def _naf(k):
             k -= d
         else:
             d = 0
-        out.append(d)
+        out.append(d + _HALF)
         k >>= 1
     return out
 
@@ -251,7 +252,7 @@ def _mul(k1, pt1, k2=0, pt2=None):
             acc = _double(acc)
         for digits, table in plan:
             if i < len(digits):
-                d = digits[i]
+                d = digits[i] - _HALF
                 if d > 0:
                     x, y = table[d >> 1]
                     acc = _add_affine(acc, x, y)

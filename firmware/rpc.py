@@ -127,7 +127,10 @@ class Rpc:
         while True:
             text = await ws.recv()
             if self._log.level == 0:
-                self._log.debug("rpc", "< " + text[:_MAX_LOGGED])
+                # A frame that sets the write-only AuthorizationKey is never shown.
+                self._log.debug("rpc", "< " + ("(a frame with AuthorizationKey)"
+                                               if "AuthorizationKey" in text
+                                               else text[:_MAX_LOGGED]))
             await self.handle(text)
 
     async def handle(self, text):
