@@ -3,7 +3,7 @@ from firmware.compat import collect, mem_alloc, mem_free, stdin_reader
 
 HELP = ("commands: plug N | unplug N | pilot N A-F | swipe TAG | power N W | fault N CODE"
         " | clear N | lockfail N | data VENDOR [MESSAGE [DATA]] | csr | status | flash | mem"
-        " | help"
+        " | seclog clear | help"
         " | quit")
 
 
@@ -51,6 +51,10 @@ async def run(get_cp, board):
         elif words[0] == "mem":
             collect()
             print("mem: alloc=%d free=%d" % (mem_alloc(), mem_free()))
+        elif words[0] == "seclog" and words[1:] == ["clear"]:
+            from firmware import secevents  # the technician empties the security log
+            secevents.clear(cp)
+            print("security log cleared")
         elif words[0] == "help":
             print(HELP)
         elif words[0] == "data" and len(words) >= 2:

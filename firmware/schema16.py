@@ -46,6 +46,7 @@ _T = (
     ";@AuthorizationData/!idTag:s20,idTagInfo:@IdTagInfo"
     ";@FirmwareType/!location:s512,!retrieveDateTime:t,installDateTime:t,"
     "!signingCertificate:s5500,!signature:s800"
+    ";@LogParameters/!remoteLocation:s512,oldestTimestamp:t,latestTimestamp:t"
     ";@CertificateUse/=CentralSystemRootCertificate|ManufacturerRootCertificate"
     ";@CertificateHashData/!hashAlgorithm:=SHA256|SHA384|SHA512,!issuerNameHash:s128,"
     "!issuerKeyHash:s128,!serialNumber:s40"
@@ -76,6 +77,12 @@ _T = (
     "FirmwareStatusNotification|Heartbeat|MeterValues|StatusNotification,connectorId:i"
     ";UnlockConnector/!connectorId:i"
     ";UpdateFirmware/!location:u,retries:i,!retrieveDate:t,retryInterval:i"
+    # security extension (whitepaper edition 3): security events and logs
+    ";ExtendedTriggerMessage/!requestedMessage:=BootNotification|LogStatusNotification|"
+    "FirmwareStatusNotification|Heartbeat|MeterValues|SignChargePointCertificate|"
+    "StatusNotification,connectorId:i"
+    ";GetLog/!log:@LogParameters,!logType:=DiagnosticsLog|SecurityLog,!requestId:i,retries:i,"
+    "retryInterval:i"
     # responses to CP->CS requests
     ";Authorize.conf/!idTagInfo:@IdTagInfo"
     ";BootNotification.conf/!status:=Accepted|Pending|Rejected,!currentTime:t,!interval:i"
@@ -86,9 +93,11 @@ _T = (
     ";MeterValues.conf/"
     ";SignCertificate.conf/!status:=Accepted|Rejected"
     ";StartTransaction.conf/!idTagInfo:@IdTagInfo,!transactionId:i"
-    ";SignedFirmwareStatusNotification.conf/"
     ";StatusNotification.conf/"
     ";StopTransaction.conf/idTagInfo:@IdTagInfo"
+    ";LogStatusNotification.conf/"
+    ";SecurityEventNotification.conf/"
+    ";SignedFirmwareStatusNotification.conf/"
     ";"
 )
 

@@ -42,6 +42,8 @@ _MAX_IMAGE_TAR = const(2200000)  # an image bundle: a 2 MB firmware image and th
 _WAIT_STEP_S = const(10)       # retrieveDate is re-checked this often (the clock may be set)
 _DRAIN_MS = const(15000)       # how long the restart waits for messages to reach the CSMS
 _IN_PROGRESS = ("Downloading", "Downloaded", "Installing")
+_SIGNED_RUNNING = ("DownloadScheduled", "Downloading", "DownloadPaused", "Downloaded",
+                   "SignatureVerified", "InstallScheduled", "Installing", "InstallRebooting")
 # A signed status as FirmwareStatusNotification reports it (TriggerMessage): that enum has
 # no signed-only values.
 _PLAIN = {"DownloadScheduled": "Idle", "DownloadPaused": "Downloading",
@@ -148,12 +150,12 @@ def verify_file(key, digest, sig_b64):
 
 def security_event(cp, event, info=None):
     """A SecurityEventNotification (firmware/secevents.py), when this firmware has them."""
-    cp.log.warn("update", "security event %s: %s" % (event, info))
     try:
         from firmware import secevents
     except ImportError:
+        cp.log.warn("update", "security event %s: %s" % (event, info))
         return
-    secevents.record(cp, event, info)
+    secevents.record(cp, event, info)  # logged there
 
 
 class Updater(Job):
@@ -174,11 +176,15 @@ class Updater(Job):
     def status(self, status):
         """Log status, send it (plain or signed notification) and keep it for triggers."""
         if self.request_id is None:
+            self.cp.signed_firmware_status = None  # a trigger reports the plain status
             return super().status(status)
         cp = self.cp
         self.signed_status = status
         plain = _PLAIN.get(status, status)
         cp.firmware_status = plain if plain in _IN_PROGRESS else "Idle"
+        # What an ExtendedTriggerMessage reports (firmware/exttrigger.py).
+        cp.signed_firmware_status = status if status in _SIGNED_RUNNING else "Idle"
+        cp.firmware_request_id = self.request_id
         cp.log.info(self.tag, "signed firmware status %s (request %d)"
                     % (status, self.request_id))
 

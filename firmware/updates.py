@@ -165,6 +165,8 @@ def _report(cp, data, active):
 
     def sent(_reply):
         now = read_active(data)
+        if report == "Installed" and now.get("report") == report:
+            _firmware_updated(cp, now.get("version"))
         if now.get("report") == report:
             now["report"] = None
             now.pop("failed", None)
@@ -180,6 +182,15 @@ def _report(cp, data, active):
                       key="firmware-report")
     cp.outbox.put(entry)
     cp.kick()
+
+
+def _firmware_updated(cp, version):
+    # The security extension's event for a firmware that came up (firmware/secevents.py).
+    try:
+        from firmware import secevents
+    except ImportError:
+        return
+    secevents.record(cp, "FirmwareUpdated", "version %s" % version)
 
 
 def _remove_stale(cp, data, keep):

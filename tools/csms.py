@@ -297,6 +297,14 @@ class Session(ocpp.v16.ChargePoint):
     def on_firmware_status_notification(self, **_):
         return call_result.FirmwareStatusNotification()
 
+    @on(Action.log_status_notification)
+    def on_log_status_notification(self, **_):
+        return call_result.LogStatusNotification()
+
+    @on(Action.security_event_notification)
+    def on_security_event_notification(self, **_):
+        return call_result.SecurityEventNotification()
+
     @on(Action.signed_firmware_status_notification)
     def on_signed_firmware_status_notification(self, **_):
         return call_result.SignedFirmwareStatusNotification()
@@ -644,8 +652,12 @@ class CentralSystem:
                 self._violation(cp_id, f"{action}.conf {text}")
             if errors:
                 session.bad_results[uid] = [t for _, t in errors]
-            elif action == "TriggerMessage" and parsed[2].get("status") == "Accepted":
-                session.triggered[request.get("requestedMessage")] += 1
+            elif (action in ("TriggerMessage", "ExtendedTriggerMessage")
+                  and parsed[2].get("status") == "Accepted"):
+                what = request.get("requestedMessage")
+                if action == "ExtendedTriggerMessage" and what == "FirmwareStatusNotification":
+                    what = "SignedFirmwareStatusNotification"
+                session.triggered[what] += 1
             if uid in session.awaiting:
                 session._response_queue.put_nowait(
                     LibCallResult(uid, parsed[2], action))

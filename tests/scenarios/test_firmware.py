@@ -415,7 +415,8 @@ def test_update_firmware_never_installs_a_bundle_without_the_vendor_signature(
     why = ("the bundle is not signed (no manifest.sig)" if kind == "unsigned"
            else "the vendor signature over manifest.json does not verify")
     cp.wait_log("installation refused: " + why)
-    cp.wait_log("security event InvalidFirmwareSignature")
+    event = csms.wait_for("SecurityEventNotification", {"type": "InvalidFirmwareSignature"})
+    assert why in event["techInfo"]
     csms.expect_none("BootNotification", 1.5)
     assert active(cp) is None
     assert not os.path.exists(os.path.join(data_dir(cp), "app", "a"))
@@ -464,6 +465,8 @@ def test_signed_update_firmware_installs_and_reports_with_request_id(
     boot = csms.wait_for("BootNotification", timeout=20)
     assert boot["firmwareVersion"] == NEW_VERSION
     signed_statuses(csms, "Installed", request_id=11)
+    assert csms.wait_for("SecurityEventNotification",
+                         {"type": "FirmwareUpdated"})["techInfo"] == "version " + NEW_VERSION
     cp.wait_log(MARK)
     assert active(cp)["slot"] == "a"
     assert [m["status"] for m in csms.messages("SignedFirmwareStatusNotification")] == [
@@ -488,11 +491,10 @@ def test_signed_update_firmware_never_installs_an_unproven_bundle(
     assert signed_update(csms, url, sig) == "Accepted"
     if case == "bad_signature":
         signed_statuses(csms, "Downloading", "Downloaded", "InvalidSignature")
-        cp.wait_log("security event InvalidFirmwareSignature: SignedUpdateFirmware signature")
     else:
         signed_statuses(csms, "Downloading", "Downloaded", "SignatureVerified", "Installing",
                         "InstallVerificationFailed")
-        cp.wait_log("security event InvalidFirmwareSignature")
+    csms.wait_for("SecurityEventNotification", {"type": "InvalidFirmwareSignature"})
     csms.expect_none("BootNotification", 1.5)
     statuses_seen = [m["status"] for m in csms.messages("SignedFirmwareStatusNotification")]
     assert "Installing" not in statuses_seen or case != "bad_signature"
@@ -516,7 +518,16 @@ def test_signed_update_firmware_refuses_an_untrusted_signing_certificate(
     install_manufacturer_root(csms)
     assert signed_update(csms, url, sig, cert=other_pem) == "InvalidCertificate"
     assert signed_update(csms, url, sig, cert="not a certificate") == "InvalidCertificate"
-    cp.wait_log("security event InvalidFirmwareSigningCertificate")
+    events = [m for m in csms.messages("SecurityEventNotification")
+              if m["type"] == "InvalidFirmwareSigningCertificate"]
+    deadline = time.monotonic() + 10
+    while len(events) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        events = [m for m in csms.messages("SecurityEventNotification")
+                  if m["type"] == "InvalidFirmwareSigningCertificate"]
+    assert [e["techInfo"][:40] for e in events] == [
+        "no ManufacturerRootCertificate is installed"[:40], "untrusted",
+        "unreadable signing certificate: expected"]
     csms.expect_none("SignedFirmwareStatusNotification", 1.5)
     assert not [p for _, p in web.gets if p == name]  # nothing was downloaded
     assert active(cp) is None

@@ -31,8 +31,11 @@ CP_TO_CS = ["Authorize", "BootNotification", "DataTransfer", "DiagnosticsStatusN
             "StatusNotification", "StopTransaction"]
 # The security extension's messages (whitepaper edition 3) the charger handles.
 CS_TO_CP += ["CertificateSigned", "DeleteCertificate", "GetInstalledCertificateIds",
-             "InstallCertificate", "SignedUpdateFirmware"]
-CP_TO_CS += ["SignCertificate", "SignedFirmwareStatusNotification"]
+             "InstallCertificate"]
+CP_TO_CS += ["SignCertificate"]
+CS_TO_CP += ["ExtendedTriggerMessage", "GetLog", "SignedUpdateFirmware"]
+CP_TO_CS += ["LogStatusNotification", "SecurityEventNotification",
+             "SignedFirmwareStatusNotification"]
 
 T0 = "2026-11-21T12:00:00Z"
 
@@ -121,6 +124,10 @@ VALID_REQUESTS = [
     ("GetInstalledCertificateIds", {"certificateType": "ManufacturerRootCertificate"}),
     ("InstallCertificate", {"certificateType": "CentralSystemRootCertificate",
                             "certificate": "-----BEGIN CERTIFICATE-----"}),
+    ("ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"}),
+    ("GetLog", {"logType": "SecurityLog", "requestId": 3, "retries": 1, "retryInterval": 5,
+                "log": {"remoteLocation": "ftp://logs.example.com/in/",
+                        "oldestTimestamp": T0, "latestTimestamp": T0}}),
 ]
 
 # (action, payload, expected code, expected description)
@@ -306,7 +313,6 @@ BAD_LIMITS = [16.05, 0.01, 6.25, 7.77, 1e-9, 22000.15]
 
 VALID_RESPONSES = [
     ("Authorize", {"idTagInfo": {"status": "Accepted"}}),
-    ("SignedFirmwareStatusNotification", {}),
     ("Authorize", {"idTagInfo": {"status": "Blocked", "expiryDate": T0, "parentIdTag": "P" * 20}}),
     ("BootNotification",
      {"status": "Accepted", "currentTime": "2026-11-21T12:00:00.000Z", "interval": 300}),
@@ -323,6 +329,9 @@ VALID_RESPONSES = [
     ("StopTransaction", {}),
     ("StopTransaction", {"idTagInfo": {"status": "Expired"}}),
     ("SignCertificate", {"status": "Rejected"}),
+    ("LogStatusNotification", {}),
+    ("SecurityEventNotification", {}),
+    ("SignedFirmwareStatusNotification", {}),
 ]
 
 BAD_RESPONSES = [
@@ -409,7 +418,7 @@ BAD_ACTIONS = [
     ("[2, \"a\", \"Reset/\", {}]", NOT_IMPL),
     ("[2, \"a\", \";Reset\", {}]", NOT_IMPL),
     ("[2, \"a\", \"CertificateSigned.conf\", {\"certificateChain\": \"x\"}]", NOT_IMPL),
-    ("[2, \"a\", \"ExtendedTriggerMessage\", {}]", NOT_IMPL),
+    ("[2, \"a\", \"SignedUpdateFirmware.conf\", {}]", NOT_IMPL),
 ] + [("[2, \"a\", \"%s\", {}]" % a, NOT_SUPP) for a in CP_TO_CS if a not in CS_TO_CP]
 
 
@@ -724,8 +733,8 @@ def normalise(s, defs=None):
                       "javaType", "comment")}
     if s.get("type") != "object":
         s.pop("additionalProperties", None)
-    else:
-        s.setdefault("properties", {})  # the extension's empty .conf objects list none
+    elif "properties" not in s:
+        s["properties"] = {}
     if "properties" in s:
         s["properties"] = {k: normalise(v, defs) for k, v in s["properties"].items()}
     if "items" in s:
