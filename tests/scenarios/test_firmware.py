@@ -504,6 +504,37 @@ def test_signed_update_firmware_never_installs_an_unproven_bundle(
     assert not os.path.exists(bundles.marker(interpreter))  # no code of the bundle ran
 
 
+def test_signed_update_firmware_pauses_replaces_and_schedules(csms, charger, interpreter, web,
+                                                               bundles):
+    """DownloadPaused between attempts, AcceptedCanceled for a request that replaces a
+    scheduled one, InstallScheduled until installDateTime."""
+    tar = bundles(interpreter)["good"]
+    url = serve_http(web, "scheduled-%s.tar" % os.path.basename(interpreter), tar)
+    _, _, signer = signing.manufacturer()
+    sig = signing.ecdsa_b64(signer, tar)
+    cp = charger()
+    booted(csms)
+    install_manufacturer_root(csms)
+    assert signed_update(csms, web.url + "/missing-signed.tar", sig, request_id=1, retries=2,
+                         retry_interval=1) == "Accepted"
+    signed_statuses(csms, "Downloading", "DownloadPaused", "Downloading", "DownloadFailed",
+                    request_id=1, timeout=20)
+    assert signed_update(csms, url, sig, request_id=2, at=iso(time.time() + 600)) == "Accepted"
+    signed_statuses(csms, "DownloadScheduled", request_id=2)
+    install_at = int(time.time()) + 4
+    assert signed_update(csms, url, sig, request_id=3,
+                         install_at=iso(install_at)) == "AcceptedCanceled"
+    signed_statuses(csms, "Downloading", "Downloaded", "SignatureVerified", "InstallScheduled",
+                    request_id=3)
+    line = cp.wait_log("signed firmware status Installing (request 3)", timeout=15)
+    h, m, sec = (int(x) for x in line.split()[0].split(":"))  # the charger's (UTC) clock
+    assert h * 3600 + m * 60 + sec >= install_at % 86400  # not before installDateTime
+    signed_statuses(csms, "Installing", "InstallRebooting", request_id=3)
+    signed_statuses(csms, "Installed", request_id=3, timeout=20)
+    assert not [m for m in csms.messages("SignedFirmwareStatusNotification")
+                if m.get("requestId") == 2 and m["status"] != "DownloadScheduled"]
+
+
 def test_signed_update_firmware_refuses_an_untrusted_signing_certificate(
         csms, charger, interpreter, web, bundles):
     tar = bundles(interpreter)["good"]
