@@ -195,6 +195,12 @@ def test_security_profile_upgrade_1_2_3_with_forced_failure_and_fallback(
         assert key_value(tls, "SecurityProfile") == "3"
         assert tls.peers[-1] == ("CP_1", "UC-000001")
 
+        # Logs and diagnostics leave by https:// only now.
+        tls.call(call.GetDiagnostics(location="ftp://127.0.0.1:9/", retries=0))
+        tls.wait_for("DiagnosticsStatusNotification", match={"status": "UploadFailed"},
+                     timeout=20)
+        cp.wait_log("ftp:// refused at SecurityProfile 2 and 3: https:// only", timeout=5)
+
         # After a reboot the charger comes back at profile 3.
         cp.stop()
         n = len(tls.peers)
