@@ -39,17 +39,9 @@ _APPLY_S = const(2)              # a changed profile or key is tried after this 
 
 
 def _event(cp, kind, info=None):
-    """A security event, when firmware/secevents.py is there."""
-    if cp is None:
-        return
-    try:
-        from firmware import secevents
-    except ImportError:
-        return
-    try:
-        secevents.record(cp, kind, info)
-    except Exception as e:  # an event must never stop the link or a reply
-        cp.log.exc("sec", "security event " + kind, e)
+    """A security event (firmware/secevents.py); cp is None in some tests."""
+    if cp is not None:
+        cp.security_event(kind, info)
 
 
 def _state(data):
@@ -160,7 +152,7 @@ async def _open(cfg, keys, log, cp, profile, key):
     except ValueError as e:
         raise ws.WsError(str(e))
     url = ws.join_url(url, csms["id"])
-    log.info("ws", "connecting to %s (SecurityProfile %d)" % (url, profile))
+    log.info("ws", "connecting to %s (SecurityProfile %d)" % (shown(url), profile))
     timeout_ms = csms["connect_timeout"] * 1000
     try:
         # connect_timeout is the network's deadline: the connect, the handshake, and then
@@ -169,12 +161,31 @@ async def _open(cfg, keys, log, cp, profile, key):
                                 wait_ms=timeout_ms, connect_timeout_ms=timeout_ms,
                                 handshake_timeout_ms=timeout_ms, **opts)
     except ws.WsError as e:
-        why = str(e)
-        if "HTTP 401" in why or "HTTP 403" in why:
-            _event(cp, "FailedToAuthenticateAtCentralSystem", why[:50])
-        elif "CERTIFICATE" in why.upper() and "VERIF" in why.upper():
-            _event(cp, "InvalidCentralSystemCertificate", why[:50])
+        kind = event_for(str(e))
+        if kind:
+            _event(cp, kind, str(e))
         raise
+
+
+def shown(url):
+    """`url` without user:password@ (wsopen refuses such a URL, but the log line comes
+    first)."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    return scheme + sep + netloc.rpartition("@")[2] + slash + path
+
+
+def event_for(why):
+    """The security event a failed connect's text stands for, or None."""
+    low = why.lower()
+    # The server refused us: Basic auth (HTTP), or our certificate (a TLS alert).
+    if "http 401" in low or "http 403" in low or ("alert" in low and "certificate" in low):
+        return "FailedToAuthenticateAtCentralSystem"
+    # CPython: "[SSL: CERTIFICATE_VERIFY_FAILED] ..."; mbedtls: "The certificate is not
+    # correctly signed by the trusted CA", "... validity has expired"...
+    if "certificate" in low:
+        return "InvalidCentralSystemCertificate"
+    return None
 
 
 # ---- ChangeConfiguration ---------------------------------------------------------------
@@ -299,7 +310,7 @@ def CertificateSigned(cp, req):
     why, ders = _check_chain(cp, req["certificateChain"])
     if why is not None:
         cp.log.warn("sec", "CertificateSigned: Rejected (%s)" % why)
-        _event(cp, "InvalidChargePointCertificate", why[:50])
+        _event(cp, "InvalidChargePointCertificate", why)
         return {"status": "Rejected"}
     from firmware import x509
     data = cp.cfg["_data"]

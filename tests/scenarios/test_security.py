@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from ocpp.v16 import call
 
-from tests.harness import CsmsThread
+from tests.harness import CsmsThread, write_config
 from tests.scenarios import pki
 from tests.scenarios.steps import booted, change_configuration
 from tools.csms import tls_context
@@ -165,6 +165,8 @@ def test_security_profile_upgrade_1_2_3_with_forced_failure_and_fallback(
         wrong, _ = other.sign_csr(csr)
         assert tls.call(call.CertificateSigned(certificate_chain=wrong),
                         timeout=30).status == "Rejected"
+        tls.wait_for("SecurityEventNotification",
+                      match={"type": "InvalidChargePointCertificate"}, timeout=20)
         stranger = pki.Authority("Stranger").client(tmp_path, "UC-000001")[0]
         assert tls.call(call.CertificateSigned(certificate_chain=Path(stranger).read_text()),
                         timeout=30).status == "Rejected"  # not for our key
@@ -222,6 +224,37 @@ def test_tls_csms_requiring_client_certificates_accepts_only_profile_3(
                 csms_config=dict(common, client_cert=client_cert, client_key=client_key))
         tls.wait_for("BootNotification", timeout=20)
         assert tls.peers == [("CP_2", "UC-000001")]
+        assert tls.violations == []
+    finally:
+        tls.stop()
+
+
+def test_profile_2_verifies_the_central_system_certificate_whatever_verify_tls_says(
+        csms, charger, tmp_path):
+    """A server certificate that does not lead to an installed Central System root is refused
+    at profile 2, even with csms.verify_tls false (which profile 0 and 1 honour)."""
+    root, impostor = pki.Authority("Test CSMS Root"), pki.Authority("Impostor Root")
+    ca = tmp_path / "root.pem"
+    ca.write_text(root.pem)
+    cert, key = impostor.server(tmp_path)
+    tls = CsmsThread(ssl=tls_context(cert, key), password=KEY1).start()
+    try:
+        common = dict(FAST_LINK, url=tls.url, ca_file=str(ca), password=KEY1, verify_tls=False)
+        cp = charger(ocpp={"SecurityProfile": 2}, csms_config=common)
+        for _ in range(2):
+            cp.wait_log("link down", timeout=20)
+        assert not tls.sessions and not tls.peers
+        cp.stop()
+        # The technician sets profile 1, where verify_tls false is honoured: the charger gets
+        # in and reports what it found.
+        write_config(tmp_path / "CP_1", tls.url, "CP_1", ocpp={"SecurityProfile": 1},
+                     csms=common)
+        cp.start()
+        tls.wait_for("BootNotification", timeout=20)
+        assert tls.peers == [("CP_1", None)]
+        event = tls.wait_for("SecurityEventNotification",
+                             match={"type": "InvalidCentralSystemCertificate"}, timeout=20)
+        assert "certificate" in event["techInfo"].lower()
         assert tls.violations == []
     finally:
         tls.stop()
