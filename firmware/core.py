@@ -118,8 +118,10 @@ def Reset(cp, req):
             await asyncio.sleep(0.1)
             waited += 100
         cp.log.info("cp", "%s reset" % req["type"].lower())
-        cp.board.reset(hard)
+        # shutdown() first: it records the ResetOrReboot event, and a board's reset() does
+        # not return.
         cp.shutdown("hard" if hard else "soft")
+        cp.board.reset(hard)
     return {"status": "Accepted"}, reset
 
 
