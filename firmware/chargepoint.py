@@ -444,8 +444,7 @@ class ChargePoint:
                 for t in tasks:
                     if t.done():  # the ticker or link died: that is a bug, restart the charger
                         self.log.error("cp", "a core task ended; restarting")
-                        self.exit_reason = "soft"
-                        self._stop.set()
+                        self.shutdown("soft")
                 try:
                     await asyncio.wait_for(self._stop.wait(), 1)
                 except asyncio.TimeoutError:

@@ -50,4 +50,9 @@ SPEC = (
     ("log.level", "str", "info", ("debug", "info", "warn", "error"), "log level"),
 )
 
+# Secret values (README "Security"): never printed, logged, echoed in a config error, shown by
+# `tools.config show` or uploaded. OCPP keys with access "x" (write-only, firmware/keys.py,
+# e.g. AuthorizationKey) are secret too; they never appear in config.json.
+SECRETS = ("csms.password", "wifi.password")
+
 SECTIONS = ("csms", "station", "data_dir", "log", "ocpp", "hardware", "wifi")

@@ -1,4 +1,5 @@
 """Core profile: the Central System's requests every charge point answers."""
+from firmware import keys
 from firmware.compat import asyncio, const
 
 _RESET_DRAIN_MS = const(15000)  # how long a Reset waits for StopTransactions to be delivered
@@ -29,11 +30,15 @@ def ChangeAvailability(cp, req):
 
 
 def ChangeConfiguration(cp, req):
+    secret = keys.secret(req["key"])
+    if secret:  # from now on no log line shows it, whoever writes it (README "Security")
+        cp.log.hide(req["value"])
     if req["key"] in ("AuthorizationKey", "SecurityProfile"):  # checked, tried, never echoed
         from firmware import profiles
         return profiles.module("secprofile").ChangeConfiguration(cp, req)
     status = cp.keys.change(req["key"], req["value"])
-    cp.log.info("cp", "ChangeConfiguration %s=%s: %s" % (req["key"], req["value"], status))
+    cp.log.info("cp", "ChangeConfiguration %s=%s: %s"
+                % (req["key"], "(not shown)" if secret else req["value"], status))
     return {"status": status}
 
 
@@ -180,8 +185,10 @@ def Reset(cp, req):
             await asyncio.sleep(0.1)
             waited += 100
         cp.log.info("cp", "%s reset" % req["type"].lower())
-        cp.board.reset(hard)
+        # shutdown() first: it records the ResetOrReboot event, and a board's reset() does
+        # not return.
         cp.shutdown("hard" if hard else "soft")
+        cp.board.reset(hard)
     return {"status": "Accepted"}, reset
 
 

@@ -93,6 +93,8 @@ def options(cfg, keys, log, profile, key):
     if profile in (1, 2) and not password:
         raise ValueError("SecurityProfile %d needs a password (AuthorizationKey or "
                          "csms.password)" % profile)
+    if password and hasattr(log, "hide"):
+        log.hide(password)  # an AuthorizationKey from flash: never in a log line either
     auth = (csms["id"], password) if password and profile != 3 else None
     if auth and not secure and not csms["allow_plain_basic_auth"]:
         raise ValueError("refusing to send the Basic auth password over plain ws:// "
