@@ -130,10 +130,33 @@ def _describe(e):
     return " ".join(str(e).split()) or type(e).__name__
 
 
-async def connect(host, port, timeout_ms, secure=False, ca_file=None, verify=True):
+def resolve(host, port, dns, log=None):
+    """The address to connect to for `host`: a fresh lookup, stored in the dict `dns`
+    (host -> address); when the lookup fails, the last good address from `dns` (logged).
+    NetError when there is neither. The lookup blocks (socket.getaddrinfo): see README
+    "WiFi" for how long at most."""
+    try:
+        addr = compat.resolve(host, port)
+    except OSError as e:
+        addr = dns.get(host)
+        if not isinstance(addr, str):
+            raise NetError("cannot resolve {}: {}".format(host, _describe(e)))
+        if log is not None:
+            log.warn("net", "DNS lookup of {} failed ({}); using the last good address {}"
+                     .format(host, _describe(e), addr))
+        return addr
+    if addr != host and dns.get(host) != addr:
+        dns[host] = addr
+    return addr
+
+
+async def connect(host, port, timeout_ms, secure=False, ca_file=None, verify=True, dns=None,
+                  log=None):
     """A Channel to host:port, over TLS when `secure` (the server certificate checked against
     ca_file unless verify is False); timeout_ms bounds the connect and then every read and
-    write. NetError when it cannot be opened."""
+    write. dns: a dict of last good addresses, used when a lookup fails (resolve()).
+    NetError when it cannot be opened."""
+    addr = host if dns is None else resolve(host, port, dns, log)
     ctx = None
     if secure:
         try:
@@ -142,7 +165,7 @@ async def connect(host, port, timeout_ms, secure=False, ca_file=None, verify=Tru
             raise NetError("cannot load CA file {}: {}".format(ca_file, e))
     try:
         reader, writer = await asyncio.wait_for(
-            compat.open_connection(host, port, ctx, host if ctx else None), timeout_ms / 1000)
+            compat.open_connection(addr, port, ctx, host if ctx else None), timeout_ms / 1000)
     except asyncio.TimeoutError:  # before OSError: CPython's TimeoutError is an OSError
         raise NetError("connect timeout after {} ms ({}:{})".format(timeout_ms, host, port))
     except (OSError, ValueError) as e:

@@ -133,9 +133,16 @@ class Watchdog:
 
 
 class Network:
-    """The IP link under the websocket (boot.py brings it up). up() -> bool."""
+    """The IP link under the websocket (WiFi on the ESP32). The link supervisor
+    (firmware/link.py) calls start() to begin a join attempt (never blocking), watches up()
+    -> bool and shows info() -> (IP text or None, RSSI in dBm (int) or None). This base is a
+    network that is always up: a host, a wired board."""
 
     up = _true
+    start = _none
+
+    def info(self):
+        return (None, None)
 
 
 class Connector:

@@ -20,14 +20,6 @@ class Board(base.Board):
         machine.reset()
 
 
-class Wlan(base.Network):
-    """The station interface boot.py brought up."""
-
-    def up(self):
-        import network
-        return network.WLAN(network.STA_IF).isconnected()
-
-
 # -- building from config: `io` is (input-only GPIOs, (lo, hi) GPIOs that can read the pilot)
 
 def _pin_no(cfg, path, io, required=True, output=False):
@@ -143,6 +135,16 @@ def _make_reader(cfg, io):
         return base.TokenReader()
 
 
+def _make_network(cfg):
+    """WiFi when wifi.ssid is set (joined by the link supervisor); else a network taken as
+    up (a board wired another way)."""
+    wifi = cfg.get("wifi") or {}
+    if not wifi.get("ssid"):
+        return base.Network()
+    from hal.wlan import Wlan
+    return Wlan(wifi)
+
+
 def _make_watchdog(cfg):
     if not hwspec.get(cfg, "hardware.watchdog"):
         return Watchdog()
@@ -175,4 +177,4 @@ def make_board(cfg, input_only, adc):
     if led_pin is not None:
         led = Led(led_pin, hwspec.get(cfg, "hardware.led.active_low"))
     return Board([base.Connector(relay, meter, pilot, lock)], Rtc(RTC()), _make_reader(cfg, io),
-                 led, watchdog, Wlan(), (led, meter))
+                 led, watchdog, _make_network(cfg), (led, meter))

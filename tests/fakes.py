@@ -158,6 +158,67 @@ def meter_model(regs, unit=1):
     return respond
 
 
+class FakeNetworkModule:
+    """MicroPython's `network` module with one station and an access point the test switches
+    (`ap`): connect() joins when the AP is on; losing the AP drops the station, which then
+    keeps reconnecting by itself (as the esp32 port's driver does) until disconnect()."""
+
+    STA_IF = 0
+    STAT_IDLE, STAT_CONNECTING, STAT_NO_AP_FOUND, STAT_GOT_IP = 1000, 1001, 201, 1010
+
+    def __init__(self, ap=True):
+        self.ap = ap
+        self.calls = []
+        self.name = None
+        self.sta = None
+
+    def hostname(self, name):
+        self.name = name
+
+    def WLAN(self, interface):
+        if self.sta is None:
+            self.sta = _FakeStation(self)
+        return self.sta
+
+
+class _FakeStation:
+    def __init__(self, net):
+        self._net = net
+        self.wanted = False  # connect() called, no disconnect() since
+        self.config = None
+
+    def active(self, on):
+        self._net.calls.append(("active", on))
+
+    def ifconfig(self, cfg=None):
+        if cfg is not None:
+            self._net.calls.append(("ifconfig", cfg))
+            self.config = cfg
+            return None
+        return self.config or ("10.0.0.2", "255.255.255.0", "10.0.0.1", "10.0.0.1")
+
+    def connect(self, ssid, password):
+        self._net.calls.append(("connect", ssid, password))
+        self.wanted = True
+
+    def disconnect(self):
+        self._net.calls.append(("disconnect",))
+        self.wanted = False
+
+    def isconnected(self):
+        return self.wanted and self._net.ap
+
+    def status(self, param=None):
+        if param == "rssi":
+            if not self.isconnected():
+                raise OSError("not connected")
+            return -61
+        net = self._net
+        if not self.wanted:
+            return net.STAT_IDLE
+        return net.STAT_GOT_IP if net.ap else net.STAT_NO_AP_FOUND
+
+
 # -- a charge point for feature modules (firmware/profiles.py) ---------------------------------
 
 class Outbox:

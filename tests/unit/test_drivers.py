@@ -10,7 +10,6 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import boot  # noqa: E402
 from firmware.clock import civil_from_days, days_from_civil  # noqa: E402
 from hal import base, boards, hwspec  # noqa: E402
 from hal.boards import esp32_devkit  # noqa: E402
@@ -732,79 +731,6 @@ def test_hwspec_get_falls_back_to_default():
     with pytest.raises(KeyError):
         hwspec.get(cfg, "hardware.nope")
     assert hwspec.section("hardware")["meter"]["type"] == "sim"
-
-
-# -- boot ------------------------------------------------------------------------
-
-class FakeWlan:
-    def __init__(self, connect_on_attempt=None):
-        self.calls = []
-        self.attempts = 0
-        self.connect_on = connect_on_attempt
-        self.up = False
-
-    def active(self, on):
-        self.calls.append(("active", on))
-
-    def ifconfig(self, cfg=None):
-        if cfg is not None:
-            self.calls.append(("ifconfig", cfg))
-        return ("10.0.0.2", "255.255.255.0", "10.0.0.1", "10.0.0.1")
-
-    def connect(self, ssid, password):
-        self.attempts += 1
-        self.calls.append(("connect", ssid, password))
-        self.up = self.attempts == self.connect_on
-
-    def isconnected(self):
-        return self.up
-
-    def disconnect(self):
-        self.calls.append(("disconnect",))
-
-    def status(self):
-        return 201
-
-
-def test_boot_backoff_is_exponential_and_capped():
-    assert [boot.backoff_ms(i) for i in range(6)] == [1000, 2000, 4000, 8000, 8000, 8000]
-    assert boot.backoff_ms(100) == 8000
-
-
-def test_boot_join_gives_up_within_the_total_bound():
-    clock = Clock(0)
-    wlan = FakeWlan()
-    sta = boot.join(wlan, {"ssid": "site", "password": "pw", "timeout_s": 60},
-                    clock=clock, sleep=clock.sleep)
-    assert sta is None
-    assert clock.t <= 60000 + 100
-    assert wlan.attempts >= 3
-    assert ("connect", "site", "pw") in wlan.calls
-
-
-def test_boot_join_applies_static_ip_then_connects():
-    clock = Clock(0)
-    wlan = FakeWlan(connect_on_attempt=2)
-    wifi = {"ssid": "site", "password": "", "static": {"ip": "10.0.0.2", "gateway": "10.0.0.1"}}
-    assert boot.join(wlan, wifi, clock=clock, sleep=clock.sleep) is wlan
-    assert wlan.calls[:2] == [("active", True),
-                              ("ifconfig", ("10.0.0.2", "255.255.255.0", "10.0.0.1", "10.0.0.1"))]
-    assert wlan.attempts == 2
-    assert clock.t < 25000
-
-
-def test_boot_static_ip_without_gateway_falls_back_to_dhcp():
-    wlan = FakeWlan(connect_on_attempt=1)
-    clock = Clock(0)
-    assert boot.join(wlan, {"ssid": "s", "static": {"ip": "10.0.0.2"}},
-                     clock=clock, sleep=clock.sleep) is wlan
-    assert not any(c[0] == "ifconfig" for c in wlan.calls)
-
-
-def test_boot_main_returns_at_once_without_network_module():
-    t = time.monotonic()
-    assert boot.main() is None
-    assert time.monotonic() - t < 1.0
 
 
 # -- make_board with a stand-in `machine` module -------------------------------------

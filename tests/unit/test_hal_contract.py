@@ -22,8 +22,9 @@ from hal.relay import Relay  # noqa: E402
 from hal.rfid_token import TokenReader  # noqa: E402
 from hal.s0 import S0Meter  # noqa: E402
 from hal.sdm import SdmMeter  # noqa: E402
+from hal.wlan import Wlan  # noqa: E402
 from tests.fakes import (  # noqa: E402
-    Clock, FakeAdc, FakePin, FakePwm, FakeUart, Log, meter_model)
+    Clock, FakeAdc, FakeNetworkModule, FakePin, FakePwm, FakeUart, Log, meter_model)
 from tests.mpunit import TempDirs  # noqa: E402
 
 # OCPP 1.6 ChargePointErrorCode, without NoError: a part without a fault answers None.
@@ -75,6 +76,16 @@ def _soc(v):
     return v is None or _int(v) and 0 <= v <= 100
 
 
+def _net_info(v):
+    return (isinstance(v, tuple) and len(v) == 2 and (v[0] is None or isinstance(v[0], str))
+            and (v[1] is None or _int(v[1])))
+
+
+def _started(network):
+    network.start()
+    return network
+
+
 def _reply(v):
     return v is None or isinstance(v, str)
 
@@ -95,7 +106,7 @@ CONTRACT = (
     (base.Indicator, (("show", ("charging",), _none), ("poll", (), _none))),
     (base.Rtc, (("set", (1700000000,), _none), ("now", (), _int))),
     (base.Watchdog, (("feed", (), _none),)),
-    (base.Network, (("up", (), _bool),)),
+    (base.Network, (("start", (), _none), ("up", (), _bool), ("info", (), _net_info))),
     (base.Connector, (("fault", (), _code),)),
     (base.Board, (("poll", (), _none), ("command", (["nonsense", "1"],), _reply))),
 )
@@ -210,37 +221,6 @@ class _Uid:
         return b"\x04\xa2\x1b\x7f"
 
 
-class _Wlan:
-    def __init__(self, interface):
-        pass
-
-    def isconnected(self):
-        return True
-
-
-class _NetworkModule:
-    STA_IF = 0
-    WLAN = _Wlan
-
-
-class _with_network(base.Network):
-    """esp32.Wlan with a stand-in `network` module while it is asked."""
-
-    def __init__(self, cls):
-        self._part = cls()
-
-    def up(self):
-        saved = sys.modules.get("network")
-        sys.modules["network"] = _NetworkModule
-        try:
-            return self._part.up()
-        finally:
-            if saved is None:
-                del sys.modules["network"]
-            else:
-                sys.modules["network"] = saved
-
-
 def parts():
     """(name, part) for every part of the simulator and every ESP32 driver."""
     from hal import esp32
@@ -266,7 +246,8 @@ def parts():
             ("parts.Rtc", Rtc(_FakeRtc())), ("parts.Watchdog", Watchdog()),
             ("rfid_token", TokenReader(_Uid(), clock=clock)),
             ("esp32.board", esp32.Board([econn], Rtc(_FakeRtc()), polled=(econn.meter,))),
-            ("esp32.network", _with_network(esp32.Wlan))]
+            ("esp32.network", Wlan({"ssid": "site"}, FakeNetworkModule())),
+            ("esp32.network(no AP)", _started(Wlan({"ssid": "x"}, FakeNetworkModule(False))))]
     # The bases are the stand-ins for parts that are not fitted.
     out += [("base." + cls.__name__, cls()) for cls in
             (base.Relay, base.Meter, base.Pilot, base.Lock, base.TokenReader, base.Indicator,
