@@ -57,7 +57,8 @@ class Meter:
 
     resume = _none
     power_w = current_a = voltage_v = _zero
-    phases = _none  # ((voltage_v, current_a) for phases 1-3) on a three-phase meter, else None
+    # ((voltage_v, current_a, power_w) of phases 1-3) on a three-phase meter, else None
+    phases = _none
     soc = _none     # the EV's state of charge in percent (int), or None when unknown
     fault = _none
     poll = _none

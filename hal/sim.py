@@ -72,7 +72,8 @@ class SimMeter(Meter):
             return None
         v = float(self.voltage)
         amps = self.current_a()
-        return ((v, amps), (v, amps), (v, amps))
+        watts = round(v * amps, 1)
+        return ((v, amps, watts), (v, amps, watts), (v, amps, watts))
 
 
 class SimPilot(Pilot):
