@@ -118,6 +118,9 @@ def validate(cfg):
         why = _check(kind, rule, v)
         if why:
             problems.append("%s = %s - %s (%s)" % (path, json.dumps(v), why, help))
+    csms = cfg.get("csms")
+    if isinstance(csms, dict) and bool(csms.get("client_cert")) != bool(csms.get("client_key")):
+        problems.append("csms.client_cert and csms.client_key go together: set both or none")
     for section in ("csms", "station", "log", "hardware", "wifi"):
         _unknown(cfg.get(section), section, known, problems)
     for path, why in keys.check_section(cfg.get("ocpp", {})):

@@ -25,7 +25,7 @@ DNS: the last good address of the Central System's host is kept (here and in
 import json
 
 from firmware import store, ws
-from firmware.compat import asyncio, const, ticks_ms, ticks_diff, urandom
+from firmware.compat import asyncio, const, ticks_ms, ticks_diff, unload, urandom
 from firmware.rpc import NotConnected
 
 _STABLE_MS = const(60000)     # a link that lived this long resets the reconnect backoff
@@ -61,38 +61,34 @@ async def first_to_end(coros):
 
 class Link:
     def __init__(self, cfg, keys, log, indicator, connect=None, network=None):
+        self._cfg = cfg
         self._csms = cfg["csms"]
-        self._cfg_dir = cfg["_dir"]
         self._keys = keys
         self._log = log
         self._indicator = indicator
         self._connect = connect or self._websocket
         self.conn = None
+        self.owner = None  # the ChargePoint, for security events
         self._network = network
         self._joined = False  # the network was up at the last look (for the log)
-        self._dns_path = store.join(cfg.get("_data") or self._cfg_dir, "dns.json")
+        self._dns_path = store.join(cfg.get("_data") or cfg["_dir"], "dns.json")
         self._dns = None      # host -> last good address, read on first use
 
     async def _websocket(self):
-        csms = self._csms
-        url = ws.join_url(csms["url"], csms["id"])
-        auth = (csms["id"], csms["password"]) if csms["password"] else None
-        ca = store.join(self._cfg_dir, csms["ca_file"]) if csms["ca_file"] else None
-        timeout_ms = csms["connect_timeout"] * 1000
-        self._log.info("ws", "connecting to " + url)
+        # URL, credentials and certificates come from the security profile; its code and
+        # the certificate store's are dropped again once the link is up.
+        from firmware import secprofile
         if self._dns is None:
             known = store.read_json(self._dns_path, {})
             self._dns = known if isinstance(known, dict) else {}
         before = dict(self._dns)
         try:
-            # connect_timeout is the network's deadline: the connect, the handshake, and then
-            # each frame sent or begun to arrive (ws.py).
-            return await ws.connect(url, protocol="ocpp1.6", auth=auth, ca_file=ca,
-                                    verify=csms["verify_tls"], max_message=csms["max_message"],
-                                    wait_ms=timeout_ms, connect_timeout_ms=timeout_ms,
-                                    handshake_timeout_ms=timeout_ms, dns=self._dns,
-                                    log=self._log)
+            return await secprofile.connect(self._cfg, self._keys, self._log, self.owner,
+                                            dns=self._dns, dns_log=self._log)
         finally:
+            unload("firmware.secprofile")
+            if self.owner is None or self.owner.loaded("certificates") is None:
+                unload("firmware.certificates")
             if self._dns != before:  # a new address: one small write, rarely
                 store.write_atomic(self._dns_path, json.dumps(self._dns))
 

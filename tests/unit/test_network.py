@@ -148,18 +148,18 @@ def test_resolve_on_micropython():
 
 def test_link_stores_a_new_address_once(tmp_path):
     """The flash copy is written when an address changes, not at every connect."""
-    cfg = {"csms": {"url": "ws://localhost:9/ocpp", "id": "CP", "password": "", "ca_file": "",
-                    "verify_tls": True, "max_message": 8192, "connect_timeout": 1},
-           "_dir": str(tmp_path), "_data": str(tmp_path)}
-    link = linkmod.Link(cfg, {}, Log(), base.Indicator())
-    path = tmp_path / "dns.json"
-    for _ in range(2):
-        with pytest.raises(Exception):            # nothing listens on port 9
-            asyncio.run(link._websocket())
-        assert json.loads(path.read_text()) == {"localhost": "127.0.0.1"}
-        stamp = path.stat().st_mtime_ns
-    path.write_text('{"localhost": "127.0.0.1"}')
-    stamp = path.stat().st_mtime_ns
+    from firmware import config
+    from firmware.keys import Keys
+    from tools.driver import write_config
+    path = write_config(tmp_path, "ws://localhost:9/ocpp")      # nothing listens on port 9
+    cfg = config.load(str(path))
+    keys = Keys(cfg["ocpp"], str(tmp_path / "keys.json"), 1, Log())
+    link = linkmod.Link(cfg, keys, Log(), base.Indicator())
+    dns = tmp_path / "data" / "dns.json"
     with pytest.raises(Exception):
         asyncio.run(link._websocket())
-    assert path.stat().st_mtime_ns == stamp
+    assert json.loads(dns.read_text()) == {"localhost": "127.0.0.1"}
+    dns.write_text('{"localhost": "127.0.0.1"} ')               # marked: rewritten or not?
+    with pytest.raises(Exception):
+        asyncio.run(link._websocket())
+    assert dns.read_text() == '{"localhost": "127.0.0.1"} '       # same address: no write
