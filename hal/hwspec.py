@@ -138,7 +138,7 @@ SPEC = (
     ("wifi.hostname", "str", "", None,
      "DHCP host name (empty: port default)"),
     ("wifi.timeout_s", "int", 60, (5, 600),
-     "longest time boot waits for WiFi"),
+     "not read any more (the link supervisor joins); kept so older configs stay valid"),
     ("wifi.static.ip", "str", "", None,
      "static IPv4 address (empty: DHCP)"),
     ("wifi.static.netmask", "str", "255.255.255.0", None,
