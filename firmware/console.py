@@ -2,8 +2,8 @@
 from firmware.compat import collect, mem_alloc, mem_free, stdin_reader
 
 HELP = ("commands: plug N | unplug N | pilot N A-F | swipe TAG | power N W | fault N CODE"
-        " | clear N | lockfail N | ap on|off | data VENDOR [MESSAGE [DATA]] | status | flash"
-        " | mem | help"
+        " | clear N | lockfail N | ap on|off | data VENDOR [MESSAGE [DATA]] | csr | status"
+        " | flash | mem | seclog clear | help"
         " | quit")
 
 
@@ -62,10 +62,16 @@ async def run(get_cp, board):
         elif words[0] == "mem":
             collect()
             print("mem: alloc=%d free=%d" % (mem_alloc(), mem_free()))
+        elif words[0] == "seclog" and words[1:] == ["clear"]:
+            from firmware import secevents  # the technician empties the security log
+            secevents.clear(cp)
+            print("security log cleared")
         elif words[0] == "help":
             print(HELP)
         elif words[0] == "data" and len(words) >= 2:
             _data_transfer(cp, words)
+        elif words[0] == "csr":  # a new key pair, and SignCertificate for its certificate
+            _sign_request(cp)
         else:
             reply = board.command(words)
             print(reply if reply else "unknown command %r; %s" % (line, HELP))
@@ -85,4 +91,16 @@ def _data_transfer(cp, words):
             print("DataTransfer: %s" % reply.get("status"))
         except Exception as e:
             print("DataTransfer failed: %s" % e)
+    asyncio.create_task(send())
+
+
+def _sign_request(cp):
+    from firmware import profiles
+    from firmware.compat import asyncio
+
+    async def send():
+        try:
+            await profiles.module("secprofile").sign_request(cp)
+        except Exception as e:
+            print("SignCertificate failed: %s" % e)
     asyncio.create_task(send())

@@ -44,6 +44,7 @@ _T = (
     "!chargingSchedulePeriod:*@SchedulePeriod,minChargingRate:d"
     ";@SchedulePeriod/!startPeriod:i,!limit:d,numberPhases:i"
     ";@AuthorizationData/!idTag:s20,idTagInfo:@IdTagInfo"
+    ";@LogParameters/!remoteLocation:s512,oldestTimestamp:t,latestTimestamp:t"
     ";@CertificateUse/=CentralSystemRootCertificate|ManufacturerRootCertificate"
     ";@CertificateHashData/!hashAlgorithm:=SHA256|SHA384|SHA512,!issuerNameHash:s128,"
     "!issuerKeyHash:s128,!serialNumber:s40"
@@ -73,6 +74,12 @@ _T = (
     "FirmwareStatusNotification|Heartbeat|MeterValues|StatusNotification,connectorId:i"
     ";UnlockConnector/!connectorId:i"
     ";UpdateFirmware/!location:u,retries:i,!retrieveDate:t,retryInterval:i"
+    # security extension (whitepaper edition 3): security events and logs
+    ";ExtendedTriggerMessage/!requestedMessage:=BootNotification|LogStatusNotification|"
+    "FirmwareStatusNotification|Heartbeat|MeterValues|SignChargePointCertificate|"
+    "StatusNotification,connectorId:i"
+    ";GetLog/!log:@LogParameters,!logType:=DiagnosticsLog|SecurityLog,!requestId:i,retries:i,"
+    "retryInterval:i"
     # responses to CP->CS requests
     ";Authorize.conf/!idTagInfo:@IdTagInfo"
     ";BootNotification.conf/!status:=Accepted|Pending|Rejected,!currentTime:t,!interval:i"
@@ -85,6 +92,9 @@ _T = (
     ";StartTransaction.conf/!idTagInfo:@IdTagInfo,!transactionId:i"
     ";StatusNotification.conf/"
     ";StopTransaction.conf/idTagInfo:@IdTagInfo"
+    ";LogStatusNotification.conf/"
+    ";SecurityEventNotification.conf/"
+    ";SignedFirmwareStatusNotification.conf/"
     ";"
 )
 

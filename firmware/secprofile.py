@@ -26,7 +26,7 @@ with its key in `<data_dir>/client.pem`; the latter wins. The key pair is made h
 P-256, firmware/p256.py) and never leaves the charger.
 """
 from firmware import store
-from firmware.compat import const
+from firmware.compat import asyncio, const
 
 _KEY_FILE = "authkey.json"       # {"key": current or None, "try": {"profile", "key"} or None}
 _CLIENT = "client.pem"           # CertificateSigned chain + our key
@@ -35,6 +35,7 @@ _HEX = "0123456789abcdefABCDEF"
 _KEY_MIN = const(32)             # AuthorizationKey: 16..20 bytes as hex (whitepaper)
 _KEY_MAX = const(40)
 _MAX_CHAIN_CERTS = const(4)
+_APPLY_S = const(2)              # a changed profile or key is tried after this on a new link
 
 
 def _event(cp, kind, info=None):
@@ -227,7 +228,12 @@ def change(cp, name, value):
                 % (name, shown))
 
     async def reconnect():
-        await cp.link.close(1000, "security parameters changed")
+        # A Central System may follow with a Reset (OCTT TC_083): give it the chance on this
+        # link; the trial is on flash, so a reboot tries it as well.
+        link = cp.link.conn
+        await asyncio.sleep(_APPLY_S)
+        if cp.link.conn is link:
+            await cp.link.close(1000, "security parameters changed")
     return {"status": "Accepted"}, reconnect
 
 

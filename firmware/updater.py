@@ -90,13 +90,10 @@ class Updater(Job):
         await self._restart(new)
 
     async def _download(self, url):
-        cfg = self.cp.cfg
-        csms = cfg["csms"]
-        # The Central System's trust settings also cover its file servers.
-        ca = store.join(cfg["_dir"], csms["ca_file"]) if csms["ca_file"] else None
         from firmware import transfer
-        n, digest = await transfer.download(url, self._tar, ca_file=ca,
-                                            verify=csms["verify_tls"], max_bytes=_MAX_BUNDLE)
+        # The Central System's trust settings, and https only at SecurityProfile >= 2.
+        n, digest = await transfer.download(url, self._tar, max_bytes=_MAX_BUNDLE,
+                                            **transfer.settings(self.cp))
         self.cp.log.info("update", "downloaded %d bytes, sha256 %s" % (n, digest))
 
     def _switch(self, new, version):

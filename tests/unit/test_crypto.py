@@ -111,3 +111,83 @@ def test_key_made_on_micropython_loads_as_client_key_in_both_ssl(mp_key, tmp_pat
     compat.load_cert_chain(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), str(chain), str(key))
     proc = run_mp(_LOAD_CHAIN, chain, key)
     assert proc.returncode == 0 and "loaded" in proc.stdout, proc.stdout + proc.stderr
+
+
+_TLS_CLIENT = """
+import socket, ssl, sys
+sys.path.insert(0, "")
+from firmware import compat
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+compat.load_cert_chain(ctx, sys.argv[2], sys.argv[3])
+if hasattr(ctx, "check_hostname"):
+    ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE  # the server's certificate is not what this test checks
+sock = socket.socket()
+sock.connect(socket.getaddrinfo("127.0.0.1", int(sys.argv[1]))[0][-1])
+tls = ctx.wrap_socket(sock, server_hostname="localhost")
+print(tls.read(64) if hasattr(tls, "read") else tls.recv(64))
+"""
+
+
+def _tls_server(tmp_path, ca_pem):
+    # A TLS server that demands a client certificate issued by the CA of `ca_pem` and answers
+    # with the subject of the one it got.
+    import socket
+    import threading
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "localhost")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(7)
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    (tmp_path / "server.pem").write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
+    (tmp_path / "ca.pem").write_bytes(ca_pem)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(tmp_path / "server.pem"))
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(str(tmp_path / "ca.pem"))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(2)
+    listener.settimeout(60)
+    seen = []
+
+    def serve():
+        for _ in range(2):
+            conn, _ = listener.accept()
+            try:
+                with ctx.wrap_socket(conn, server_side=True) as tls:
+                    subject = dict(x[0] for x in tls.getpeercert()["subject"])
+                    seen.append(subject["commonName"])
+                    tls.sendall(("hello " + subject["commonName"]).encode())
+            except (ssl.SSLError, OSError) as e:
+                seen.append(repr(e))
+                conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1], seen
+
+
+def test_tls_client_certificate_from_a_micropython_key_on_both_interpreters(mp_key, tmp_path):
+    chain = _issue(x509.load_pem_x509_csr(mp_key["csr"].encode()), tmp_path)
+    key = tmp_path / "key.pem"
+    key.write_text(mp_key["key"])
+    ca_pem = chain.read_bytes().split(b"-----END CERTIFICATE-----\n", 1)[1]
+    port, seen = _tls_server(tmp_path, ca_pem)
+    for interpreter in ("micropython", "python3"):
+        if interpreter == "micropython":
+            proc = run_mp(_TLS_CLIENT, port, chain, key)
+        else:
+            import subprocess
+            import sys
+            from tools.driver import ROOT
+            proc = subprocess.run([sys.executable, "-c", _TLS_CLIENT, str(port), str(chain),
+                                   str(key)], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=60)
+        assert proc.returncode == 0 and "hello CP-0042" in proc.stdout, \
+            (interpreter, proc.stdout + proc.stderr, seen)
+    assert seen == ["CP-0042", "CP-0042"]
