@@ -146,12 +146,11 @@ def _make_reader(cfg, io):
             i2c = I2C(0, scl=Pin(_pin_no(cfg, "hardware.rfid.scl_pin", io, output=True)),
                       sda=Pin(_pin_no(cfg, "hardware.rfid.sda_pin", io, output=True)),
                       freq=100000)
-            bus = rfid_pn532.I2cBus(i2c)
-        else:
-            from machine import SPI
-            bus = rfid_pn532.SpiBus(_spi(cfg, io, SPI.LSB),  # the PN532 talks LSB first
-                                    _out(cfg, "hardware.rfid.cs_pin", io, value=1))
-        return TokenReader(rfid_pn532.Pn532(bus))
+            return TokenReader(rfid_pn532.Pn532(rfid_pn532.I2cBus(i2c)))
+        from machine import SPI
+        spi = rfid_pn532.SpiBus(_spi(cfg, io, SPI.LSB),  # the PN532 talks LSB first
+                                _out(cfg, "hardware.rfid.cs_pin", io, value=1))
+        return TokenReader(rfid_pn532.Pn532(spi))
     except OSError as e:
         # A missing reader must not keep the charger from booting.
         print("rfid: reader not available:", e)

@@ -201,10 +201,11 @@ class SimBoard(Board):
     def __init__(self, cfg):
         st = cfg["station"]
         self._cards = SimReader()
+        self._ap = SimNetwork()
         Board.__init__(self, [SimConnector(i + 1, st["voltage"], st["phases"],
                                            st["fixed_cable"])
                               for i in range(st["connectors"])], SimRtc(), self._cards,
-                       network=SimNetwork())
+                       network=self._ap)
         self._path = store.join(cfg["_data"], "sim.json")
         self._saved = ticks_ms()
         world = store.read_json(self._path, [])
@@ -235,7 +236,7 @@ class SimBoard(Board):
         if cmd == "ap":
             if len(words) != 2 or words[1] not in ("on", "off"):
                 return "usage: ap on | ap off"
-            self.network.set_ap(words[1] == "on")
+            self._ap.set_ap(words[1] == "on")
             return "access point " + words[1]
         if cmd not in ("plug", "unplug", "pilot", "power", "fault", "clear", "lockfail"):
             return None
