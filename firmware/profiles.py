@@ -46,7 +46,9 @@ FEATURES = (
      "CertificateStoreMaxLength", ""),
     ("Core", "secprofile", "CertificateSigned",
      "AuthorizationKey CertificateSignedMaxChainSize CpoName SecurityProfile", ""),
-    ("FirmwareManagement", "updater", "UpdateFirmware", "", ""),
+    # SignedUpdateFirmware (security extension) is handled by the same module as
+    # UpdateFirmware, so it shares its row.
+    ("FirmwareManagement", "updater", "UpdateFirmware SignedUpdateFirmware", "", ""),
     ("FirmwareManagement", "diagnostics", "GetDiagnostics", "", ""),
     ("LocalAuthListManagement", "localauth", "GetLocalListVersion SendLocalList",
      "LocalAuthListEnabled LocalAuthListMaxLength SendLocalListMaxLength", ""),

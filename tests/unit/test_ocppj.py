@@ -33,7 +33,7 @@ CP_TO_CS = ["Authorize", "BootNotification", "DataTransfer", "DiagnosticsStatusN
 CS_TO_CP += ["CertificateSigned", "DeleteCertificate", "GetInstalledCertificateIds",
              "InstallCertificate"]
 CP_TO_CS += ["SignCertificate"]
-CS_TO_CP += ["ExtendedTriggerMessage", "GetLog"]
+CS_TO_CP += ["ExtendedTriggerMessage", "GetLog", "SignedUpdateFirmware"]
 CP_TO_CS += ["LogStatusNotification", "SecurityEventNotification",
              "SignedFirmwareStatusNotification"]
 
@@ -69,6 +69,10 @@ def profile(**over):
 # One valid payload per CS->CP request, using every property at least once.
 VALID_REQUESTS = [
     ("CancelReservation", {"reservationId": 3}),
+    ("SignedUpdateFirmware", {"requestId": 4, "retries": 2, "retryInterval": 30, "firmware": {
+        "location": "https://fw.example.com/fw-1.2.tar", "retrieveDateTime": T0,
+        "installDateTime": T0, "signingCertificate": "-----BEGIN CERTIFICATE-----",
+        "signature": "c2ln"}}),
     ("ChangeAvailability", {"connectorId": 0, "type": "Inoperative"}),
     ("ChangeAvailability", {"connectorId": 1, "type": "Operative"}),
     ("ChangeConfiguration", {"key": "HeartbeatInterval", "value": "300"}),
