@@ -37,6 +37,8 @@ SPEC = (
     ("station.vendor", "str", REQUIRED, (1, 20), "chargePointVendor in BootNotification"),
     ("station.model", "str", REQUIRED, (1, 20), "chargePointModel in BootNotification"),
     ("station.serial", "str", "", (0, 25), "chargePointSerialNumber in BootNotification"),
+    ("station.charge_box_serial", "bool", True, None,
+     "also send the serial as chargeBoxSerialNumber (deprecated in 1.6; older CSMSs read it)"),
     ("station.firmware_version", "str", "", (0, 50), "firmwareVersion in BootNotification"),
     ("station.connectors", "int", 1, (1, 8), "number of connectors (1-8)"),
     ("station.fixed_cable", "bool", False, None,
