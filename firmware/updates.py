@@ -145,7 +145,10 @@ def _confirm_image(cp, data, active):
     if not active.get("confirmed"):
         if running == active.get("partition"):
             from hal import ota
-            ota.partition_class(cp.cfg).mark_app_valid_cancel_rollback()
+            try:
+                ota.partition_class(cp.cfg).mark_app_valid_cancel_rollback()
+            except OSError as e:  # e.g. a bootloader built without app rollback
+                cp.log.warn("update", "mark_app_valid_cancel_rollback: %s" % e)
             unload("hal.ota")
             cp.log.info("update", "image %s on %s confirmed" % (active.get("version"), running))
         else:
