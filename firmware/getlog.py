@@ -118,7 +118,6 @@ class LogUpload(Job):
 
     async def upload(self, req, name, since, until):
         cp = self.cp
-        cfg = cp.cfg
         location = req["log"]["remoteLocation"]
         scheme = location[:location.find("://") + 3].lower()
         if scheme not in _SCHEMES:
@@ -132,15 +131,13 @@ class LogUpload(Job):
         try:
             from firmware import transfer  # loaded for the upload only
             n = self._write(tmp, req["logType"], since, until)
-            csms = cfg["csms"]
-            ca = store.join(cfg["_dir"], csms["ca_file"]) if csms["ca_file"] else None
+            opts = transfer.settings(cp)  # trust, and https only at SecurityProfile >= 2
             url = transfer.in_folder(location, name)
             why = []
 
             async def attempt():
                 try:
-                    size, _ = await transfer.upload(url, tmp, method="PUT", ca_file=ca,
-                                                    verify=csms["verify_tls"])
+                    size, _ = await transfer.upload(url, tmp, method="PUT", **opts)
                 except Exception as e:
                     why.append(str(e))
                     raise
