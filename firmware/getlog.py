@@ -6,7 +6,8 @@ in data_dir and sent with HTTP(S) PUT or FTP STOR into the directory `remoteLoca
 ("<charge point id>-<UTC time>-security.log" / "-diagnostics.log"). LogStatusNotification
 (with the request's requestId): Uploading, then Uploaded, or after the attempts job.py allows:
 PermissionDenied (the server refused our credentials), UploadFailure; BadMessage for a
-location that is no URL, NotSupportedOperation for a scheme we cannot upload to.
+location that is no URL, NotSupportedOperation for a scheme we cannot upload to (anything
+but https:// at SecurityProfile 2 and 3, transfer.settings()).
 One upload at a time: a GetLog while another waits between attempts replaces it
 (AcceptedCanceled); while one is sending, it is Rejected. A feature module
 (firmware/profiles.py), loaded on the first GetLog.
@@ -120,7 +121,9 @@ class LogUpload(Job):
         cp = self.cp
         location = req["log"]["remoteLocation"]
         scheme = location[:location.find("://") + 3].lower()
-        if scheme not in _SCHEMES:
+        from firmware import transfer  # loaded for the upload only
+        opts = transfer.settings(cp)  # trust, and https only at SecurityProfile >= 2
+        if scheme not in _SCHEMES or (opts["tls_only"] and scheme != "https://"):
             cp.log.warn(self.tag, "GetLog location: %s"
                         % ("no URL" if "://" not in location else "cannot upload to " + scheme))
             self.status("BadMessage" if "://" not in location else "NotSupportedOperation")
@@ -129,9 +132,7 @@ class LogUpload(Job):
         tmp = self._tmp
         result = "UploadFailure"
         try:
-            from firmware import transfer  # loaded for the upload only
             n = self._write(tmp, req["logType"], since, until)
-            opts = transfer.settings(cp)  # trust, and https only at SecurityProfile >= 2
             url = transfer.in_folder(location, name)
             why = []
 
