@@ -7,7 +7,6 @@ access point delays the start but never blocks it; the firmware keeps trying
 to reach the CSMS afterwards. On the unix port and on CPython there is no
 `network` module and this returns at once.
 """
-import json
 
 from firmware.compat import ticks_ms, ticks_diff, sleep_ms
 
@@ -18,12 +17,15 @@ _POLL_MS = 100
 
 
 def load_config(path="config.json"):
+    from firmware import store  # strict JSON, as the charger reads the same file
     try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:
+        with open(path):
+            pass
+    except OSError as e:
         print("boot: cannot read", path, "-", e)
         return {}
+    cfg = store.read_json(path, {})  # a broken file is named on the console
+    return cfg if isinstance(cfg, dict) else {}
 
 
 def backoff_ms(attempt):

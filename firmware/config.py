@@ -142,13 +142,9 @@ def _unknown(node, path, known, problems):
 def parse(text):
     """(cfg, problems) from the text of a config file."""
     try:
-        cfg = json.loads(text)
-    except ValueError:
-        from firmware import jsonlint
-        where = jsonlint.locate(text)
-        if where:
-            return None, ["line %d: %s" % where]
-        return None, ["not valid JSON"]
+        cfg = store.loads(text)  # strict on every interpreter (firmware/jsonlint.py)
+    except ValueError as e:
+        return None, [str(e)]
     return cfg, validate(cfg)
 
 

@@ -81,7 +81,7 @@ class Sessions:
         """(header dict, last meter, its time) of a mirror, or None."""
         try:
             with open(path) as f:
-                head = json.loads(f.readline())
+                head = store.loads(f.readline())
                 meter, t = head["ms"], head["st"]
                 for line in f:
                     parts = line.split()
