@@ -12,17 +12,27 @@ from firmware.compat import asyncio, ON_DEVICE, unload
 from firmware.log import Log
 
 
+_RETRY_S = 60  # a board without a usable config looks again after this long
+
+
 def load_config(path, log):
     """The checked config.json (or the last good copy). The checker's code is dropped after:
-    it is needed again only at the next start. No usable config at all ends the process."""
-    from firmware import config
-    try:
-        return config.load(path, log)
-    except config.ConfigError as e:
-        print("config: %s" % e)
-        sys.exit(2)
-    finally:
-        unload("firmware.config")
+    it is needed again only at the next start. No usable config at all ends the process on
+    a host; a board says why and tries again every minute (a reset would only loop, and a
+    technician may be fixing the file or the flash meanwhile)."""
+    while True:
+        from firmware import config
+        try:
+            return config.load(path, log)
+        except config.ConfigError as e:
+            print("config: %s" % e)
+            if not ON_DEVICE:
+                sys.exit(2)
+        finally:
+            unload("firmware.config")
+        print("config: trying again in %d s" % _RETRY_S)
+        from firmware.compat import sleep_ms
+        sleep_ms(_RETRY_S * 1000)
 
 
 def make_board(cfg):

@@ -73,3 +73,10 @@ def exists(path):
         return True
     except OSError:
         return False
+
+
+def is_dir(path):
+    try:
+        return os.stat(path)[0] & 0x4000 != 0
+    except OSError:
+        return False
