@@ -174,6 +174,8 @@ def main():
             reason = app.main(path)
         except Exception as e:
             crashed(e)
+        if reason == "interrupted":
+            sys.exit(130)  # as a shell reports Ctrl-C: a supervisor sees it did not quit
         if reason not in ("soft", "hard"):
             return
         if folder:

@@ -8,7 +8,7 @@ imports the new application.
 """
 import sys
 
-from firmware.compat import asyncio, ON_DEVICE, unload
+from firmware.compat import asyncio, ON_DEVICE, unix_time, unload
 from firmware.log import Log
 
 
@@ -41,17 +41,25 @@ def make_board(cfg):
     return boards.load(boards.name(cfg) if ON_DEVICE else "sim").make_board(cfg)
 
 
-async def serve(path):
+def _startup_line(cp, path, cfg):
+    impl = sys.implementation
+    return "uCharge %s on %s %s starting as %s (%d connector(s)); config %s, data_dir %s" % (
+        cp.firmware_version or "(no version)", impl.name,
+        ".".join(str(n) for n in impl.version[:3]), cfg["csms"]["id"], len(cp.connectors),
+        path, cfg["_data"])
+
+
+async def serve(path, current=None):
     """Run chargers until "quit", or until a reset must start another application
-    ("soft"/"hard" returned)."""
-    boot_log = Log()
+    ("soft"/"hard" returned). `current[0]` is the charger running now."""
+    boot_log = Log(now=unix_time)
     cfg = load_config(path, boot_log)
     # Imported once the config is checked and its tables are freed: the boot peak is lower.
     from firmware import updates
     from firmware.chargepoint import ChargePoint
     board = make_board(cfg)
     running = updates.active_slot(cfg["_data"])
-    current = [None]
+    current = current or [None]
     listener = None
     try:
         while True:
@@ -65,8 +73,7 @@ async def serve(path):
             if listener is None and not ON_DEVICE:  # the host's stdin console; a board has none
                 from firmware import console
                 listener = asyncio.create_task(console.run(lambda: current[0], board))
-            log.info("main", "charger %s starting (%d connector(s))"
-                     % (cfg["csms"]["id"], len(cp.connectors)))
+            log.info("main", _startup_line(cp, path, cfg))
             try:
                 reason = await cp.run()
             finally:
@@ -88,8 +95,29 @@ async def serve(path):
 
 
 def main(path):
-    """Run the application; -> "quit", or "soft"/"hard" when the loader must load it again."""
+    """Run the application; -> "quit", "interrupted" (Ctrl-C), or "soft"/"hard" when the
+    loader must load it again."""
+    current = [None]
     try:
-        return asyncio.run(serve(path))
+        return asyncio.run(serve(path, current))
     except KeyboardInterrupt:
-        return "quit"
+        cp = current[0]
+        if cp is not None:
+            stop(cp)
+        return "interrupted"
+
+
+def stop(cp):
+    """After Ctrl-C. CPython's asyncio.run has already cancelled the charger (its contactors
+    opened, the websocket closed with 1001); MicroPython's stops where it was, so do the
+    same here on a fresh loop. Then a stop line, on the console and in the log ring."""
+    for hw in cp.board.connectors:
+        hw.relay.set(False)
+    if cp.link.conn is not None:
+        loop = asyncio.new_event_loop()  # MicroPython: also drops the interrupted tasks
+        try:
+            loop.run_until_complete(asyncio.wait_for(cp.link.close(1001, "going away"), 2))
+        except Exception:
+            pass  # the link may be half dead: nothing more to do for it
+    cp.log.warn("main", "stopped: interrupted (Ctrl-C); contactors open")
+    cp.log.flush()

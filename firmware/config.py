@@ -173,8 +173,8 @@ def check_paths(cfg, base, board):
     ca = csms["ca_file"]
     if csms["url"].startswith("wss://") and csms["verify_tls"] and not ca and board:
         problems.append("csms.ca_file is empty - a board needs the Central System's CA"
-                        " certificate (PEM) for wss://: put the file next to config.json and"
-                        " set csms.ca_file to its name (or use csms.verify_tls false, unsafe)")
+                        " certificate (PEM) for wss://; put it next to config.json and name"
+                        " it here")
     if ca:
         parts = ca.replace("\\", "/").split("/")
         if ca.startswith("/") or ".." in parts:

@@ -66,6 +66,8 @@ def RemoteStartTransaction(cp, req):
                     conn = c
     else:
         conn = cp.connector(cid)
+    cp.log.info("cp", "RemoteStartTransaction for %s on connector %s, asked by the Central"
+                " System" % (tag, "any" if cid is None else cid))
     if conn is None or not conn.free() or conn.auth_tag is not None or not cp.operative:
         return {"status": "Rejected"}
     res = reservations.holds(conn) if reservations else None
@@ -90,6 +92,8 @@ def RemoteStartTransaction(cp, req):
 
 
 def RemoteStopTransaction(cp, req):
+    cp.log.info("cp", "RemoteStopTransaction %d, asked by the Central System"
+                % req["transactionId"])
     for c in cp.connectors:
         if c.tx is not None and c.tx.tx_id == req["transactionId"]:
             cp.sessions.stop(c, "Remote")
@@ -99,6 +103,7 @@ def RemoteStopTransaction(cp, req):
 
 def Reset(cp, req):
     hard = req["type"] == "Hard"
+    cp.log.info("cp", "Reset %s, asked by the Central System" % req["type"])
 
     async def reset():
         for c in cp.connectors:
@@ -116,6 +121,7 @@ def Reset(cp, req):
 
 
 def UnlockConnector(cp, req):
+    cp.log.info("cp", "UnlockConnector %d, asked by the Central System" % req["connectorId"])
     conn = cp.connector(req["connectorId"])
     if conn is None or conn.hw.lock is None:
         return {"status": "NotSupported"}

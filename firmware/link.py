@@ -64,6 +64,10 @@ class Link:
         ca = store.join(self._cfg_dir, csms["ca_file"]) if csms["ca_file"] else None
         timeout_ms = csms["connect_timeout"] * 1000
         self._log.info("ws", "connecting to " + url)
+        if url.startswith("wss://") and not csms["verify_tls"]:
+            # Said at every connection: a test setting must not stay on in the field unseen.
+            self._log.warn("ws", "TLS certificate NOT verified (csms.verify_tls false): anyone"
+                                 " on the network path can pose as the Central System")
         # connect_timeout is the network's deadline: the connect, the handshake, and then
         # each frame sent or begun to arrive (ws.py).
         return await ws.connect(url, protocol="ocpp1.6", auth=auth, ca_file=ca,
@@ -78,14 +82,20 @@ class Link:
         while True:
             self._indicator.show("connecting")
             started = ticks_ms()
+            up = False
             try:
                 self.conn = await self._connect()
+                up = True
                 self._log.info("ws", "connected")
                 await first_to_end((session(self.conn), self._keeper(self.conn)))
             except asyncio.CancelledError:
                 raise
             except (ws.WsError, NotConnected, OSError) as e:
-                self._log.warn("ws", "link down: %s" % e)
+                why = str(e)
+                if why.startswith("HTTP 401") or why.startswith("HTTP 403"):
+                    why += (" - the Central System refused our credentials: check csms.id (the"
+                            " Basic auth user name) and csms.password")
+                self._log.warn("ws", ("link down: %s" if up else "cannot connect: %s") % why)
             except Exception as e:
                 self._log.exc("cp", "connection task failed", e)
             finally:

@@ -134,7 +134,12 @@ class Sessions:
         cp = self.cp
         status, parent = await cp.auth.authorize(tag)
         if status != "Accepted":
-            cp.log.info("auth", "card %s %s" % (tag, status))
+            if cp.rpc.connected and not cp.accepted:
+                cp.log.warn("auth", "card %s refused: the charger is not registered with the"
+                            " Central System (BootNotification %s)"
+                            % (tag, cp.boot_status or "not answered yet"))
+            else:
+                cp.log.info("auth", "card %s %s" % (tag, status))
             cp.board.indicator.show("error")
             return
         if not conn.free():

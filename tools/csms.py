@@ -373,6 +373,7 @@ class CentralSystem:
 
         self.ledger = []
         self.violations = []
+        self.closes = []  # (charge point id, websocket close code) of each ended connection
         self.refused = []               # (cp_id or path, reason)
         self.transactions = {}          # tx_id -> {"cp_id","start","meter_values","stop"}
         self.meter_values = []          # Record for every MeterValues
@@ -482,6 +483,7 @@ class CentralSystem:
         finally:
             if self.sessions.get(cp_id) is session:
                 del self.sessions[cp_id]
+            self.closes.append((cp_id, ws.close_code))
             self._say(f"{cp_id} disconnected (code {ws.close_code}"
                       f"{' ' + ws.close_reason if ws.close_reason else ''})",
                       always=True)
