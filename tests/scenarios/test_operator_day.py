@@ -97,3 +97,29 @@ def test_quit_during_a_transaction_says_what_happens_to_it(csms, charger):
     cp.console("quit")
     line = cp.wait_log("quit: the transaction on connector 1 stays open")
     assert "next start stops it (StopTransaction, reason PowerLoss" in line
+
+
+def test_a_wrong_password_hints_at_csms_id_and_password(csms, charger):
+    csms.password = "right-one"
+    cp = charger(csms_config={"password": "wrong-one", "reconnect_min": 5,
+                              "reconnect_max": 10})
+    line = cp.wait_log("W ws: cannot connect: HTTP 401")
+    assert line.endswith("- the Central System refused our credentials: check csms.id (the"
+                         " Basic auth user name) and csms.password"), line
+    assert "wrong-one" not in "\n".join(cp.output())  # the secret never reaches a line
+
+
+def test_a_refused_connection_reads_the_same_and_is_no_link_down(charger):
+    cp = charger(csms_config={"url": "ws://127.0.0.1:9/ocpp", "reconnect_min": 5,
+                              "reconnect_max": 10})
+    line = cp.wait_log("W ws: ")
+    assert line.endswith(" W ws: cannot connect: cannot connect to 127.0.0.1:9: ECONNREFUSED")
+    assert not any("link down" in x for x in cp.output())
+
+
+def test_tls_unverified_is_a_warning_at_every_connection(charger):
+    cp = charger(csms_config={"url": "wss://127.0.0.1:9/ocpp", "verify_tls": False,
+                              "reconnect_min": 0.2, "reconnect_max": 1})
+    for _ in range(2):
+        line = cp.wait_log("TLS certificate NOT verified")
+        assert " W ws: TLS certificate NOT verified (csms.verify_tls false)" in line
