@@ -228,7 +228,7 @@ def dangers(cfg, board):
     wifi = cfg.get("wifi")
     wifi_on = isinstance(wifi, dict) and bool(wifi.get("ssid"))
     problems = []
-    used = {}  # GPIO -> first key using it
+    used = {}  # type: dict  # GPIO -> first key using it
     for path in _pin_paths(cfg):
         pin = get_at(cfg, path)
         role, fitted = _role(path)
@@ -239,11 +239,11 @@ def dangers(cfg, board):
         where = "%s = %d - " % (path, pin)
         if pin in flash:
             problems.append(where + "GPIO %d-%d belong to the SPI flash: using one stops the"
-                            " chip; pick another GPIO" % (flash[0], flash[-1]))
+                            " chip; pick another GPIO" % (min(flash), max(flash)))
         elif role == "out" and pin in input_only:
             problems.append(where + "GPIO %d is input-only and cannot drive an output; pick an"
                             " output-capable GPIO (not %d-%d)"
-                            % (pin, input_only[0], input_only[-1]))
+                            % (pin, min(input_only), max(input_only)))
         elif role == "adc" and adc and not adc[0] <= pin <= adc[1]:
             if pin in adc2:
                 why = ("is on ADC2, which cannot be read while WiFi is on" if wifi_on else

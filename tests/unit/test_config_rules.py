@@ -206,3 +206,27 @@ def test_tools_config_set_takes_the_file_last_and_gives_no_quoting_advice_for_nu
     assert tool.main(["set", "csms.reconnect_max", "30", "--config", str(path)]) == 0
     assert tool.main(["show", "--config", str(path)]) == 0
     assert '"reconnect_max": 30' in capsys.readouterr().out
+
+
+def test_a_board_without_a_usable_config_says_why_and_tries_again(monkeypatch, tmp_path,
+                                                                   capsys):
+    """No reset loop: the board prints the problem and looks again after a minute."""
+    from firmware import app, compat
+    (tmp_path / "config.json").write_text('{"csms": ')
+    slept = []
+
+    class Enough(Exception):
+        pass
+
+    def sleep_ms(ms):
+        slept.append(ms)
+        if len(slept) == 2:
+            raise Enough
+    monkeypatch.setattr(app, "ON_DEVICE", True)
+    monkeypatch.setattr(compat, "sleep_ms", sleep_ms)
+    with pytest.raises(Enough):
+        app.load_config(str(tmp_path / "config.json"), None)
+    out = capsys.readouterr().out
+    assert slept == [60000, 60000]
+    assert out.count("config: trying again in 60 s") == 2
+    assert "line 1: unexpected end of file, a value is missing" in out
