@@ -53,6 +53,7 @@ class ChargePoint:
             log.warn("clock", "clock was behind the last known time, set to " + clock.iso(known))
         self.rpc = Rpc(log, cfg["csms"]["call_timeout"] * 1000, self.handler)
         self.link = Link(cfg, self.keys, log, board.indicator, connect)
+        self.link.owner = self
         self.outbox = Outbox(log, Journal(store.join(data, "journal"), log))
         self._features = {}        # feature module name -> its state (see feature())
         self.sessions = Sessions(self)

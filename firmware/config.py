@@ -120,6 +120,9 @@ def validate(cfg, warnings=None):
         why = _check(kind, rule, v)
         if why:
             problems.append("%s = %s - %s (%s)" % (path, json.dumps(v), why, help))
+    csms = cfg.get("csms")
+    if isinstance(csms, dict) and bool(csms.get("client_cert")) != bool(csms.get("client_key")):
+        problems.append("csms.client_cert and csms.client_key go together: set both or none")
     for section in ("csms", "station", "log", "hardware", "wifi"):
         _unknown(cfg.get(section), section, known, problems)
     for path, why in keys.check_section(cfg.get("ocpp", {})):
@@ -165,13 +168,24 @@ def _num(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _has_roots(data):
+    """Whether the certificate store (firmware/certificates.py) holds a Central System root,
+    installed by the Central System: then the board needs no ca_file any more."""
+    import os
+    try:
+        return any(n.startswith("csms-") for n in os.listdir(store.join(data, "certs")))
+    except OSError:
+        return False
+
+
 def check_paths(cfg, base, board):
     """Problems of the files a validated config names, relative to its folder `base`: the CA
     file of wss:// (`board`: a real board, which has no CA store of its own) and data_dir."""
     problems = []
     csms = cfg["csms"]
     ca = csms["ca_file"]
-    if csms["url"].startswith("wss://") and csms["verify_tls"] and not ca and board:
+    if (csms["url"].startswith("wss://") and csms["verify_tls"] and not ca and board
+            and not _has_roots(store.join(base, cfg["data_dir"]))):
         problems.append("csms.ca_file is empty - a board needs the Central System's CA"
                         " certificate (PEM) for wss://; put it next to config.json and name"
                         " it here")

@@ -28,6 +28,9 @@ def ChangeAvailability(cp, req):
 
 
 def ChangeConfiguration(cp, req):
+    if req["key"] in ("AuthorizationKey", "SecurityProfile"):  # checked, tried, never echoed
+        from firmware import profiles
+        return profiles.module("secprofile").ChangeConfiguration(cp, req)
     status = cp.keys.change(req["key"], req["value"])
     cp.log.info("cp", "ChangeConfiguration %s=%s: %s" % (req["key"], req["value"], status))
     return {"status": status}

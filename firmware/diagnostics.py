@@ -2,8 +2,9 @@
 
 The reply names the file ("<charge point id>-<UTC time>.log"), or leaves fileName out
 when the log holds nothing in that window (then nothing is uploaded). The lines are
-copied to a temporary file in data_dir, which is sent with HTTP(S) PUT or FTP STOR to
-`location`; a location ending in "/" is a folder and gets the file name appended.
+copied to a temporary file in data_dir, which is sent with HTTP(S) PUT or FTP STOR into
+`location`: OCPP 1.6 makes it a directory, so the file name is appended to it, with or
+without a "/" at its end (transfer.in_folder, the rule GetLog shares).
 Statuses: Uploading, then Uploaded or UploadFailed after `retries` attempts. A feature
 module (firmware/profiles.py): loaded on the first GetDiagnostics.
 """
@@ -111,8 +112,8 @@ class Diagnostics(Job):
             ca = store.join(cfg["_dir"], csms["ca_file"]) if csms["ca_file"] else None
 
             async def attempt():
-                size, _ = await transfer.upload(req["location"], tmp, method="PUT",
-                                                filename=name, ca_file=ca,
+                url = transfer.in_folder(req["location"], name)
+                size, _ = await transfer.upload(url, tmp, method="PUT", ca_file=ca,
                                                 verify=csms["verify_tls"])
                 cp.log.info("diag", "uploaded %s: %d lines, %d bytes" % (name, n, size))
             ok = await self.attempts(req, "upload", attempt)

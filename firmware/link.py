@@ -14,8 +14,8 @@ min(P, connect_timeout) s after that. Pings off: the Heartbeat probes a quiet li
 least every 300 s, see ChargePoint._heartbeat_due). Either way a call unanswered while
 nothing else came marks the link dead (firmware/rpc.py), and the keeper ends it at once.
 """
-from firmware import store, ws
-from firmware.compat import asyncio, const, ticks_ms, ticks_diff, urandom
+from firmware import ws
+from firmware.compat import asyncio, const, ticks_ms, ticks_diff, unload, urandom
 from firmware.rpc import NotConnected
 
 _STABLE_MS = const(60000)     # a link that lived this long resets the reconnect backoff
@@ -49,31 +49,25 @@ async def first_to_end(coros):
 
 class Link:
     def __init__(self, cfg, keys, log, indicator, connect=None):
+        self._cfg = cfg
         self._csms = cfg["csms"]
-        self._cfg_dir = cfg["_dir"]
         self._keys = keys
         self._log = log
         self._indicator = indicator
         self._connect = connect or self._websocket
         self.conn = None
+        self.owner = None  # the ChargePoint, for security events
 
     async def _websocket(self):
-        csms = self._csms
-        url = ws.join_url(csms["url"], csms["id"])
-        auth = (csms["id"], csms["password"]) if csms["password"] else None
-        ca = store.join(self._cfg_dir, csms["ca_file"]) if csms["ca_file"] else None
-        timeout_ms = csms["connect_timeout"] * 1000
-        self._log.info("ws", "connecting to " + url)
-        if url.startswith("wss://") and not csms["verify_tls"]:
-            # Said at every connection: a test setting must not stay on in the field unseen.
-            self._log.warn("ws", "TLS certificate NOT verified (csms.verify_tls false): anyone"
-                                 " on the network path can pose as the Central System")
-        # connect_timeout is the network's deadline: the connect, the handshake, and then
-        # each frame sent or begun to arrive (ws.py).
-        return await ws.connect(url, protocol="ocpp1.6", auth=auth, ca_file=ca,
-                                verify=csms["verify_tls"], max_message=csms["max_message"],
-                                wait_ms=timeout_ms, connect_timeout_ms=timeout_ms,
-                                handshake_timeout_ms=timeout_ms)
+        # URL, credentials and certificates come from the security profile; its code and
+        # the certificate store's are dropped again once the link is up.
+        from firmware import secprofile
+        try:
+            return await secprofile.connect(self._cfg, self._keys, self._log, self.owner)
+        finally:
+            unload("firmware.secprofile")
+            if self.owner is None or self.owner.loaded("certificates") is None:
+                unload("firmware.certificates")
 
     async def run(self, session):
         """Keep a link up for ever, running `session(conn)` on each one."""

@@ -130,16 +130,20 @@ def _describe(e):
     return " ".join(str(e).split()) or type(e).__name__
 
 
-async def connect(host, port, timeout_ms, secure=False, ca_file=None, verify=True):
+async def connect(host, port, timeout_ms, secure=False, ca_file=None, verify=True,
+                  cert_file=None, key_file=None):
     """A Channel to host:port, over TLS when `secure` (the server certificate checked against
-    ca_file unless verify is False); timeout_ms bounds the connect and then every read and
-    write. NetError when it cannot be opened."""
+    ca_file, a file or a list of files, unless verify is False; cert_file/key_file our client
+    certificate, see compat.make_ssl_context); timeout_ms bounds the connect and then every
+    read and write. NetError when it cannot be opened."""
     ctx = None
     if secure:
         try:
-            ctx = compat.make_ssl_context(ca_file, verify)
+            ctx = compat.make_ssl_context(ca_file, verify, cert_file, key_file)
         except (OSError, ValueError) as e:
-            raise NetError("cannot load CA file {}: {}".format(ca_file, e))
+            # Names only: a key file's content never goes into a message.
+            raise NetError("cannot load TLS files (CA {}, client {}): {}".format(
+                ca_file, cert_file, _describe(e)))
     try:
         reader, writer = await asyncio.wait_for(
             compat.open_connection(host, port, ctx, host if ctx else None), timeout_ms / 1000)

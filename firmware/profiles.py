@@ -34,6 +34,12 @@ FEATURES = (
      " SupportedFeatureProfiles SupportedFeatureProfilesMaxLength TransactionMessageAttempts"
      " TransactionMessageRetryInterval UnlockConnectorOnEVSideDisconnect WebSocketPingInterval",
      ""),
+    # The security extension (whitepaper edition 3) defines no feature profile of its own:
+    # its rows say "Core" so that SupportedFeatureProfiles names only 1.6 profiles.
+    ("Core", "certificates", "DeleteCertificate GetInstalledCertificateIds InstallCertificate",
+     "CertificateStoreMaxLength", ""),
+    ("Core", "secprofile", "CertificateSigned",
+     "AuthorizationKey CertificateSignedMaxChainSize CpoName SecurityProfile", ""),
     ("FirmwareManagement", "updater", "UpdateFirmware", "", ""),
     ("FirmwareManagement", "diagnostics", "GetDiagnostics", "", ""),
     ("LocalAuthListManagement", "localauth", "GetLocalListVersion SendLocalList",

@@ -124,6 +124,16 @@ class Source:
             self._f = None
 
 
+def in_folder(location, name):
+    """The URL of file `name` in the directory `location` (OCPP 1.6: GetDiagnostics' location,
+    and GetLog's remoteLocation, name a directory). With or without a "/" at its end, also
+    a bare server ("ftp://host:21"); a query string (a signed HTTP URL) stays at the end."""
+    base, q, query = location.partition("?")
+    if not base.endswith("/"):
+        base += "/"
+    return base + quote(name) + q + query
+
+
 async def download(url, dest_path, ca_file=None, verify=True, max_bytes=1000000,
                    timeout_ms=15000):
     """GET url into dest_path -> (bytes, sha256 hex). http(s) follows up to 3 redirects;
@@ -159,7 +169,7 @@ async def upload(url, source, method="PUT", timeout_ms=15000, ca_file=None, veri
             name = filename or src.name
             if not name:
                 raise NetError("URL names a folder and no filename was given")
-            url += quote(name)
+            url = in_folder(url, name)
         target = Url(url)
         if target.scheme == "ftp":
             from firmware import ftp

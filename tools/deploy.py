@@ -1,7 +1,7 @@
 """Put the firmware onto a board running MicroPython 1.29, copying only what changed.
 
     python -m tools.deploy [--port /dev/ttyUSB0] [--no-config] [--config FILE] [--dry-run]
-                           [--romfs]
+                           [--romfs | --scripts-only]
     python -m tools.deploy --local DIR ...   (a folder stands in for the board's flash)
 
 Builds the bundle (tools.bundle), asks the board for the sha256 of every bundle file in one
@@ -12,6 +12,11 @@ resets the board. `manifest.json` goes last, so a board holding the new manifest
 Every mpremote session interrupts the running charger (Ctrl-C); `resume` keeps mpremote from
 soft-resetting, which would run boot.py and wait for WiFi. The board is reset at the end so the
 charger starts again; `--dry-run` writes nothing but still resets a board it has read.
+
+A board whose MicroPython image has firmware/ frozen in (`make firmware`, README "Which board
+takes which form") is refused, with the fix: a folder on flash would shadow the frozen package.
+`--scripts-only` copies only boot.py, main.py and config.json there (and removes module copies
+found on flash).
 
 `--romfs` is for MicroPython built with a ROMFS partition: the modules go into it as one image
 (`mpremote romfs deploy`), where their bytecode runs from flash instead of being copied into the
@@ -54,8 +59,30 @@ for _d in %r:
         _out['dirs'][_d] = sorted(os.listdir(_d))
     except OSError:
         _out['dirs'][_d] = None
+# Is firmware/ frozen into the image? Import it from '.frozen' alone: a folder on flash comes
+# first on sys.path and would answer instead.
+import sys
+_path = sys.path[:]
+for _m in [m for m in sys.modules if m == 'firmware' or m.startswith('firmware.')]:
+    del sys.modules[_m]
+sys.path[:] = ['.frozen']
+try:
+    import firmware
+    _out['frozen'] = True
+except ImportError:
+    _out['frozen'] = False
+sys.path[:] = _path
+for _m in [m for m in sys.modules if m == 'firmware' or m.startswith('firmware.')]:
+    del sys.modules[_m]
 print(%r + json.dumps(_out))
 """
+
+FROZEN = ("this board's MicroPython image has firmware/ frozen in; copying firmware/ onto its "
+          "filesystem would shadow it (MicroPython imports from the filesystem before "
+          "'.frozen'), and a board without PSRAM has no heap for the .mpy modules. Fix: update "
+          "the image instead (make firmware, then esptool write-flash; README \"Which board "
+          "takes which form\"), or copy only boot.py, main.py and config.json with "
+          "`make deploy DEPLOY_ARGS=--scripts-only`")
 
 
 class BoardError(Exception):
@@ -274,9 +301,11 @@ def _files(n):
     return "%d file%s" % (n, "" if n == 1 else "s")
 
 
-def deploy(board, dest, include_config=True, config=None, dry_run=False, out=print, romfs=False):
+def deploy(board, dest, include_config=True, config=None, dry_run=False, out=print, romfs=False,
+           scripts_only=False):
     """Build, compare, copy. Returns the plan. BoardError when the board cannot be read
-    (except in a dry run, where every file then counts as changed)."""
+    (except in a dry run, where every file then counts as changed) and when its image has
+    firmware/ frozen in (unless `scripts_only`: then no module is copied)."""
     manifest = bundle.build(dest, include_config=include_config, config=config)
     if include_config and _board_name(os.path.join(dest, "config.json")) == "sim":
         out("note: config.json names hardware.board \"sim\": the board will run the simulator,"
@@ -294,7 +323,11 @@ def deploy(board, dest, include_config=True, config=None, dry_run=False, out=pri
             raise BoardError("cannot read the board (%s): %s" % (board.name, e))
         out("no board reachable (%s): every file counts as changed" % e)
         state = None
-    p = plan(manifest, msha, state, romfs)
+    if state and state.get("frozen") and not scripts_only:
+        if not dry_run:
+            board.reset()  # reading stopped the charger: start it again
+        raise BoardError(FROZEN)
+    p = plan(manifest, msha, state, romfs or scripts_only)
     if state is not None:
         out("board %s: %d of %d files differ" % (board.name, len(p["copy"]), len(sizes)))
     if state and "config.json" in p["copy"] and state["hashes"].get("config.json"):
@@ -363,13 +396,16 @@ def main(argv=None):
     ap.add_argument("--romfs", action="store_true",
                     help="put the modules into the board's ROMFS partition "
                          "(MicroPython built with ROMFS)")
+    ap.add_argument("--scripts-only", action="store_true",
+                    help="copy only boot.py, main.py and config.json (a board whose image has "
+                         "firmware/ frozen in)")
     args = ap.parse_args(argv)
     board = Folder(args.local) if args.local else Mpremote(args.port)
     try:
         if not args.local and not args.dry_run:
             board.check()  # before the bundle is built: the likeliest mistake, said first
         deploy(board, args.dest, include_config=not args.no_config, config=args.config,
-               dry_run=args.dry_run, romfs=args.romfs)
+               dry_run=args.dry_run, romfs=args.romfs, scripts_only=args.scripts_only)
     except (bundle.BundleError, BoardError) as e:
         print("deploy: %s" % e, file=sys.stderr)
         return 1

@@ -391,10 +391,10 @@ def test_tc_045_1_diagnostics_over_http_with_time_window(csms, charger, web, tmp
     start = int(time.time()) - 1
     cp.console("plug 1")
     csms.wait_for_status(1, "Preparing")
-    assert diagnostics(csms, base + "/window.log", start_time=iso(start))
+    name = diagnostics(csms, base + "/window", start_time=iso(start))
     diag_statuses(csms, "Uploading", "Uploaded")
-    # No "/" at the end: the location names the file.
-    text = web.uploads["/%s/window.log" % tmp_path.name].decode()
+    # No "/" at the end: still a directory (OCPP 1.6), the file name goes into it.
+    text = web.uploads["/%s/window/%s" % (tmp_path.name, name)].decode()
     assert "connector 1 Preparing" in text and "BootNotification Accepted" not in text
     name = diagnostics(csms, base + "/before/", stop_time=iso(start - 1))
     diag_statuses(csms, "Uploading", "Uploaded")
@@ -416,6 +416,32 @@ def test_tc_045_1_diagnostics_over_ftp(csms, charger, ftpd, tmp_path):
     diag_statuses(csms, "Uploading", "Uploaded")
     assert os.listdir(folder) == [name]
     assert "BootNotification Accepted" in (folder / name).read_text()
+
+
+def test_tc_045_1_diagnostics_location_is_a_directory(csms, charger, ftpd, web, tmp_path):
+    """The location names a directory, with or without a "/" at its end, even a server's
+    root (no path at all): the file name of GetDiagnostics.conf is appended to it."""
+    folder = ftpd["home"] / "up" / tmp_path.name
+    folder.mkdir()
+    charger()
+    booted(csms)
+    names = []
+    for location in ("%s/up/%s" % (ftpd["url"], tmp_path.name), ftpd["url"]):
+        name = diagnostics(csms, location)
+        diag_statuses(csms, "Uploading", "Uploaded")
+        names.append(name)
+        time.sleep(1.1)  # the next file gets a name of its own (one per second)
+    assert os.listdir(folder) == [names[0]]
+    assert "BootNotification Accepted" in (ftpd["home"] / names[1]).read_text()
+    os.remove(ftpd["home"] / names[1])
+    base = "%s/%s" % (web.url, tmp_path.name)
+    for location, where in ((base + "/h", "/%s/h/" % tmp_path.name),
+                            (base + "/q?sig=1", "/%s/q/" % tmp_path.name)):
+        name = diagnostics(csms, location)
+        diag_statuses(csms, "Uploading", "Uploaded")
+        wanted = where + name + ("?sig=1" if "?" in location else "")
+        assert wanted in web.uploads, (wanted, sorted(web.uploads))
+        time.sleep(1.1)
 
 
 def test_tc_045_2_upload_failed_and_triggered_statuses(csms, charger, web):

@@ -102,7 +102,7 @@ def test_quit_during_a_transaction_says_what_happens_to_it(csms, charger):
 def test_a_wrong_password_hints_at_csms_id_and_password(csms, charger):
     csms.password = "right-one"
     cp = charger(csms_config={"password": "wrong-one", "reconnect_min": 5,
-                              "reconnect_max": 10})
+                              "reconnect_max": 10, "allow_plain_basic_auth": True})
     line = cp.wait_log("W ws: cannot connect: HTTP 401")
     assert line.endswith("- the Central System refused our credentials: check csms.id (the"
                          " Basic auth user name) and csms.password"), line

@@ -338,6 +338,20 @@ def test_url_helpers():
         ftp.epsv_port("229 no port here")
 
 
+def test_in_folder_location_is_a_directory():
+    """OCPP 1.6: GetDiagnostics' location (and GetLog's) is a directory, "/" at its end or not."""
+    name = "CP_1-20260101T000000Z.log"
+    for location, url in (
+            ("ftp://root:12345@localhost:34117", "ftp://root:12345@localhost:34117/" + name),
+            ("ftp://h/up", "ftp://h/up/" + name),
+            ("ftp://h/up/", "ftp://h/up/" + name),
+            ("http://h:8080/a/b", "http://h:8080/a/b/" + name),
+            ("https://h/a/?sig=x/y", "https://h/a/" + name + "?sig=x/y")):
+        assert transfer.in_folder(location, name) == url
+        assert net.Url(url).path.endswith(name)
+    assert transfer.in_folder("ftp://h", "a b.log") == "ftp://h/a%20b.log"
+
+
 # ---- HTTP ---------------------------------------------------------------------------------
 
 def test_http_download(client, web, tmp_path):
