@@ -87,6 +87,9 @@ async def serve(path, current=None):
             if updates.active_slot(cfg["_data"]) != running:
                 log.flush()
                 return reason
+            if updates.image_switched(cfg):  # a new firmware image boots at a chip reset
+                log.flush()
+                return "reset"
             cfg = load_config(path, log)
     finally:
         if listener is not None:
@@ -95,8 +98,9 @@ async def serve(path, current=None):
 
 
 def main(path):
-    """Run the application; -> "quit", "interrupted" (Ctrl-C), or "soft"/"hard" when the
-    loader must load it again."""
+    """Run the application; -> "quit", "interrupted" (Ctrl-C), "soft"/"hard" when the loader
+    must load it again, or "reset" when only a reset of the chip starts what must run next (a
+    new image)."""
     current = [None]
     try:
         return asyncio.run(serve(path, current))

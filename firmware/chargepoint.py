@@ -19,6 +19,7 @@ _TICK_MS = const(100)
 _BOOT_RETRY_S = const(30)     # BootNotification interval 0 or no answer
 _MIN_AMPS = const(6)          # IEC 61851: below 6 A no charging is allowed
 _PROBE_S = const(300)         # websocket pings off: the longest quiet time before a Heartbeat
+_TIME_EVENT_S = const(60)     # a clock change larger than this is a SettingSystemTime event
 
 
 class ChargePoint:
@@ -54,6 +55,9 @@ class ChargePoint:
         self.rpc = Rpc(log, cfg["csms"]["call_timeout"] * 1000, self.handler)
         self.link = Link(cfg, self.keys, log, board.indicator, connect)
         self.link.owner = self
+        # Security events of the parts that know no charge point (firmware/secevents.py).
+        self.rpc.on_invalid = lambda why: self.security_event("InvalidMessages", why)
+        log.on_memory = lambda where: self.security_event("MemoryExhaustion", where)
         self.outbox = Outbox(log, Journal(store.join(data, "journal"), log))
         self._features = {}        # feature module name -> its state (see feature())
         self.sessions = Sessions(self)
@@ -78,6 +82,7 @@ class ChargePoint:
         for row in profiles.FEATURES:
             if row[4] and store.exists(profiles.state_path(self, row[1])):
                 self.feature(row[1])
+        self.security_event("StartupOfTheDevice", "firmware %s" % (self.firmware_version or "?"))
 
     # -- features (firmware/profiles.py) ----------------------------------------------------
     def handler(self, action):
@@ -108,6 +113,11 @@ class ChargePoint:
     def now(self):
         return self.board.rtc.now()
 
+    def security_event(self, event_type, tech_info=None):
+        """Record a security event (firmware/secevents.py); never raises."""
+        from firmware import secevents
+        secevents.record(self, event_type, tech_info)
+
     def iso(self, t=None):
         return clock.iso(self.now() if t is None else t)
 
@@ -126,6 +136,8 @@ class ChargePoint:
 
     def shutdown(self, reason):
         """End run(): "quit", "soft" or "hard" (reset)."""
+        if reason != "quit" and not self._stop.is_set():
+            self.security_event("ResetOrReboot", "%s reset" % reason)
         self.exit_reason = reason
         self._stop.set()
 
@@ -235,7 +247,9 @@ class ChargePoint:
     async def _sender(self):
         """Deliver the outbox and heartbeats while the link is up and the boot accepted."""
         while True:
-            entry = self.outbox.next() if self.accepted else None
+            # Nothing new goes out once the charger stops: a reply that came too late to be
+            # taken in would have the message sent again after the restart.
+            entry = self.outbox.next() if self.accepted and not self._stop.is_set() else None
             if entry is None:
                 if self.accepted and self._heartbeat_due():
                     await self.heartbeat()
@@ -306,7 +320,11 @@ class ChargePoint:
             self.log.warn("clock", "currentTime %s refused: before %s, during a transaction"
                           % (text, clock.iso(floor)))
             return
+        before = self.now()
         self.board.rtc.set(t)
+        if abs(t - before) > _TIME_EVENT_S:
+            self.security_event("SettingSystemTime", "from %s to %s (Central System time)"
+                                % (clock.iso(before), text[:40]))
         self._clock_known = min(self._clock_known, t)  # a correction back, accepted
         # Persist at most hourly: flash wears, and an hour-old time is still sane.
         if self._clock_saved is None or ticks_diff(ticks_ms(), self._clock_saved) > 3600000:

@@ -21,8 +21,8 @@ except ImportError:
 if MICROPYTHON:
     from time import ticks_ms, ticks_diff, ticks_add, sleep_ms
 
-    def print_exception(exc):
-        sys.print_exception(exc)
+    def print_exception(exc, file=None):
+        sys.print_exception(exc, file or sys.stdout)
 else:
     import traceback
 
@@ -38,8 +38,8 @@ else:
     def sleep_ms(ms):
         time.sleep(ms / 1000)
 
-    def print_exception(exc):
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stdout)
+    def print_exception(exc, file=None):
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=file or sys.stdout)
 
 # Seconds between 1970-01-01 and the port's epoch: the ESP32 counts from 2000,
 # unix builds and CPython from 1970. Firmware code works in unix seconds only.

@@ -4,8 +4,8 @@ from firmware.compat import MICROPYTHON, asyncio, collect, mem_alloc, mem_free, 
 # Every command, as `help` prints it; the README's console table lists the same ones
 # (tests/unit/test_console.py compares them).
 COMMANDS = ("plug N", "unplug N", "pilot N A-F", "swipe TAG", "power N W", "fault N CODE",
-            "clear N", "lockfail N", "data VENDOR [MESSAGE [DATA]]", "status", "flash", "mem",
-            "help", "quit")
+            "clear N", "lockfail N", "data VENDOR [MESSAGE [DATA]]", "csr", "status", "flash",
+            "mem", "seclog clear", "help", "quit")
 HELP = "commands: " + " | ".join(COMMANDS)
 # ChargePointErrorCode values a fault may take (NoError is `clear N`).
 ERROR_CODES = ("ConnectorLockFailure", "EVCommunicationError", "GroundFailure",
@@ -69,6 +69,10 @@ async def run(get_cp, board):
                 print("mem: alloc=%d free=%d" % (mem_alloc(), mem_free()))
             else:
                 print("mem: MicroPython only (CPython does not report its heap)")
+        elif words[0] == "seclog" and words[1:] == ["clear"]:
+            from firmware import secevents  # the technician empties the security log
+            secevents.clear(cp)
+            print("security log cleared")
         elif words[0] == "help":
             print(HELP)
         elif words[0] == "data":
@@ -77,6 +81,8 @@ async def run(get_cp, board):
             else:
                 print("usage: data VENDOR [MESSAGE [DATA]] - send a DataTransfer to the"
                       " Central System")
+        elif words[0] == "csr":  # a new key pair, and SignCertificate for its certificate
+            _sign_request(cp)
         elif words[0] == "fault" and len(words) == 3 and words[2] not in ERROR_CODES:
             print("fault: unknown error code %r; one of: %s" % (words[2], ", ".join(ERROR_CODES)))
         else:
@@ -109,4 +115,16 @@ def _data_transfer(cp, words):
             print("DataTransfer: %s" % reply.get("status"))
         except Exception as e:
             print("DataTransfer failed: %s" % e)
+    asyncio.create_task(send())
+
+
+def _sign_request(cp):
+    from firmware import profiles
+    from firmware.compat import asyncio
+
+    async def send():
+        try:
+            await profiles.module("secprofile").sign_request(cp)
+        except Exception as e:
+            print("SignCertificate failed: %s" % e)
     asyncio.create_task(send())

@@ -101,20 +101,17 @@ class Diagnostics(Job):
     async def upload(self, req, name, since, until):
         """Copy the window of the log to a file and send it to the request's location."""
         cp = self.cp
-        cfg = cp.cfg
         self.status("Uploading")
         tmp = self._tmp
         ok = False
         try:
             from firmware import transfer  # loaded for the upload only
             n = self._write(tmp, since, until)
-            csms = cfg["csms"]
-            ca = store.join(cfg["_dir"], csms["ca_file"]) if csms["ca_file"] else None
+            opts = transfer.settings(cp)  # trust, and https only at SecurityProfile >= 2
 
             async def attempt():
                 url = transfer.in_folder(req["location"], name)
-                size, _ = await transfer.upload(url, tmp, method="PUT", ca_file=ca,
-                                                verify=csms["verify_tls"])
+                size, _ = await transfer.upload(url, tmp, method="PUT", **opts)
                 cp.log.info("diag", "uploaded %s: %d lines, %d bytes" % (name, n, size))
             ok = await self.attempts(req, "upload", attempt)
         finally:

@@ -60,6 +60,7 @@ class Rpc:
         self.silent = False  # BootNotification Rejected: send nothing, answer nothing
         self.tx_count = 0  # messages sent, so the heartbeat can stay quiet while others flow
         self._unmatched = 0  # replies to no call of ours (logged at powers of two)
+        self.on_invalid = None  # on_invalid(why): a frame or request that is no valid OCPP
 
     @property
     def connected(self):
@@ -127,7 +128,10 @@ class Rpc:
         while True:
             text = await ws.recv()
             if self._log.level == 0:
-                self._log.debug("rpc", "< " + text[:_MAX_LOGGED])
+                # A frame that sets the write-only AuthorizationKey is never shown.
+                self._log.debug("rpc", "< " + ("(a frame with AuthorizationKey)"
+                                               if "AuthorizationKey" in text
+                                               else text[:_MAX_LOGGED]))
             await self.handle(text)
 
     async def handle(self, text):
@@ -135,6 +139,7 @@ class Rpc:
             msg = ocppj.decode(text)
         except ocppj.OcppError as e:
             # A broken reply to one of ours is dropped: answering a reply would never end.
+            self._invalid(e)
             if e.msg_type == ocppj.CALLRESULT or e.msg_type == ocppj.CALLERROR:
                 why = _cut(e.description, _MAX_TEXT)
                 self._log.warn("rpc", "malformed reply ignored: %s" % why)
@@ -172,6 +177,10 @@ class Rpc:
             self._reply = CallFailed(_cut(msg[2]), _cut(msg[3], _MAX_TEXT))
         self._event.set()
 
+    def _invalid(self, e):
+        if self.on_invalid is not None and not self.silent:
+            self.on_invalid("%s %s" % (e.code, _cut(e.description, _MAX_TEXT)))
+
     async def _error(self, msg_id, code, description):
         if self.silent:
             return
@@ -197,6 +206,7 @@ class Rpc:
         try:
             ocppj.check_request(action, payload)
         except ocppj.OcppError as e:
+            self._invalid(e)
             await self._error(msg_id, e.code, e.description)
             return
         after = None

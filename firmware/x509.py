@@ -57,8 +57,13 @@ class Cert:
     absent), ext_key_usage (OID strings, None when absent)."""
 
     def __init__(self, der):
+        try:
+            self._parse(bytes(der))
+        except IndexError:  # a structure with fewer elements than its kind has
+            raise ValueError("malformed certificate")
+
+    def _parse(self, der):
         from firmware import der as d
-        der = bytes(der)
         if len(der) > _MAX_CERT:
             raise ValueError("certificate larger than %d bytes" % _MAX_CERT)
         self.der = der

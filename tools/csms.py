@@ -298,6 +298,18 @@ class Session(ocpp.v16.ChargePoint):
     def on_firmware_status_notification(self, **_):
         return call_result.FirmwareStatusNotification()
 
+    @on(Action.log_status_notification)
+    def on_log_status_notification(self, **_):
+        return call_result.LogStatusNotification()
+
+    @on(Action.security_event_notification)
+    def on_security_event_notification(self, **_):
+        return call_result.SecurityEventNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    def on_signed_firmware_status_notification(self, **_):
+        return call_result.SignedFirmwareStatusNotification()
+
     @on(Action.heartbeat)
     def on_heartbeat(self, **_):
         return call_result.Heartbeat(current_time=utc_now_iso())
@@ -306,6 +318,11 @@ class Session(ocpp.v16.ChargePoint):
     def on_meter_values(self, **_):
         self.cs._record_meter_values(self.id, self.payload)
         return call_result.MeterValues()
+
+    @on(Action.sign_certificate)
+    def on_sign_certificate(self, **_):
+        self.cs.csrs.append(Record(time.monotonic(), self.id, self.payload["csr"]))
+        return call_result.SignCertificate(status=self.cs.sign_certificate_status)
 
     @on(Action.start_transaction)
     def on_start_transaction(self, **_):
@@ -356,8 +373,15 @@ class CentralSystem:
       enforce_registration  flag Calls sent before an Accepted boot (unless
                           triggered), answers while Rejected, and
                           BootNotification retries before the interval (True)
+      sign_certificate_status  answer to SignCertificate ("Accepted")
+      client_cert_auth    over TLS, a verified client certificate stands in for
+                          the Basic auth password (security profile 3) (True)
+      refuse_client_certs answer 403 to a connection that presents a client
+                          certificate (a Central System not ready for profile 3)
     Records: ledger, violations, refused, transactions, meter_values,
-      status_notifications, registration.
+      status_notifications, registration, csrs (Record of each SignCertificate
+      csr), peers ((cp_id, client certificate subject CN or None) per accepted
+      TLS connection).
     """
 
     def __init__(self, host="127.0.0.1", port=0, password=None, ssl=None,
@@ -380,6 +404,11 @@ class CentralSystem:
         self.no_reply_actions = set()
         self.callerror_actions = {}
         self.enforce_registration = True
+        self.sign_certificate_status = "Accepted"
+        self.client_cert_auth = True
+        self.refuse_client_certs = False
+        self.csrs = []
+        self.peers = []
 
         self.ledger = []
         self.violations = []
@@ -439,13 +468,32 @@ class CentralSystem:
                 connection, who, 400,
                 f"client offered subprotocols {offered or 'none'}; "
                 f"{SUBPROTOCOL} is required")
-        if self.password is not None:
+        client = self._client_cert(connection)
+        if client is not None and self.refuse_client_certs:
+            return self._refuse(connection, who, 403, "client certificates are not accepted")
+        if self.ssl is not None:
+            self.peers.append((cp_id, client))
+        if self.password is not None and not (client is not None and self.client_cert_auth):
             problem = self._auth_problem(cp_id, request.headers.get("Authorization"))
             if problem:
                 response = self._refuse(connection, who, 401, problem)
                 response.headers["WWW-Authenticate"] = 'Basic realm="OCPP"'
                 return response
         return None
+
+    @staticmethod
+    def _client_cert(connection):
+        """The commonName of the client certificate the TLS layer verified, "" when it has
+        none, or None when no certificate was presented (or the connection is plain)."""
+        ssl_object = connection.transport.get_extra_info("ssl_object")
+        cert = ssl_object.getpeercert() if ssl_object is not None else None
+        if not cert:
+            return None
+        for rdn in cert.get("subject", ()):
+            for name, value in rdn:
+                if name == "commonName":
+                    return value
+        return ""
 
     def _auth_problem(self, cp_id, header):
         if not header or not header.startswith("Basic "):
@@ -616,8 +664,12 @@ class CentralSystem:
                 self._violation(cp_id, f"{action}.conf {text}")
             if errors:
                 session.bad_results[uid] = [t for _, t in errors]
-            elif action == "TriggerMessage" and parsed[2].get("status") == "Accepted":
-                session.triggered[request.get("requestedMessage")] += 1
+            elif (action in ("TriggerMessage", "ExtendedTriggerMessage")
+                  and parsed[2].get("status") == "Accepted"):
+                what = request.get("requestedMessage")
+                if action == "ExtendedTriggerMessage" and what == "FirmwareStatusNotification":
+                    what = "SignedFirmwareStatusNotification"
+                session.triggered[what] += 1
             if uid in session.awaiting:
                 session._response_queue.put_nowait(
                     LibCallResult(uid, parsed[2], action))
@@ -808,6 +860,21 @@ class CentralSystem:
         await self._transmit(self.session(cp_id), data, text)
 
 
+def tls_context(cert, key, client_ca=None, require_client_cert=False):
+    """A server TLS context for `cert`/`key` (PEM files). client_ca: a PEM file of the CAs
+    whose client certificates are verified (optional for the client unless
+    require_client_cert); set `verify_mode` later to change what new connections need."""
+    ctx = ssl_module.SSLContext(ssl_module.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    if client_ca:
+        ctx.load_verify_locations(cafile=client_ca)
+        ctx.verify_mode = (ssl_module.CERT_REQUIRED if require_client_cert
+                           else ssl_module.CERT_OPTIONAL)
+    elif require_client_cert:
+        raise ValueError("require_client_cert needs client_ca")
+    return ctx
+
+
 def cp_id_from_path(path):
     """Charge point id: last segment of the request path, percent-decoded."""
     segment = urllib.parse.urlsplit(path).path.rsplit("/", 1)[-1]
@@ -854,6 +921,10 @@ def _parse_args(argv):
                                        "(user = charge point id)")
     ap.add_argument("--cert", help="TLS certificate (PEM) -> serve wss://")
     ap.add_argument("--key", help="TLS private key (PEM) for --cert")
+    ap.add_argument("--client-ca", help="verify client certificates against these CAs "
+                                        "(PEM); a verified one replaces --password")
+    ap.add_argument("--require-client-cert", action="store_true",
+                    help="refuse TLS clients without a certificate (security profile 3)")
     ap.add_argument("--boot-status", default="Accepted",
                     choices=["Accepted", "Pending", "Rejected"],
                     help="answer to every BootNotification (Accepted)")
@@ -874,6 +945,10 @@ def _parse_args(argv):
     args = ap.parse_args(argv)
     if bool(args.cert) != bool(args.key):
         ap.error("--cert and --key go together")
+    if (args.client_ca or args.require_client_cert) and not args.cert:
+        ap.error("--client-ca and --require-client-cert need --cert")
+    if args.require_client_cert and not args.client_ca:
+        ap.error("--require-client-cert needs --client-ca")
     for item in args.tag:
         if "=" not in item:
             ap.error(f"--tag expects TAG=STATUS, got {item!r}")
@@ -883,8 +958,7 @@ def _parse_args(argv):
 async def _main(args):
     ctx = None
     if args.cert:
-        ctx = ssl_module.SSLContext(ssl_module.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(args.cert, args.key)
+        ctx = tls_context(args.cert, args.key, args.client_ca, args.require_client_cert)
     cs = CentralSystem(host=args.host, port=args.port, password=args.password,
                        ssl=ctx, quiet=args.quiet,
                        ping_interval=args.ping_interval or None)

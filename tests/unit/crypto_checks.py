@@ -235,6 +235,23 @@ def test_malformed_and_oversized_refused(v):
         raise AssertionError("accepted a malformed certificate")
 
 
+def test_damaged_certificates_raise_only_value_error(v):
+    # Every byte of a certificate flipped in turn, and every truncation: each either parses
+    # or raises ValueError (what callers catch), and a damaged chain is never trusted.
+    leaf, root = _one(v, "server_eku"), _one(v, "root")  # issued by root itself
+    assert x509.check_chain([leaf], [root], v["now"]) is None
+    trusted = 0
+    for j in range(len(leaf)):
+        for bad in (leaf[:j] + bytes((leaf[j] ^ 0xFF,)) + leaf[j + 1:], leaf[:j]):
+            try:
+                x509.Cert(bad).subject_cn
+            except ValueError:
+                pass
+            if x509.check_chain([bad], [root], v["now"]) is None:
+                trusted += 1
+    assert trusted == 0
+
+
 def test_hash_data_as_ocsp_certid(v):
     assert x509.hash_data(_one(v, "leaf"), _one(v, "inter")) == v["hash_leaf"]
     assert x509.hash_data(_one(v, "root")) == v["hash_root"]
