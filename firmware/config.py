@@ -184,7 +184,10 @@ def check_paths(cfg, base, board):
     problems = []
     csms = cfg["csms"]
     ca = csms["ca_file"]
-    if (csms["url"].startswith("wss://") and csms["verify_tls"] and not ca and board
+    ocpp = cfg.get("ocpp")
+    profile = ocpp.get("SecurityProfile", 0) if isinstance(ocpp, dict) else 0
+    strict = isinstance(profile, int) and profile >= 2  # wss://, always verified
+    if ((csms["url"].startswith("wss://") and csms["verify_tls"] or strict) and not ca and board
             and not _has_roots(store.join(base, cfg["data_dir"]))):
         problems.append("csms.ca_file is empty - a board needs the Central System's CA"
                         " certificate (PEM) for wss://; put it next to config.json and name"
@@ -251,8 +254,8 @@ def _load(path, log):
     base = store.dirname(path)
     warnings = []
     try:
-        with open(path) as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            text = f.read()  # bytes: the strict check reads them without a copy
         cfg, problems = parse(text, warnings)
     except OSError as e:
         cfg, problems = None, ["cannot read the file (%s)" % e]

@@ -47,6 +47,8 @@ CASES = {
     "wss_without_ca_on_a_board": (_cfg(csms__url="wss://csms.example.com/ocpp"), True,
                                   "csms.ca_file is empty - a board needs the Central System's"
                                   " CA certificate (PEM) for wss://", None),
+    "security_profile_2_without_ca_on_a_board": (_cfg(ocpp__SecurityProfile=2), True,
+                                                  "csms.ca_file is empty - a board needs", None),
     "wss_without_ca_on_a_host": (_cfg(csms__url="wss://csms.example.com/ocpp"), False,
                                  None, None),
     "ca_outside_the_folder": (_cfg(csms__url="wss://h/ocpp", csms__ca_file="../ca.pem"), True,

@@ -49,5 +49,5 @@ def test_what_is_in_the_box_names_every_module_once_and_has_no_duplicate_rows():
         modules += ["%s/%s" % (folder, n) for n in os.listdir(os.path.join(ROOT, folder))
                     if n.endswith(".py") and n != "__init__.py"]
     missing = [m for m in modules if m not in named
-               and not (m.startswith("hal/boards/") or "hal/boards/" in named)]
+               and not (m.startswith("hal/boards/") and "hal/boards/" in named)]
     assert missing == []
