@@ -64,6 +64,8 @@ async def serve(path, current=None):
     try:
         while True:
             log = Log(cfg["log"]["level"], board.rtc.now, cfg["_data"])
+            for secret in cfg.get("_secrets", ()):
+                log.hide(secret)
             for hw in board.connectors:
                 hw.relay.set(False)  # a (re)start never leaves a contactor closed
             if cfg.get("_invalid"):

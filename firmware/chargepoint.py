@@ -20,6 +20,24 @@ _BOOT_RETRY_S = const(30)     # BootNotification interval 0 or no answer
 _MIN_AMPS = const(6)          # IEC 61851: below 6 A no charging is allowed
 _PROBE_S = const(300)         # websocket pings off: the longest quiet time before a Heartbeat
 _TIME_EVENT_S = const(60)     # a clock change larger than this is a SettingSystemTime event
+_SESSION = ("Charging", "SuspendedEV", "SuspendedEVSE")
+
+
+def bridge(prev, new):
+    """The status a Central System must see between `prev` and `new` when the OCPP 1.6
+    transition table (section 4.9) has no direct step, or None. A session always starts from
+    Preparing (A2/G2/F2 then B3-B5: A3-A5 are for chargers without authorization)."""
+    if new in _SESSION:
+        return "Preparing" if prev in ("Available", "Reserved", "Finishing") else None
+    if new == "Finishing":
+        return "Preparing" if prev in ("Available", "Reserved", "Unavailable") else None
+    if new == "Preparing":
+        return "Finishing" if prev in _SESSION else None
+    if new == "Reserved":
+        return None if prev in (None, "Available", "Faulted", "Reserved") else "Available"
+    if new == "Unavailable" and prev == "Preparing":
+        return "Available"
+    return None
 
 
 class ChargePoint:
@@ -163,7 +181,7 @@ class ChargePoint:
         """The status of connector 0, the charge point as a whole."""
         return "Available" if self.operative else "Unavailable"
 
-    def queue_status(self, cid, status, error="NoError"):
+    def queue_status(self, cid, status, error="NoError", replace=True):
         def done(_reply):
             if cid == 0:
                 self.reported0 = status
@@ -171,8 +189,34 @@ class ChargePoint:
                 self.connectors[cid - 1].reported = (status, error)
         payload = {"connectorId": cid, "errorCode": error, "status": status,
                    "timestamp": self.iso()}
-        self.outbox.put(Entry("StatusNotification", payload, done, key=cid))
+        self.outbox.put(Entry("StatusNotification", payload, done, key=cid), replace)
         self.kick()
+
+    def report_status(self, c):
+        """Queue connector c's present status now (TriggerMessage), in the table's sequence."""
+        st = c.status()
+        prev = c.queued[0] if c.queued else None
+        c.queued = st
+        self._report(c, prev, st)
+
+    def _report(self, c, prev, st):
+        """Queue connector c's status st after prev (the last one queued or reported), with
+        the bridge status first where the 1.6 table needs one: facts that changed within one
+        tick, or a status shorter than MinimumStatusDuration, never skip a step of it."""
+        mid = bridge(prev, st[0])
+        if mid is not None:
+            self._put_status(c, prev, mid, "NoError")
+            prev = mid
+        self._put_status(c, prev, st[0], st[1])
+
+    def _put_status(self, c, prev, status, error):
+        # A status still waiting is replaced (the Central System needs the latest, not each
+        # flap) only where the shortened sequence is one the table allows.
+        before = c.before
+        replace = self.outbox.keyed(c.id) and (status == before or bridge(before, status) is None)
+        if not replace:
+            c.before = prev
+        self.queue_status(c.id, status, error, replace)
 
     def _update_statuses(self):
         s0 = self.status0()
@@ -189,13 +233,14 @@ class ChargePoint:
             # faults are reported at once.
             if st != c.queued and (st[1] != "NoError"
                                    or ticks_diff(ticks_ms(), c.seen_ms) >= hold):
+                prev = c.queued[0] if c.queued else None
                 c.queued = st
                 # A status with an error code stays visible at WARN (README "Faults and safety").
                 (self.log.info if st[1] == "NoError" else self.log.warn)(
                     "status", "connector %d %s%s"
                     % (c.id, st[0], "" if st[1] == "NoError" else " " + st[1]))
                 if self.accepted:
-                    self.queue_status(c.id, st[0], st[1])
+                    self._report(c, prev, st)
 
     def _resync_statuses(self):
         """After boot or reconnect: tell the CSMS every status it does not have."""
@@ -206,7 +251,7 @@ class ChargePoint:
         for c in self.connectors:
             c.queued = c.status()
             if c.reported != c.queued:
-                self.queue_status(c.id, c.queued[0], c.queued[1])
+                self._report(c, c.reported[0] if c.reported else None, c.queued)
 
     # -- tasks ------------------------------------------------------------------------------
     async def _ticker(self):
@@ -344,6 +389,8 @@ class ChargePoint:
         payload = {"chargePointVendor": st["vendor"], "chargePointModel": st["model"]}
         if st["serial"]:
             payload["chargePointSerialNumber"] = st["serial"]
+            if st["charge_box_serial"]:  # deprecated in 1.6, still read by older systems
+                payload["chargeBoxSerialNumber"] = st["serial"]
         if self.firmware_version:
             payload["firmwareVersion"] = self.firmware_version
         while True:
@@ -406,8 +453,7 @@ class ChargePoint:
                 for t in tasks:
                     if t.done():  # the ticker or link died: that is a bug, restart the charger
                         self.log.error("cp", "a core task ended; restarting")
-                        self.exit_reason = "soft"
-                        self._stop.set()
+                        self.shutdown("soft")
                 try:
                     await asyncio.wait_for(self._stop.wait(), 1)
                 except asyncio.TimeoutError:

@@ -119,7 +119,8 @@ def validate(cfg, warnings=None):
             continue
         why = _check(kind, rule, v)
         if why:
-            problems.append("%s = %s - %s (%s)" % (path, json.dumps(v), why, help))
+            shown = "(hidden)" if path in configspec.SECRETS else json.dumps(v)
+            problems.append("%s = %s - %s (%s)" % (path, shown, why, help))
     csms = cfg.get("csms")
     if isinstance(csms, dict) and bool(csms.get("client_cert")) != bool(csms.get("client_key")):
         problems.append("csms.client_cert and csms.client_key go together: set both or none")
@@ -159,9 +160,9 @@ def _across(cfg, problems, warnings):
     if (warnings is not None and isinstance(cid, str) and isinstance(url, str) and cid
             and url.rstrip("/").endswith("/" + cid)):
         fixed = url.rstrip("/")[:-len(cid) - 1]
-        warnings.append("csms.url = %s - already ends in the charger id; the charger adds"
-                        " csms.id itself and would connect to .../%s/%s; set csms.url to %s"
-                        % (json.dumps(url), cid, cid, json.dumps(fixed)))
+        warnings.append("csms.url = %s - already ends in the charger id %s; it is used as it"
+                        " is, but must then change with csms.id; set csms.url to %s and the"
+                        " charger adds the id" % (json.dumps(url), cid, json.dumps(fixed)))
 
 
 def _num(v):
@@ -221,6 +222,17 @@ def _unknown(node, path, known, problems):
             problems.append("%s - unknown key; remove it or check the spelling" % sub)
 
 
+def secrets(cfg):
+    """The values of the secret keys (configspec.SECRETS) set in a checked config."""
+    from firmware import configspec
+    found = []
+    for path in configspec.SECRETS:
+        ok, v = _lookup(cfg, path)
+        if ok and isinstance(v, str) and v:
+            found.append(v)
+    return found
+
+
 def parse(text, warnings=None):
     """(cfg, problems) from the text of a config file; see validate() for `warnings`."""
     try:
@@ -271,6 +283,7 @@ def _load(path, log):
             if store.read_json(good) != cfg:
                 store.write_atomic(good, json.dumps(cfg))
             cfg["_dir"], cfg["_data"] = base, data
+            cfg["_secrets"] = secrets(cfg)  # for Log.hide(): never in a log line
             return cfg
         problems = [problem]
     for p in problems:
@@ -291,6 +304,7 @@ def _load(path, log):
     _say(log, "warn", "running with the last good config from " + good)
     cfg["_dir"], cfg["_data"] = base, data
     cfg["_invalid"] = True
+    cfg["_secrets"] = secrets(cfg)
     return cfg
 
 

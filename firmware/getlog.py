@@ -6,7 +6,8 @@ in data_dir and sent with HTTP(S) PUT or FTP STOR into the directory `remoteLoca
 ("<charge point id>-<UTC time>-security.log" / "-diagnostics.log"). LogStatusNotification
 (with the request's requestId): Uploading, then Uploaded, or after the attempts job.py allows:
 PermissionDenied (the server refused our credentials), UploadFailure; BadMessage for a
-location that is no URL, NotSupportedOperation for a scheme we cannot upload to.
+location that is no URL, NotSupportedOperation for a scheme we cannot upload to (anything
+but https:// at SecurityProfile 2 and 3, transfer.settings()).
 One upload at a time: a GetLog while another waits between attempts replaces it
 (AcceptedCanceled); while one is sending, it is Rejected. A feature module
 (firmware/profiles.py), loaded on the first GetLog.
@@ -118,10 +119,11 @@ class LogUpload(Job):
 
     async def upload(self, req, name, since, until):
         cp = self.cp
-        cfg = cp.cfg
         location = req["log"]["remoteLocation"]
         scheme = location[:location.find("://") + 3].lower()
-        if scheme not in _SCHEMES:
+        from firmware import transfer  # loaded for the upload only
+        opts = transfer.settings(cp)  # trust, and https only at SecurityProfile >= 2
+        if scheme not in _SCHEMES or (opts["tls_only"] and scheme != "https://"):
             cp.log.warn(self.tag, "GetLog location: %s"
                         % ("no URL" if "://" not in location else "cannot upload to " + scheme))
             self.status("BadMessage" if "://" not in location else "NotSupportedOperation")
@@ -130,17 +132,13 @@ class LogUpload(Job):
         tmp = self._tmp
         result = "UploadFailure"
         try:
-            from firmware import transfer  # loaded for the upload only
             n = self._write(tmp, req["logType"], since, until)
-            csms = cfg["csms"]
-            ca = store.join(cfg["_dir"], csms["ca_file"]) if csms["ca_file"] else None
             url = transfer.in_folder(location, name)
             why = []
 
             async def attempt():
                 try:
-                    size, _ = await transfer.upload(url, tmp, method="PUT", ca_file=ca,
-                                                    verify=csms["verify_tls"])
+                    size, _ = await transfer.upload(url, tmp, method="PUT", **opts)
                 except Exception as e:
                     why.append(str(e))
                     raise

@@ -73,15 +73,24 @@ class Outbox:
         return len(self._items) + len(self.journal)
 
     # -- RAM messages ----------------------------------------------------------------------
-    def put(self, entry):
-        if entry.key is not None:
-            for i, old in enumerate(self._items):
-                if old.key == entry.key:
+    def put(self, entry, replace=True):
+        """Queue a RAM message. With a key and `replace`, it takes the place of the last one
+        with the same key; without `replace` it comes after it."""
+        if entry.key is not None and replace:
+            for i in range(len(self._items) - 1, -1, -1):
+                if self._items[i].key == entry.key:
                     self._items[i] = entry
                     return
         if len(self._items) >= _CAP:
             del self._items[0]
         self._items.append(entry)
+
+    def keyed(self, key):
+        """Whether a RAM message with this key waits (or is being sent)."""
+        for e in self._items:
+            if e.key == key:
+                return True
+        return False
 
     def drop_volatile(self):
         """After a link drop: forget RAM messages (the journal keeps its own); held

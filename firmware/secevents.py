@@ -21,6 +21,7 @@ non-critical event (and MemoryExhaustion) of a type seen less than _QUIET_S ago 
 not logged, and the count goes into the next one's techInfo: a Central System sending
 garbage in a loop costs one flash line per _QUIET_S.
 """
+from firmware import clock
 from firmware.compat import const, ticks_ms, ticks_diff
 
 ACTION = "SecurityEventNotification"
@@ -91,7 +92,7 @@ def _record(cp, event_type, tech_info):
         state._last[event_type] = (now, 0)
     tech = tech[:_TECH_MAX]
     t = cp.now()
-    ts = cp.iso(t)
+    ts = clock.iso(t)
     state.ring.append(["%d %s %s%s" % (t, ts, event_type, " " + tech if tech else "")])
     (cp.log.warn if critical else cp.log.info)(
         "sec", "security event %s%s" % (event_type, ": " + tech if tech else ""))

@@ -36,6 +36,8 @@ _KEY_MIN = const(32)             # AuthorizationKey: 16..20 bytes as hex (whitep
 _KEY_MAX = const(40)
 _MAX_CHAIN_CERTS = const(4)
 _APPLY_S = const(2)              # a changed profile or key is tried after this on a new link
+_RENEW_S = const(2592000)        # 30 days: a client certificate this close to its end is renewed
+_ONLINE_WAIT_S = const(120)      # how long a renewal waits for the boot to be accepted
 
 
 def _event(cp, kind, info=None):
@@ -91,6 +93,8 @@ def options(cfg, keys, log, profile, key):
     if profile in (1, 2) and not password:
         raise ValueError("SecurityProfile %d needs a password (AuthorizationKey or "
                          "csms.password)" % profile)
+    if password and hasattr(log, "hide"):
+        log.hide(password)  # an AuthorizationKey from flash: never in a log line either
     auth = (csms["id"], password) if password and profile != 3 else None
     if auth and not secure and not csms["allow_plain_basic_auth"]:
         raise ValueError("refusing to send the Basic auth password over plain ws:// "
@@ -138,8 +142,42 @@ async def connect(cfg, keys, log, cp):
             log.info("sec", "SecurityProfile %d in use%s"
                      % (p, ", new AuthorizationKey" if trial["key"] else ""))
             _event(cp, "ReconfigurationOfSecurityParameters", "SecurityProfile %d" % p)
+            _renewal(cfg, cp, p)
             return conn
-    return await _open(cfg, keys, log, cp, keys["SecurityProfile"], st["key"])
+    conn = await _open(cfg, keys, log, cp, keys["SecurityProfile"], st["key"])
+    _renewal(cfg, cp, keys["SecurityProfile"])
+    return conn
+
+
+def _renewal(cfg, cp, profile):
+    """Whitepaper A03: a client certificate less than 30 days from its end makes the charger
+    ask for a new one (SignCertificate), once per power cycle."""
+    if profile != 3 or cp is None or getattr(cp, "cert_renewal_asked", False):
+        return
+    from firmware import clock, x509
+    now = cp.now()
+    try:
+        with open(client_files(cfg)[0]) as f:
+            leaf = x509.Cert(x509.pem_to_ders(f.read())[0])
+    except (OSError, ValueError, TypeError) as e:
+        cp.log.warn("sec", "cannot read the client certificate: %s" % e)
+        return
+    if not clock.plausible(now) or leaf.not_after - now > _RENEW_S:
+        return
+    cp.cert_renewal_asked = True  # the ChargePoint carries it: one charger, one flag
+    cp.log.info("sec", "client certificate ends %s: asking for a new one"
+                % clock.iso(leaf.not_after))
+
+    async def renew():
+        for _ in range(_ONLINE_WAIT_S):
+            if cp.online():
+                try:
+                    await sign_request(cp)
+                except Exception as e:
+                    cp.log.warn("sec", "SignCertificate for the renewal failed: %s" % e)
+                return
+            await asyncio.sleep(1)
+    asyncio.create_task(renew())
 
 
 async def _open(cfg, keys, log, cp, profile, key):

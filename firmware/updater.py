@@ -364,9 +364,9 @@ class Updater(Job):
             await asyncio.sleep(0.1)
             waited += 100
         cp.log.info("update", "restarting into %s" % new)
+        cp.shutdown("hard")  # first: it records ResetOrReboot; a board's reset() never returns
         cp.log.flush()
         cp.board.reset(True)
-        cp.shutdown("hard")
 
 
 def _rm(path):

@@ -325,8 +325,13 @@ class Session(ocpp.v16.ChargePoint):
         return call_result.SignCertificate(status=self.cs.sign_certificate_status)
 
     @on(Action.start_transaction)
-    def on_start_transaction(self, **_):
-        tx_id = self.cs._open_transaction(self.id, self.payload)
+    async def on_start_transaction(self, **_):
+        payload = self.payload
+        tx_id = self.cs._open_transaction(self.id, payload)
+        if self.cs.before_start_reply is not None:
+            # e.g. a RemoteStopTransaction sent ahead of this conf (some CSMSs do)
+            await self.cs.before_start_reply(self, tx_id)
+        self.payload = payload
         return call_result.StartTransaction(
             transaction_id=tx_id,
             id_tag_info=self.cs.id_tag_info(self.payload["idTag"]))
@@ -373,6 +378,11 @@ class CentralSystem:
       enforce_registration  flag Calls sent before an Accepted boot (unless
                           triggered), answers while Rejected, and
                           BootNotification retries before the interval (True)
+      before_start_reply  None, or async f(session, transaction_id) awaited
+                          before a StartTransaction.conf goes out
+      path_prefix         None (any path, the id is its last segment), or the
+                          exact path before "/<id>", e.g. SteVe's
+                          "/steve/websocket/CentralSystemService" (else 404)
       sign_certificate_status  answer to SignCertificate ("Accepted")
       client_cert_auth    over TLS, a verified client certificate stands in for
                           the Basic auth password (security profile 3) (True)
@@ -404,6 +414,8 @@ class CentralSystem:
         self.no_reply_actions = set()
         self.callerror_actions = {}
         self.enforce_registration = True
+        self.before_start_reply = None
+        self.path_prefix = None
         self.sign_certificate_status = "Accepted"
         self.client_cert_auth = True
         self.refuse_client_certs = False
@@ -463,6 +475,10 @@ class CentralSystem:
         if not cp_id:
             return self._refuse(connection, who, 404,
                                 "no charge point id in the request path")
+        path = urllib.parse.urlsplit(request.path).path
+        if self.path_prefix is not None and path.rsplit("/", 1)[0] != self.path_prefix:
+            return self._refuse(connection, who, 404,
+                                f"path {path!r} is not {self.path_prefix}/<id>")
         if SUBPROTOCOL not in offered:
             return self._refuse(
                 connection, who, 400,
@@ -940,6 +956,9 @@ def _parse_args(argv):
                     help="do not flag messages sent before an accepted "
                          "BootNotification (for a charger that was already "
                          "booted when this CSMS started)")
+    ap.add_argument("--path-prefix", metavar="PATH",
+                    help="accept only PATH/<id>, e.g. SteVe's "
+                         "/steve/websocket/CentralSystemService (any path)")
     ap.add_argument("--quiet", action="store_true",
                     help="print only connections and violations")
     args = ap.parse_args(argv)
@@ -967,6 +986,7 @@ async def _main(args):
     cs.default_tag_status = args.default_tag_status
     cs.id_tags = dict(item.split("=", 1) for item in args.tag)
     cs.enforce_registration = not args.no_registration_check
+    cs.path_prefix = args.path_prefix
     await cs.start()
     try:
         await asyncio.Event().wait()

@@ -66,9 +66,9 @@ CASES = {
                              "ocpp.NumberOfConnectors = 2 - station.connectors (1) sets it",
                              None),
     "url_ends_in_id": (_cfg(csms__url="ws://h:9000/ocpp/CP_1"), False, None,
-                       'csms.url = "ws://h:9000/ocpp/CP_1" - already ends in the charger id;'
-                       ' the charger adds csms.id itself and would connect to .../CP_1/CP_1;'
-                       ' set csms.url to "ws://h:9000/ocpp"'),
+                       'csms.url = "ws://h:9000/ocpp/CP_1" - already ends in the charger id'
+                       ' CP_1; it is used as it is, but must then change with csms.id; set'
+                       ' csms.url to "ws://h:9000/ocpp" and the charger adds the id'),
     "data_dir_is_a_file": (_cfg(data_dir="afile"), False, 'data_dir = "afile" - ', None),
 }
 
