@@ -195,7 +195,7 @@ def check_paths(cfg, base, board):
                         " it here")
     if ca:
         parts = ca.replace("\\", "/").split("/")
-        if ca.startswith("/") or ".." in parts:
+        if board and (ca.startswith("/") or ".." in parts):  # a host may name any file
             problems.append("csms.ca_file = %s - must be a path inside the config folder (it"
                             " is copied to the board with config.json)" % json.dumps(ca))
         elif not store.exists(store.join(base, ca)):
