@@ -71,11 +71,10 @@ class ChargePoint:
             board.rtc.set(known)
             log.warn("clock", "clock was behind the last known time, set to " + clock.iso(known))
         self.rpc = Rpc(log, cfg["csms"]["call_timeout"] * 1000, self.handler)
-        self.link = Link(cfg, self.keys, log, board.indicator, connect)
+        self.link = Link(cfg, self.keys, log, board.indicator, connect, board.network)
         self.link.owner = self
         # Security events of the parts that know no charge point (firmware/secevents.py).
-        self.rpc.on_invalid = lambda why: self.security_event("InvalidMessages", why)
-        log.on_memory = lambda where: self.security_event("MemoryExhaustion", where)
+        self.rpc.on_event = log.on_event = self.security_event
         self.outbox = Outbox(log, Journal(store.join(data, "journal"), log))
         self._features = {}        # feature module name -> its state (see feature())
         self.sessions = Sessions(self)

@@ -59,6 +59,20 @@ except ImportError:  # pragma: no cover
         return bytes(random.getrandbits(8) for _ in range(n))
 
 
+def resolve(host, port):
+    """The IPv4 address of `host` as text (the host itself when it is one); OSError when the
+    lookup fails. Blocks for the lookup. The unix port answers a raw sockaddr (family, port,
+    four address bytes), the ESP32 and CPython an (address, port) tuple."""
+    import socket
+    info = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
+    if not info:
+        raise OSError("no address for " + host)
+    addr = info[0][-1]
+    if isinstance(addr, tuple):
+        return addr[0]
+    return "%d.%d.%d.%d" % (addr[4], addr[5], addr[6], addr[7])
+
+
 async def open_connection(host, port, ssl_ctx=None, server_hostname=None):
     """asyncio.open_connection, over TLS when ssl_ctx is given (close with close_connection)."""
     if ssl_ctx is None:

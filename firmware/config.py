@@ -123,7 +123,10 @@ def validate(cfg, warnings=None):
             problems.append("%s = %s - %s (%s)" % (path, shown, why, help))
     csms = cfg.get("csms")
     if isinstance(csms, dict) and bool(csms.get("client_cert")) != bool(csms.get("client_key")):
-        problems.append("csms.client_cert and csms.client_key go together: set both or none")
+        has, lacks = ("client_cert", "client_key") if csms.get("client_cert") else (
+            "client_key", "client_cert")
+        problems.append("csms.%s is set but csms.%s is not - a client certificate and its "
+                        "key go together: set both or none" % (has, lacks))
     for section in ("csms", "station", "log", "hardware", "wifi"):
         _unknown(cfg.get(section), section, known, problems)
     for path, why in keys.check_section(cfg.get("ocpp", {})):

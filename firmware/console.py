@@ -4,8 +4,8 @@ from firmware.compat import MICROPYTHON, asyncio, collect, mem_alloc, mem_free, 
 # Every command, as `help` prints it; the README's console table lists the same ones
 # (tests/unit/test_console.py compares them).
 COMMANDS = ("plug N", "unplug N", "pilot N A-F", "swipe TAG", "power N W", "fault N CODE",
-            "clear N", "lockfail N", "data VENDOR [MESSAGE [DATA]]", "csr", "status", "flash",
-            "mem", "seclog clear", "help", "quit")
+            "clear N", "lockfail N", "ap on|off", "data VENDOR [MESSAGE [DATA]]", "csr", "status",
+            "flash", "mem", "seclog clear", "help", "quit")
 HELP = "commands: " + " | ".join(COMMANDS)
 # ChargePointErrorCode values a fault may take (NoError is `clear N`).
 ERROR_CODES = ("ConnectorLockFailure", "EVCommunicationError", "GroundFailure",
@@ -21,6 +21,7 @@ def describe(cp):
     parts = ["boot %s, link %s, outbox %d" % (boot,
                                                 "up" if cp.rpc.connected else "down",
                                                 len(cp.outbox))]
+    parts[0] += ", " + network_state(cp.board.network)
     held = cp.outbox.report()
     if held:  # transaction messages that ran out of attempts (firmware/outbox.py)
         parts[0] += ", " + held
@@ -35,6 +36,16 @@ def describe(cp):
             "closed" if c.hw.relay.is_on() else "open",
             "F" if pilot.state_f else "off" if not pilot.limit else "%.0f A" % pilot.limit))
     return "\n".join(parts)
+
+
+def network_state(network):
+    """"wifi up 192.0.2.10 -55 dBm", "wifi down"; "network up" on a host (no address)."""
+    if not network.up():
+        return "wifi down"
+    ip, rssi = network.info()
+    if ip is None:
+        return "network up"
+    return "wifi up %s%s" % (ip, "" if rssi is None else " %d dBm" % rssi)
 
 
 async def run(get_cp, board):

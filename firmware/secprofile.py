@@ -115,10 +115,10 @@ def options(cfg, keys, log, profile, key):
     return url, opts
 
 
-async def connect(cfg, keys, log, cp):
+async def connect(cfg, keys, log, cp, **extra):
     """The link's websocket: with the trial profile/key if there is one (kept when it opens,
     else dropped), then with the current ones. Raises WsError. `cp` (None in some tests)
-    receives the security events."""
+    receives the security events; `extra`: more ws.connect options (the link's DNS cache)."""
     from firmware import ws
     data = cfg["_data"]
     st = _state(data)
@@ -126,7 +126,7 @@ async def connect(cfg, keys, log, cp):
     if trial:
         p = trial["profile"]
         try:
-            conn = await _open(cfg, keys, log, cp, p, trial["key"] or st["key"])
+            conn = await _open(cfg, keys, log, cp, p, trial["key"] or st["key"], extra)
         except ws.WsError as e:
             st["try"] = None
             _save(data, st)
@@ -144,7 +144,7 @@ async def connect(cfg, keys, log, cp):
             _event(cp, "ReconfigurationOfSecurityParameters", "SecurityProfile %d" % p)
             _renewal(cfg, cp, p)
             return conn
-    conn = await _open(cfg, keys, log, cp, keys["SecurityProfile"], st["key"])
+    conn = await _open(cfg, keys, log, cp, keys["SecurityProfile"], st["key"], extra)
     _renewal(cfg, cp, keys["SecurityProfile"])
     return conn
 
@@ -180,7 +180,7 @@ def _renewal(cfg, cp, profile):
     asyncio.create_task(renew())
 
 
-async def _open(cfg, keys, log, cp, profile, key):
+async def _open(cfg, keys, log, cp, profile, key, extra):
     from firmware import ws
     csms = cfg["csms"]
     try:
@@ -199,7 +199,7 @@ async def _open(cfg, keys, log, cp, profile, key):
         # each frame sent or begun to arrive (ws.py).
         return await ws.connect(url, protocol="ocpp1.6", max_message=csms["max_message"],
                                 wait_ms=timeout_ms, connect_timeout_ms=timeout_ms,
-                                handshake_timeout_ms=timeout_ms, **opts)
+                                handshake_timeout_ms=timeout_ms, **opts, **extra)
     except ws.WsError as e:
         kind = event_for(str(e))
         if kind:

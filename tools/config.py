@@ -26,7 +26,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from firmware import config as fwconfig, configspec, keys  # noqa: E402  (one shared definition)
-from firmware.log import hide_credentials  # noqa: E402
+from firmware.redact import hide_credentials  # noqa: E402
 from hal import hwspec  # noqa: E402
 
 DEFAULT = "config.json"

@@ -428,6 +428,26 @@ def test_update_firmware_never_installs_a_bundle_without_the_vendor_signature(
     assert len(csms.messages("BootNotification")) == 1 and cp.running
 
 
+def test_update_firmware_refuses_an_image_bundle_on_an_mpy_charger(csms, charger, interpreter,
+                                                                    web, tmp_path):
+    """This charger runs firmware/ from files: a whole MicroPython image, even one signed by
+    the vendor, is the wrong kind for it."""
+    src = tmp_path / "image.bin"
+    src.write_bytes(b"\xe9" + b"an image" * 1000)
+    dest = str(tmp_path / "image")
+    bundle.build_image(dest, str(src), NEW_VERSION, key=signing.key())
+    with open(dest + ".tar", "rb") as f:
+        url = serve_http(web, "%s-%s.tar" % (tmp_path.name, os.path.basename(interpreter)),
+                         f.read())
+    cp = charger()
+    booted(csms)
+    update(csms, url)
+    statuses(csms, "Downloading", "Downloaded", "Installing", "InstallationFailed")
+    cp.wait_log("installation failed: a bundle of kind image; this charger takes mpy")
+    csms.expect_none("BootNotification", 1.5)
+    assert active(cp) is None
+
+
 def signed_update(csms, location, signature, request_id=7, cert=None, **kw):
     """SignedUpdateFirmware -> its reply's status."""
     root_pem, signer_pem, _ = signing.manufacturer()
