@@ -4,7 +4,7 @@ tick that polls the hardware, and loads feature modules on first use (firmware/p
 Built by app.py from a config and a board; `connect` replaces the websocket (in-process tests).
 """
 from firmware import clock, profiles, store, updates
-from firmware.compat import asyncio, const, ticks_ms, ticks_diff, unload
+from firmware.compat import asyncio, const, task_error, ticks_ms, ticks_diff, unload
 from firmware.auth import Auth
 from firmware.connector import Connector
 from firmware.journal import Journal
@@ -81,6 +81,8 @@ class ChargePoint:
         self.auth = Auth(self)
         self.sessions.recover()
         self.accepted = False      # BootNotification Accepted in this power cycle
+        self.boot_status = None    # the last BootNotification answer (console `status`)
+        self.ticks = 0             # hardware ticks done (the console waits on them)
         self.reported0 = None      # connector 0 status the CSMS has
         self.queued0 = None
         self._wake = asyncio.Event()
@@ -264,6 +266,7 @@ class ChargePoint:
                 if reservations is not None:
                     reservations.tick()
                 self._clock_aligned()
+            self.ticks += 1
             board.watchdog.feed()
             board.poll()
             tag = board.reader.poll()
@@ -400,7 +403,13 @@ class ChargePoint:
                 continue
             self._set_time(reply["currentTime"])
             status, interval = reply["status"], reply["interval"]
-            self.log.info("boot", "BootNotification %s (interval %d s)" % (status, interval))
+            self.boot_status = status
+            # Rejected: the Central System does not know this charger (csms.id?) - no session
+            # can start, so it is a warning, not news.
+            (self.log.warn if status == "Rejected" else self.log.info)(
+                "boot", "BootNotification %s (interval %d s)%s" % (
+                    status, interval, " - the Central System does not accept csms.id %s"
+                    % self.cfg["csms"]["id"] if status == "Rejected" else ""))
             if status == "Accepted":
                 if interval > 0:
                     self.keys.override("HeartbeatInterval", interval)
@@ -442,7 +451,10 @@ class ChargePoint:
             while not self._stop.is_set():
                 for t in tasks:
                     if t.done():  # the ticker or link died: that is a bug, restart the charger
-                        self.log.error("cp", "a core task ended; restarting")
+                        err = task_error(t)
+                        self.log.error("cp", "a core task ended (%r); restarting" % (err,))
+                        if isinstance(err, MemoryError):
+                            self.security_event("MemoryExhaustion", "a core task")
                         self.shutdown("soft")
                 try:
                     await asyncio.wait_for(self._stop.wait(), 1)
