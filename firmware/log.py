@@ -1,7 +1,8 @@
 """Levelled console logger with a log ring on flash.
 
-Lines look like `12:00:01 I cp: BootNotification Accepted`; the time comes from the RTC
-(set by the CSMS), so logs of several chargers line up with the CSMS's.
+Lines look like `2026-12-03T12:00:01Z I cp: BootNotification Accepted`: ISO 8601 UTC from
+the RTC (set by the CSMS), so logs of several chargers line up with the CSMS's. Before the
+clock was set (a board wakes up in 2000) the time is marked: `unset:2000-01-01T00:00:07Z`.
 
 With a folder given, lines are also kept in `<folder>/log.0` (newest) and `log.1` (the
 half before): when log.0 passes `ring_bytes` / 2 it becomes log.1. Lines are batched in
@@ -17,12 +18,11 @@ however fast, costs at most 2 forced flushes a second besides the periodic one (
 also rotate the ring: one rename). A message is cut at _MSG_MAX characters.
 
 Secrets (README "Security"): values given to hide() (the Basic auth password, the WiFi key,
-the AuthorizationKey) are replaced by "***" in every line before it is printed or kept, and
-so is the password of any URL (hide_credentials): a last line of defence behind the
-callers, which never put a secret in a message.
-
-The ring itself is `Ring`, also used for the security log (firmware/secevents.py).
+the AuthorizationKey) become "***" in every line and traceback before it is printed or kept,
+and so does the password of any URL (firmware/redact.py): a last line of defence behind
+the callers, which never put a secret in a message.
 """
+from firmware.clock import iso, plausible
 from firmware.compat import print_exception, const, ticks_ms, ticks_diff
 
 _LEVELS = ("debug", "info", "warn", "error")
@@ -32,27 +32,8 @@ _WARN_PER_S = const(1)   # flushes a WARN line or a full batch may force in a se
 _ERROR_PER_S = const(2)  # ... an ERROR line (one more: it is never kept waiting by warnings)
 
 
-def hide_credentials(text):
-    """`text` with the password of every URL's userinfo replaced by "***"
-    ("ws://cp1:***@host/"): a URL is logged, never its credentials."""
-    i = text.find("://")
-    while i >= 0:
-        start = i + 3
-        end = start
-        while end < len(text) and text[end] not in "/?# \"'<>":
-            end += 1
-        at = text.rfind("@", start, end)
-        colon = text.find(":", start, at) if at > 0 else -1
-        if colon >= 0:
-            text = text[:colon + 1] + "***" + text[at:]
-            end = colon + 4
-        i = text.find("://", end)
-    return text
-
-
 def _line(t, lvl, tag, msg):
-    return "%02d:%02d:%02d %s %s: %s" % (
-        t // 3600 % 24, t // 60 % 60, t % 60, "DIWE"[lvl], tag, msg)
+    return "%s%s %s %s: %s" % ("" if plausible(t) else "unset:", iso(t), "DIWE"[lvl], tag, msg)
 
 
 class Log:
@@ -60,9 +41,12 @@ class Log:
         self.level = _LEVELS.index(level) if level in _LEVELS else 1
         self._now = now
         self._pending = []
-        self._ring = Ring(folder, "log", ring_bytes) if folder is not None else None
+        self._folder = folder
+        self._half = ring_bytes // 2
+        self._size = -1  # size of log.0, read at the first flush
+        self.writes = 0     # flash writes: appends and ring rotations (wear figure)
         self._secrets = ()  # values never shown (hide())
-        self.on_memory = None  # on_memory(where): exc() was given a MemoryError
+        self.on_event = None  # on_event(type, info): a security event (MemoryExhaustion)
         self.dropped = 0    # lines the budget kept off flash since the last flush
         self._urgent = 0    # highest level waiting in RAM (2: a WARN, 3: an ERROR)
         self._second = ticks_ms()  # start of the second the forced flushes count in
@@ -74,14 +58,15 @@ class Log:
         for secret in self._secrets:
             if secret in msg:
                 msg = msg.replace(secret, "***")
-        if "@" in msg and "://" in msg:
+        if "@" in msg and "://" in msg:  # a URL with credentials, perhaps
+            from firmware.redact import hide_credentials
             msg = hide_credentials(msg)
         if len(msg) > _MSG_MAX:
             msg = msg[:_MSG_MAX] + "..."
         t = self._now() if self._now else 0
         line = _line(t, lvl, tag, msg)
         print(line)
-        if self._ring is None:
+        if self._folder is None:
             return
         pending = self._pending
         entry = "%d %s" % (t, line)
@@ -129,104 +114,59 @@ class Log:
 
     def exc(self, tag, msg, e):
         self._emit(3, tag, "%s: %r" % (msg, e))
-        if isinstance(e, MemoryError) and self.on_memory is not None:
-            hook, self.on_memory = self.on_memory, None  # no recursion if it runs out too
+        hook = self.on_event
+        if isinstance(e, MemoryError) and hook is not None:
+            self.on_event = None  # no recursion should recording it run out of memory too
             try:
-                import gc
-                gc.collect()
-                hook("%s: %s" % (tag, msg))
+                hook("MemoryExhaustion", "%s: %s" % (tag, msg))
             except Exception:
                 pass
-            finally:
-                self.on_memory = hook
-        if not self._secrets:
+            self.on_event = hook
+        if self._secrets:  # an exception may quote a secret: its traceback is screened
+            from firmware.redact import print_screened
+            print_screened(e, self._secrets)
+        else:
             print_exception(e)
-            return
-        import io  # the traceback is screened like a line: an exception may quote a secret
-        buf = io.StringIO()
-        print_exception(e, buf)
-        text = buf.getvalue()
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        print(text, end="")
 
     def flush(self):
         """Append the batched lines to the ring on flash (no budget: the caller's call)."""
-        if not self._pending or self._ring is None:
+        if not self._pending or self._folder is None:
             return
+        import os
         self._urgent = 0
         if self.dropped:
             t = self._now() if self._now else 0
             note = "lines dropped (flash budget): %d" % self.dropped
             self._pending.append("%d %s" % (t, _line(t, 2, "log", note)))
             self.dropped = 0
-        lines, self._pending = self._pending, []
-        self._ring.append(lines)
-
-    @property
-    def writes(self):
-        """Flash writes: appends and ring rotations (wear figure)."""
-        return self._ring.writes if self._ring is not None else 0
-
-    def lines(self, since=None, until=None):
-        """The ring's lines on flash, oldest first, as (unix time, text) — read as they go."""
-        if self._ring is None:
-            return iter(())
-        return self._ring.lines(since, until)
-
-
-class Ring:
-    """Lines "<unix time> <text>" in `<folder>/<name>.0` (newest) and `<name>.1` (the half
-    before): when .0 would pass `ring_bytes` / 2 it becomes .1, replacing the older half."""
-
-    def __init__(self, folder, name, ring_bytes):
-        self._path0 = folder + "/" + name + ".0"
-        self._path1 = folder + "/" + name + ".1"
-        self._half = ring_bytes // 2
-        self._size = -1  # size of .0, read at the first append
-        self.writes = 0  # flash writes: appends and rotations
-
-    def append(self, lines):
-        """Append lines (each "<t> <text>", no newline): one flash write, maybe a rename."""
-        import os
+        path0 = self._folder + "/log.0"
         if self._size < 0:
             try:
-                self._size = os.stat(self._path0)[6]
+                self._size = os.stat(path0)[6]
             except OSError:
                 self._size = 0
+        lines, self._pending = self._pending, []
         size = sum(len(line) for line in lines) + len(lines)
         try:
             if self._size + size > self._half and self._size > 0:
-                os.rename(self._path0, self._path1)  # replaces the older half
+                os.rename(path0, self._folder + "/log.1")  # replaces the older half
                 self._size = 0
                 self.writes += 1
-            with open(self._path0, "a") as f:
+            with open(path0, "a") as f:
                 for line in lines:  # line by line: no batch-sized block to find in the heap
                     f.write(line)
                     f.write("\n")
             self._size += size
             self.writes += 1
         except OSError as e:
-            print("log: cannot write %s: %r" % (self._path0, e))
-
-    def clear(self):
-        """Delete both halves."""
-        import os
-        for path in (self._path1, self._path0):
-            try:
-                os.remove(path)
-            except OSError:
-                pass
-        self._size = 0
-        self.writes += 1
+            print("log: cannot write %s: %r" % (path0, e))
 
     def lines(self, since=None, until=None):
-        """(unix time, text) of every line, oldest first, read as they go; since/until
-        (unix times, None: open) keep a window."""
-        for path in (self._path1, self._path0):
+        """The ring's lines on flash, oldest first, as (unix time, text) — read as they go."""
+        for name in ("log.1", "log.0"):
             try:
-                f = open(path)
-            except OSError:
+                f = open(self._folder + "/" + name)
+            except (OSError, TypeError):
                 continue
             with f:
                 for raw in f:

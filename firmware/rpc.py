@@ -62,7 +62,7 @@ class Rpc:
         self.silent = False  # BootNotification Rejected: send nothing, answer nothing
         self.tx_count = 0  # messages sent, so the heartbeat can stay quiet while others flow
         self._unmatched = 0  # replies to no call of ours (logged at powers of two)
-        self.on_invalid = None  # on_invalid(why): a frame or request that is no valid OCPP
+        self.on_event = None  # on_event(type, info): a security event (InvalidMessages)
 
     @property
     def connected(self):
@@ -180,8 +180,8 @@ class Rpc:
         self._event.set()
 
     def _invalid(self, e):
-        if self.on_invalid is not None and not self.silent:
-            self.on_invalid("%s %s" % (e.code, _cut(e.description, _MAX_TEXT)))
+        if self.on_event is not None and not self.silent:
+            self.on_event("InvalidMessages", "%s %s" % (e.code, _cut(e.description, _MAX_TEXT)))
 
     async def _error(self, msg_id, code, description):
         if self.silent:

@@ -5,7 +5,8 @@ SecurityEventNotification.
     secevents.record(cp, "SettingSystemTime", "set from BootNotification, +3600 s")
 
 Every event becomes a line of the security log: a bounded ring in data_dir (`sec.0`, `sec.1`,
-log.Ring), apart from the diagnostics log, read by GetLog SecurityLog (firmware/getlog.py).
+`Ring` below, as the diagnostics log's), apart from the diagnostics log, read by GetLog
+SecurityLog (firmware/getlog.py).
 Critical events (the whitepaper's table: CRITICAL below) are also queued for the Central
 System in the outbox journal (firmware/outbox.py), the flash queue that carries transaction
 messages: written to flash before they are sent, removed at their CALLRESULT, delivered in
@@ -15,6 +16,10 @@ They travel under their own ref ("sec"), so a held transaction never holds them 
 they a transaction. A Central System without the security extension answers NotImplemented
 or NotSupported: the event is then dropped from the queue (it stays in the security log).
 Other events are sent once from RAM while the charger is online (one per type waiting).
+
+RAM: the module and its state are dropped after an event unless a repeat count must be kept
+(a non-critical event seen in the last _QUIET_S), so a charger without such events keeps
+nothing of it resident.
 
 Budgets: at most _QUEUED_MAX critical events wait on flash (more are logged only); a
 non-critical event (and MemoryExhaustion) of a type seen less than _QUIET_S ago is counted,
@@ -56,11 +61,60 @@ def load(cp):
     return SecLog(cp)
 
 
+class Ring:
+    """Lines "<unix time> <text>" in `<folder>/<name>.0` (newest) and `<name>.1` (the half
+    before): when .0 would pass `ring_bytes` / 2 it becomes .1, replacing the older half."""
+
+    def __init__(self, folder, name, ring_bytes):
+        self._path0 = folder + "/" + name + ".0"
+        self._path1 = folder + "/" + name + ".1"
+        self._half = ring_bytes // 2
+
+    def append(self, line):
+        """Append one line ("<t> <text>"): one flash write, maybe a rename before it."""
+        import os
+        try:
+            size = os.stat(self._path0)[6]
+        except OSError:
+            size = 0
+        if size and size + len(line) + 1 > self._half:
+            os.rename(self._path0, self._path1)  # replaces the older half
+        with open(self._path0, "a") as f:
+            f.write(line)
+            f.write("\n")
+
+    def clear(self):
+        """Delete both halves."""
+        import os
+        for path in (self._path1, self._path0):
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+
+    def lines(self, since=None, until=None):
+        """(unix time, text) of every line, oldest first, read as they go; since/until
+        (unix times, None: open) keep a window."""
+        for path in (self._path1, self._path0):
+            try:
+                f = open(path)
+            except OSError:
+                continue
+            with f:
+                for raw in f:
+                    sp = raw.find(" ")
+                    try:
+                        t = int(raw[:sp])
+                    except ValueError:
+                        continue
+                    if (since is None or t >= since) and (until is None or t <= until):
+                        yield t, raw[sp + 1:].rstrip("\n")
+
+
 class SecLog:
     """The security log of one charger and what record() remembers between events."""
 
     def __init__(self, cp):
-        from firmware.log import Ring
         self.ring = Ring(cp.cfg["_data"], "sec", _RING_BYTES)
         self.queued = None   # critical events in the journal (counted on first need)
         self._last = {}      # type -> (ticks_ms of the last logged one, repeats since)
@@ -71,8 +125,12 @@ def record(cp, event_type, tech_info=None):
     Never raises: a security event must not break what raised it."""
     try:
         _record(cp, event_type, tech_info)
-    except Exception as e:  # also MemoryError: the event is lost, the caller goes on
-        cp.log.exc("sec", "security event %s not recorded" % event_type, e)
+        state = cp.loaded("secevents")
+        if state is not None and not state._last:
+            # Nothing to remember (no repeats to count): give the RAM back until the next one.
+            cp.drop("secevents")
+    except Exception as e:  # also MemoryError or a full flash: the event is lost, not the caller
+        cp.log.error("sec", "security event %s not recorded: %r" % (event_type, e))
 
 
 def _record(cp, event_type, tech_info):
@@ -93,7 +151,7 @@ def _record(cp, event_type, tech_info):
     tech = tech[:_TECH_MAX]
     t = cp.now()
     ts = clock.iso(t)
-    state.ring.append(["%d %s %s%s" % (t, ts, event_type, " " + tech if tech else "")])
+    state.ring.append("%d %s %s%s" % (t, ts, event_type, " " + tech if tech else ""))
     (cp.log.warn if critical else cp.log.info)(
         "sec", "security event %s%s" % (event_type, ": " + tech if tech else ""))
     payload = {"type": event_type, "timestamp": ts}
@@ -109,7 +167,9 @@ def _record(cp, event_type, tech_info):
 
 def _queue(cp, state, payload):
     if state.queued is None or state.queued >= _QUEUED_MAX:
-        state.queued = len(cp.outbox.pending_refs(ACTION))  # a streaming scan, rarely
+        # A streaming scan of the journal, needed only when it could hold that many.
+        n = len(cp.outbox.journal)
+        state.queued = len(cp.outbox.pending_refs(ACTION)) if n >= _QUEUED_MAX else n
     if state.queued >= _QUEUED_MAX:
         cp.log.warn("sec", "%d security events wait already: %s kept in the security log only"
                     % (state.queued, payload["type"]))

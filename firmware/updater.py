@@ -35,7 +35,7 @@ from firmware import clock, store
 from firmware.compat import asyncio, const, ticks_diff, ticks_ms, unload
 from firmware.job import Job, policy
 from firmware.outbox import Entry
-from firmware.updates import FACTORY, active_path, active_slot, kind, vendor_keys
+from firmware.updates import FACTORY, active_path, active_slot
 
 _MAX_BUNDLE = const(1000000)   # bytes of tar accepted: two slots and the tar fit on flash
 _MAX_IMAGE_TAR = const(2200000)  # an image bundle: a 2 MB firmware image and the manifest
@@ -103,6 +103,20 @@ def SignedUpdateFirmware(cp, req):
     cp.log.info("update", "SignedUpdateFirmware %d from %s at %s"
                 % (req["requestId"], fw["location"][:120], clock.iso(when)))
     return answer
+
+
+def kind():
+    """The bundles this charger takes: "image" when the application is frozen into the
+    MicroPython image (a folder on flash would not replace it), else "mpy"."""
+    import firmware
+    path = getattr(firmware, "__path__", "")
+    return "image" if isinstance(path, str) and path.startswith(".frozen") else "mpy"
+
+
+def vendor_keys(cfg):
+    """The trusted vendor keys: vendor_keys.json next to config.json (vendorsig.py)."""
+    from firmware import vendorsig
+    return vendorsig.load_keys(store.join(cfg["_dir"], vendorsig.KEYS_FILE))
 
 
 def manufacturer_roots(cp):

@@ -117,6 +117,21 @@ def test_image_update_switches_reboots_and_confirms(csms, board, web, tmp_path):
     assert board.runs[-1][0] == "ota_1.bin"
 
 
+def test_a_frozen_charger_refuses_an_mpy_bundle(csms, board, web, tmp_path):
+    dest = str(tmp_path / "mpy")
+    bundle.build(dest, include_config=False, key=signing.key())
+    with open(dest + ".tar", "rb") as f:
+        url = serve_http(web, "mpy-%s.tar" % tmp_path.name, f.read())
+    cp = board.reset()
+    booted(csms)
+    csms.call(call.UpdateFirmware(location=url, retrieve_date=iso(time.time())))
+    statuses(csms, "Downloading", "Downloaded", "Installing", "InstallationFailed", timeout=60)
+    cp.wait_log("installation failed: a bundle of kind mpy; this charger takes image")
+    assert board.otadata()["boot"] == "ota_0" and board.otadata()["states"]["ota_1"] == "empty"
+    assert os.path.isdir(str(board.home / "data"))
+    assert not os.path.exists(str(board.home / "data" / "app" / "a"))
+
+
 def test_broken_image_is_rolled_back_by_the_bootloader(csms, board, web, tmp_path):
     broken = b"#!/bin/sh\necho 'broken image: no application'\nexit 1\n"
     url = serve_http(web, "broken-%s.tar" % tmp_path.name, image_bundle(tmp_path, broken, NEW))

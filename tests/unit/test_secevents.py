@@ -7,7 +7,8 @@ sys.path.insert(0, "")  # MicroPython puts the script's folder first; the packag
 
 from firmware import secevents  # noqa: E402
 from firmware.journal import Journal  # noqa: E402
-from firmware.log import Log, hide_credentials  # noqa: E402
+from firmware.log import Log  # noqa: E402
+from firmware.redact import hide_credentials  # noqa: E402
 from firmware.outbox import Outbox  # noqa: E402
 from tests.fakes import ChargePoint  # noqa: E402
 from tests.fakes import Log as QuietLog  # noqa: E402
@@ -130,7 +131,7 @@ def test_the_security_log_ring_is_bounded():
     cp = charger()
     state = cp.feature("secevents")
     for i in range(400):
-        state.ring.append(["%d 2024-05-01T12:00:00Z SettingSystemTime %s" % (i, "x" * 40)])
+        state.ring.append("%d 2024-05-01T12:00:00Z SettingSystemTime %s" % (i, "x" * 40))
     import os
     total = sum(os.stat(cp.cfg["_data"] + "/" + n)[6] for n in ("sec.0", "sec.1"))
     assert total <= RING_BYTES
@@ -145,7 +146,7 @@ def test_log_lines_never_show_hidden_values_or_url_passwords():
     log.info("t", "password s3cret-pass for ftp://user:pw1@host/x and ws://h/a@b")
     log.flush()
     lines = [text for _, text in log.lines()]
-    assert lines == ["12:00:00 I t: password *** for ftp://user:***@host/x and ws://h/a@b"]
+    assert lines == ["2024-05-01T12:00:00Z I t: password *** for ftp://user:***@host/x and ws://h/a@b"]
     assert hide_credentials("http://u:p@h:1/?q=a@b") == "http://u:***@h:1/?q=a@b"
     assert hide_credentials("ftp://anonymous@h/") == "ftp://anonymous@h/"
 
@@ -154,14 +155,14 @@ def test_a_memory_error_given_to_the_log_is_a_security_event_once():
     log = Log()
     seen = []
 
-    def hook(where):
-        seen.append(where)
+    def hook(kind, where):
+        seen.append((kind, where))
         log.exc("sec", "again", MemoryError())  # no recursion if the hook runs out too
-    log.on_memory = hook
+    log.on_event = hook
     log.exc("rpc", "GetConfiguration handler failed", MemoryError())
     log.exc("rpc", "other failure", ValueError("x"))
-    assert seen == ["rpc: GetConfiguration handler failed"]
-    assert log.on_memory is hook
+    assert seen == [("MemoryExhaustion", "rpc: GetConfiguration handler failed")]
+    assert log.on_event is hook
 
 
 def _cleanup():
