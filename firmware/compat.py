@@ -21,8 +21,14 @@ except ImportError:
 if MICROPYTHON:
     from time import ticks_ms, ticks_diff, ticks_add, sleep_ms
 
-    def print_exception(exc):
-        sys.print_exception(exc)
+    def print_exception(exc, file=None):
+        sys.print_exception(exc, file or sys.stdout)
+
+    def task_error(task):
+        """The exception a finished asyncio task ended with, or None."""
+        data = task.data  # a return ends as StopIteration(value)
+        ok = not isinstance(data, BaseException) or isinstance(data, StopIteration)
+        return None if ok else data
 else:
     import traceback
 
@@ -38,8 +44,12 @@ else:
     def sleep_ms(ms):
         time.sleep(ms / 1000)
 
-    def print_exception(exc):
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stdout)
+    def print_exception(exc, file=None):
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=file or sys.stdout)
+
+    def task_error(task):
+        """The exception a finished asyncio task ended with, or None."""
+        return None if task.cancelled() else task.exception()
 
 # Seconds between 1970-01-01 and the port's epoch: the ESP32 counts from 2000,
 # unix builds and CPython from 1970. Firmware code works in unix seconds only.
@@ -57,6 +67,20 @@ except ImportError:  # pragma: no cover
     def urandom(n):
         import random
         return bytes(random.getrandbits(8) for _ in range(n))
+
+
+def resolve(host, port):
+    """The IPv4 address of `host` as text (the host itself when it is one); OSError when the
+    lookup fails. Blocks for the lookup. The unix port answers a raw sockaddr (family, port,
+    four address bytes), the ESP32 and CPython an (address, port) tuple."""
+    import socket
+    info = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
+    if not info:
+        raise OSError("no address for " + host)
+    addr = info[0][-1]
+    if isinstance(addr, tuple):
+        return addr[0]
+    return "%d.%d.%d.%d" % (addr[4], addr[5], addr[6], addr[7])
 
 
 async def open_connection(host, port, ssl_ctx=None, server_hostname=None):
@@ -152,45 +176,84 @@ def unload(name):
             delattr(mods[package], leaf)  # the package keeps its submodules as attributes
 
 
-def make_ssl_context(ca_file=None, verify=True):
+def make_ssl_context(ca_file=None, verify=True, cert_file=None, key_file=None):
     """A TLS client context that checks the server certificate unless verify is False.
 
+    ca_file: a PEM/DER file or a list of them. cert_file: our client certificate chain (PEM),
+    with its key in key_file, or in cert_file itself when key_file is None.
     MicroPython's PROTOCOL_TLS_CLIENT starts with CERT_NONE, so the mode is always
     set explicitly. CPython must drop check_hostname before CERT_NONE is allowed and
     can fall back to the system store; a device has no store, so it needs ca_file.
     """
     import ssl
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cert_file:
+        load_cert_chain(ctx, cert_file, key_file)
     if not verify:
         if not MICROPYTHON:
             ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         return ctx
     ctx.verify_mode = ssl.CERT_REQUIRED
-    if not ca_file:
-        if not MICROPYTHON:
-            ctx.load_default_certs()
-    elif MICROPYTHON:
-        # Some mbedtls builds cannot parse PEM, DER always works: one certificate per call.
-        with open(ca_file, "rb") as f:
-            data = f.read()
-        for der in pem_certificates(data) or [data]:
-            ctx.load_verify_locations(cadata=der)
-    else:
-        ctx.load_verify_locations(cafile=ca_file)
+    files = [ca_file] if isinstance(ca_file, str) else (ca_file or [])
+    if not files and not MICROPYTHON:
+        ctx.load_default_certs()
+    for path in files:
+        if MICROPYTHON:
+            # Some mbedtls builds cannot parse PEM, DER always works: one certificate per call.
+            with open(path, "rb") as f:
+                data = f.read()
+            for der in pem_certificates(data) or [data]:
+                ctx.load_verify_locations(cadata=der)
+        else:
+            ctx.load_verify_locations(cafile=path)
     return ctx
+
+
+def load_cert_chain(ctx, cert_file, key_file=None):
+    """Give a TLS client context the charger's certificate (PEM, leaf first) and private key
+    (PEM: EC PRIVATE KEY, PRIVATE KEY or RSA PRIVATE KEY), from key_file or, when it is None,
+    from cert_file itself.
+
+    MicroPython's mbedtls may be built without PEM parsing: then the leaf certificate and
+    the key go in as DER (a DER load takes one certificate: intermediates are not sent)."""
+    if not MICROPYTHON:
+        ctx.load_cert_chain(cert_file, key_file)
+        return
+    with open(cert_file, "rb") as f:
+        cert = f.read()
+    key = cert
+    if key_file:
+        with open(key_file, "rb") as f:
+            key = f.read()
+    try:
+        ctx.load_cert_chain(cert, key)
+        return
+    except (OSError, ValueError):
+        pass
+    ders = pem_certificates(cert)
+    keys = [k for label in (b"EC PRIVATE KEY", b"PRIVATE KEY", b"RSA PRIVATE KEY")
+            for k in pem_blocks(key, label)]
+    if not ders or not keys:
+        raise ValueError("expected PEM certificate and key files")
+    ctx.load_cert_chain(ders[0], keys[0])
 
 
 def pem_certificates(data):
     """DER bytes of every PEM certificate block in data (empty list if there is none)."""
+    return pem_blocks(data, b"CERTIFICATE")
+
+
+def pem_blocks(data, label):
+    """DER bytes of every PEM block "-----BEGIN <label>-----" in data."""
     import binascii
-    begin, end = b"-----BEGIN CERTIFICATE-----", b"-----END CERTIFICATE-----"
+    begin, end = b"-----BEGIN " + label + b"-----", b"-----END " + label + b"-----"
     out = []
     i = data.find(begin)
     while i >= 0:
         j = data.find(end, i)
         if j < 0:
-            raise ValueError("unterminated PEM certificate")
+            raise ValueError("unterminated PEM block")
         out.append(binascii.a2b_base64(b"".join(data[i + len(begin):j].split())))
         i = data.find(begin, j)
     return out

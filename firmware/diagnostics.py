@@ -89,30 +89,29 @@ class Diagnostics(Job):
             if held:  # transaction messages the Central System kept refusing (outbox.py)
                 f.write("# journal: %d pending, %s\n" % (len(cp.outbox.journal), held))
             for t, text in cp.log.lines(since, until):
-                # The line's own clock time (hh:mm:ss) gives way to the full UTC date-time.
+                # Lines carry their UTC date-time (firmware/log.py); older ones only hh:mm:ss,
+                # which gives way to the full date-time.
                 if text[2:3] == ":" and text[5:6] == ":":
-                    text = text[9:]
-                f.write("%s %s\n" % (clock.iso(t), text))
+                    text = "%s %s" % (clock.iso(t), text[9:])
+                f.write(text)
+                f.write("\n")
                 n += 1
         return n
 
     async def upload(self, req, name, since, until):
         """Copy the window of the log to a file and send it to the request's location."""
         cp = self.cp
-        cfg = cp.cfg
         self.status("Uploading")
         tmp = self._tmp
         ok = False
         try:
             from firmware import transfer  # loaded for the upload only
             n = self._write(tmp, since, until)
-            csms = cfg["csms"]
-            ca = store.join(cfg["_dir"], csms["ca_file"]) if csms["ca_file"] else None
+            opts = transfer.settings(cp)  # trust, and https only at SecurityProfile >= 2
 
             async def attempt():
                 url = transfer.in_folder(req["location"], name)
-                size, _ = await transfer.upload(url, tmp, method="PUT", ca_file=ca,
-                                                verify=csms["verify_tls"])
+                size, _ = await transfer.upload(url, tmp, method="PUT", **opts)
                 cp.log.info("diag", "uploaded %s: %d lines, %d bytes" % (name, n, size))
             ok = await self.attempts(req, "upload", attempt)
         finally:

@@ -11,12 +11,14 @@ fields separated by one space (an empty default leaves two spaces). Types:
   b  boolean, default "true" or "false"
   c  comma-separated measurand list (MEASURANDS); rule = max items
   s  string; rule = max length
-Access: r read-only, w writable, W writable and takes effect after a reboot.
+Access: r read-only, w writable, W writable and takes effect after a reboot, x write-only
+(a secret: GetConfiguration never lists it, ChangeConfiguration hands it to its owner module,
+see firmware/secprofile.py).
 Rows are in GetConfiguration's order.
 """
 import json
 
-from firmware import profiles
+from firmware import profiles, store
 from firmware.store import write_atomic
 
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import",
@@ -25,7 +27,11 @@ MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.I
 _T = (
     ";AllowOfflineTxForUnknownId b w false"
     ";AuthorizationCacheEnabled b w true"
+    # Write-only: kept in <data_dir>/authkey.json by firmware/secprofile.py, never here.
+    ";AuthorizationKey s x  40"
     ";AuthorizeRemoteTxRequests b w false"
+    ";CertificateSignedMaxChainSize i r 10000"
+    ";CertificateStoreMaxLength i r 8"
     ";ChargeProfileMaxStackLevel i r 8"
     ";ChargingScheduleAllowedChargingRateUnit s r Current,Power"
     ";ChargingScheduleMaxPeriods i r 24"
@@ -35,6 +41,7 @@ _T = (
     # Read once at boot to label phase-resolved meter values (metering.phase_labels): reboot.
     ";ConnectorPhaseRotation s W NotApplicable 500"
     ";ConnectorPhaseRotationMaxLength i r 9"
+    ";CpoName s w  64"
     ";GetConfigurationMaxKeys i r 64"
     ";HeartbeatInterval i w 300 1-86400"
     ";LocalAuthListEnabled b w true"
@@ -52,6 +59,8 @@ _T = (
     ";NumberOfConnectors i r 1"
     ";ReserveConnectorZeroSupported b r true"
     ";ResetRetries i w 1 0-10"
+    # Changed through firmware/secprofile.py (no downgrade, tried before it is kept).
+    ";SecurityProfile i w 0 0-3"
     ";SendLocalListMaxLength i r 100"
     ";StopTransactionOnEVSideDisconnect b w true"
     ";StopTransactionOnInvalidId b w true"
@@ -146,6 +155,12 @@ def _text(value):
     return str(value)
 
 
+def secret(name):
+    """Whether OCPP key `name` is secret: write-only (access "x"), its value never shown."""
+    row = _row(name)
+    return row is not None and row[2] == "x"
+
+
 def check_section(section):
     """Problems of config.json's `ocpp` section as (path, message) pairs."""
     problems = []
@@ -157,6 +172,8 @@ def check_section(section):
             problems.append(("ocpp." + name, "unknown OCPP key; known keys: see README"))
         elif row[2] == "r" and name != "NumberOfConnectors":
             problems.append(("ocpp." + name, "read-only key, remove it"))
+        elif row[2] == "x":  # a secret does not belong in config.json
+            problems.append(("ocpp." + name, "write-only key, set csms.password instead"))
         else:
             try:
                 parse(name, section[name])
@@ -181,7 +198,7 @@ class Keys:
         self._values["SupportedFeatureProfiles"] = profiles.supported()
         try:
             with open(overlay_path) as f:
-                saved = json.load(f)
+                saved = store.loads(f.read())  # strict: a lenient parse may drop keys
             for name in saved:
                 try:
                     self._values[name] = parse(name, saved[name])
@@ -217,7 +234,7 @@ class Keys:
         row = _row(name)
         if row is None:
             return "NotSupported"
-        if row[2] == "r":
+        if row[2] == "r" or row[2] == "x":  # "x": only its owner module changes it
             return "Rejected"
         try:
             v = _typed(row, value)
@@ -234,8 +251,9 @@ class Keys:
         known, unknown = [], []
         for name in (wanted if wanted else names()):
             row = _row(name)
-            if row is None:
-                unknown.append(name)
+            if row is None or row[2] == "x":  # a write-only key is never shown
+                if wanted:
+                    unknown.append(name)
             else:
                 # Not self[name]: that would keep these names, copied from the table, in _values.
                 v = self._values.get(name)

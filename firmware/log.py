@@ -1,7 +1,8 @@
 """Levelled console logger with a log ring on flash.
 
-Lines look like `12:00:01 I cp: BootNotification Accepted`; the time comes from the RTC
-(set by the CSMS), so logs of several chargers line up with the CSMS's.
+Lines look like `2026-12-03T12:00:01Z I cp: BootNotification Accepted`: ISO 8601 UTC from
+the RTC (set by the CSMS), so logs of several chargers line up with the CSMS's. Before the
+clock was set (a board wakes up in 2000) the time is marked: `unset:2000-01-01T00:00:07Z`.
 
 With a folder given, lines are also kept in `<folder>/log.0` (newest) and `log.1` (the
 half before): when log.0 passes `ring_bytes` / 2 it becomes log.1. Lines are batched in
@@ -15,7 +16,13 @@ batch that fills up meanwhile drops the newest lines below ERROR (an ERROR line 
 the oldest instead) and the next flush notes how many were dropped. So a flood of lines,
 however fast, costs at most 2 forced flushes a second besides the periodic one (each may
 also rotate the ring: one rename). A message is cut at _MSG_MAX characters.
+
+Secrets (README "Security"): values given to hide() (the Basic auth password, the WiFi key,
+the AuthorizationKey) become "***" in every line and traceback before it is printed or kept,
+and so does the password of any URL (firmware/redact.py): a last line of defence behind
+the callers, which never put a secret in a message.
 """
+from firmware.clock import iso, plausible
 from firmware.compat import print_exception, const, ticks_ms, ticks_diff
 
 _LEVELS = ("debug", "info", "warn", "error")
@@ -26,8 +33,7 @@ _ERROR_PER_S = const(2)  # ... an ERROR line (one more: it is never kept waiting
 
 
 def _line(t, lvl, tag, msg):
-    return "%02d:%02d:%02d %s %s: %s" % (
-        t // 3600 % 24, t // 60 % 60, t % 60, "DIWE"[lvl], tag, msg)
+    return "%s%s %s %s: %s" % ("" if plausible(t) else "unset:", iso(t), "DIWE"[lvl], tag, msg)
 
 
 class Log:
@@ -39,6 +45,8 @@ class Log:
         self._half = ring_bytes // 2
         self._size = -1  # size of log.0, read at the first flush
         self.writes = 0     # flash writes: appends and ring rotations (wear figure)
+        self._secrets = ()  # values never shown (hide())
+        self.on_event = None  # on_event(type, info): a security event (MemoryExhaustion)
         self.dropped = 0    # lines the budget kept off flash since the last flush
         self._urgent = 0    # highest level waiting in RAM (2: a WARN, 3: an ERROR)
         self._second = ticks_ms()  # start of the second the forced flushes count in
@@ -47,6 +55,12 @@ class Log:
     def _emit(self, lvl, tag, msg):
         if lvl < self.level:
             return
+        for secret in self._secrets:
+            if secret in msg:
+                msg = msg.replace(secret, "***")
+        if "@" in msg and "://" in msg:  # a URL with credentials, perhaps
+            from firmware.redact import hide_credentials
+            msg = hide_credentials(msg)
         if len(msg) > _MSG_MAX:
             msg = msg[:_MSG_MAX] + "..."
         t = self._now() if self._now else 0
@@ -69,6 +83,11 @@ class Log:
             del pending[0]  # an error is worth more than the oldest line waiting
         pending.append(entry)
         self._urgent = urgent
+
+    def hide(self, secret):
+        """Never show `secret` (a str of 4 characters or more) in a line from now on."""
+        if isinstance(secret, str) and len(secret) >= 4 and secret not in self._secrets:
+            self._secrets = self._secrets + (secret,)
 
     def _may_force(self, limit):
         """Whether a flush may be forced now: fewer than `limit` in this second (counted)."""
@@ -95,7 +114,19 @@ class Log:
 
     def exc(self, tag, msg, e):
         self._emit(3, tag, "%s: %r" % (msg, e))
-        print_exception(e)
+        hook = self.on_event
+        if isinstance(e, MemoryError) and hook is not None:
+            self.on_event = None  # no recursion should recording it run out of memory too
+            try:
+                hook("MemoryExhaustion", "%s: %s" % (tag, msg))
+            except Exception:
+                pass
+            self.on_event = hook
+        if self._secrets:  # an exception may quote a secret: its traceback is screened
+            from firmware.redact import print_screened
+            print_screened(e, self._secrets)
+        else:
+            print_exception(e)
 
     def flush(self):
         """Append the batched lines to the ring on flash (no budget: the caller's call)."""

@@ -8,16 +8,23 @@ A feature module has, for each action in its row, a plain function named after i
     def ReserveNow(cp, req):          # -> reply dict, or (reply, after)
         ...
 
-(`after` is a coroutine function started once the reply is on the wire, see rpc.py.) A module
+(`after` is a coroutine function started once the reply is on the wire, see rpc.py. A reply
+that must wait for one of our own CALLs is a coroutine giving either later.) A module
 that keeps state also has `load(cp) -> state`; the charge point calls it on the first
 `cp.feature(name)`, caches the state, and `cp.drop(name)` forgets it and unloads the module.
 Rpc asks `ChargePoint.handler(action)` on every CALL, so a module is imported on its first
 request, never at boot.
 
-SupportedFeatureProfiles is made from this table; the key column is what the README's key
-tables and GetConfiguration's completeness test are checked against (tests/unit/test_profiles.py).
+SupportedFeatureProfiles is made from this table, naming only OCPP 1.6 feature profiles
+(PROFILES_1_6): the rows of the security extension ("Security") are no 1.6 profile. The key
+column is what the README's key tables and GetConfiguration's completeness test are checked
+against (tests/unit/test_profiles.py).
 """
 import sys
+
+# The feature profiles OCPP 1.6 defines: the only names SupportedFeatureProfiles may carry.
+PROFILES_1_6 = ("Core", "FirmwareManagement", "LocalAuthListManagement", "Reservation",
+                "RemoteTrigger", "SmartCharging")
 
 FEATURES = (
     ("Core", "core",
@@ -34,13 +41,23 @@ FEATURES = (
      " SupportedFeatureProfiles SupportedFeatureProfilesMaxLength TransactionMessageAttempts"
      " TransactionMessageRetryInterval UnlockConnectorOnEVSideDisconnect WebSocketPingInterval",
      ""),
-    ("FirmwareManagement", "updater", "UpdateFirmware", "", ""),
+    # The security extension (whitepaper edition 3) defines no feature profile of its own:
+    # its rows say "Core" so that SupportedFeatureProfiles names only 1.6 profiles.
+    ("Core", "certificates", "DeleteCertificate GetInstalledCertificateIds InstallCertificate",
+     "CertificateStoreMaxLength", ""),
+    ("Core", "secprofile", "CertificateSigned",
+     "AuthorizationKey CertificateSignedMaxChainSize CpoName SecurityProfile", ""),
+    # SignedUpdateFirmware (security extension) is handled by the same module as
+    # UpdateFirmware, so it shares its row.
+    ("FirmwareManagement", "updater", "UpdateFirmware SignedUpdateFirmware", "", ""),
     ("FirmwareManagement", "diagnostics", "GetDiagnostics", "", ""),
     ("LocalAuthListManagement", "localauth", "GetLocalListVersion SendLocalList",
      "LocalAuthListEnabled LocalAuthListMaxLength SendLocalListMaxLength", ""),
     ("Reservation", "reservation", "CancelReservation ReserveNow",
      "ReserveConnectorZeroSupported", "reservations.json"),
     ("RemoteTrigger", "trigger", "TriggerMessage", "", ""),
+    ("Security", "getlog", "GetLog", "", ""),
+    ("Security", "exttrigger", "ExtendedTriggerMessage", "", ""),
     ("SmartCharging", "smart", "ClearChargingProfile GetCompositeSchedule SetChargingProfile",
      "ChargeProfileMaxStackLevel ChargingScheduleAllowedChargingRateUnit"
      " ChargingScheduleMaxPeriods ConnectorSwitch3to1PhaseSupported"
@@ -70,10 +87,10 @@ def module_for(action):
 
 
 def supported():
-    """SupportedFeatureProfiles: every profile of the table, once, in table order."""
+    """SupportedFeatureProfiles: every 1.6 profile of the table, once, in table order."""
     seen = []
     for row in FEATURES:
-        if row[0] not in seen:
+        if row[0] not in seen and row[0] in PROFILES_1_6:
             seen.append(row[0])
     return ",".join(seen)
 

@@ -134,12 +134,33 @@ def in_folder(location, name):
     return base + quote(name) + q + query
 
 
+def settings(cp):
+    """The transfer options the charger's configuration gives (ca_file, verify, tls_only):
+    the Central System's trust settings also cover its file servers, and at SecurityProfile
+    2 and 3 only https:// moves files (whitepaper: no plain transport once the link is TLS),
+    with the server always verified."""
+    from firmware.store import join
+    cfg = cp.cfg
+    csms = cfg["csms"]
+    secure = cp.keys["SecurityProfile"] >= 2
+    return {"ca_file": join(cfg["_dir"], csms["ca_file"]) if csms["ca_file"] else None,
+            "verify": csms["verify_tls"] or secure, "tls_only": secure}
+
+
+def _allowed(target, tls_only):
+    if tls_only and target.scheme != "https":
+        raise NetError("{}:// refused at SecurityProfile 2 and 3: https:// only".format(
+            target.scheme))
+
+
 async def download(url, dest_path, ca_file=None, verify=True, max_bytes=1000000,
-                   timeout_ms=15000):
+                   timeout_ms=15000, tls_only=False):
     """GET url into dest_path -> (bytes, sha256 hex). http(s) follows up to 3 redirects;
     ftp logs in as the URL's user (default anonymous) and uses passive binary mode.
-    timeout_ms bounds the connect and every single read and write."""
+    timeout_ms bounds the connect and every single read and write. tls_only: NetError
+    for anything but https:// (see settings())."""
     target = Url(url)
+    _allowed(target, tls_only)
     sink = Sink(dest_path, max_bytes)
     try:
         if target.scheme == "ftp":
@@ -155,11 +176,12 @@ async def download(url, dest_path, ca_file=None, verify=True, max_bytes=1000000,
 
 
 async def upload(url, source, method="PUT", timeout_ms=15000, ca_file=None, verify=True,
-                 filename=None):
+                 filename=None, tls_only=False):
     """Send a file path or bytes to url -> (bytes, sha256 hex).
 
     http(s): PUT or POST of the raw bytes. ftp: passive binary STOR. A url ending in "/"
-    names a folder: filename (default: the source file's name) is appended."""
+    names a folder: filename (default: the source file's name) is appended. tls_only: as
+    for download()."""
     method = method.upper()
     if method not in ("PUT", "POST"):
         raise ValueError("method must be PUT or POST")
@@ -171,6 +193,7 @@ async def upload(url, source, method="PUT", timeout_ms=15000, ca_file=None, veri
                 raise NetError("URL names a folder and no filename was given")
             url = in_folder(url, name)
         target = Url(url)
+        _allowed(target, tls_only)
         if target.scheme == "ftp":
             from firmware import ftp
             await ftp.store(target, src, timeout_ms)

@@ -2,12 +2,17 @@
 
     python -m tools.config check [config.json]      every problem, exit code 1 when there is one
     python -m tools.config show [config.json]       the effective config, defaults filled in
-    python -m tools.config set KEY VALUE [--config config.json]
+    python -m tools.config set KEY VALUE [config.json]
+    (each also takes --config FILE instead of the file at the end)
 
 KEY is a dotted path (csms.url, ocpp.HeartbeatInterval, hardware.relay.pin). VALUE is read as
 JSON when it parses (300, 8.5, true, null, "0042") and as text otherwise. `set` refuses a value
 that makes the file invalid and leaves the file untouched; otherwise it replaces the file
 atomically, keeping the key order and the indentation.
+
+Secret values (configspec.SECRETS: the Basic auth password, the WiFi key) are never printed:
+`show` masks them as "***" (an empty one stays empty, so a missing password shows), `set`
+confirms them without the value, and errors name the key, not its value.
 """
 import argparse
 import difflib
@@ -21,9 +26,11 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from firmware import config as fwconfig, configspec, keys  # noqa: E402  (one shared definition)
+from firmware.redact import hide_credentials  # noqa: E402
 from hal import hwspec  # noqa: E402
 
 DEFAULT = "config.json"
+MASK = "***"
 
 
 def _read(path):
@@ -44,17 +51,49 @@ def boards():
 
 
 def _explain(problems):
-    """The validator's problems, the board list added where the board is unknown."""
-    return [p + " (here: %s)" % ", ".join(boards()) if p.startswith("hardware.board = ") else p
-            for p in problems]
+    """The validator's problems, the board list added where the board is unknown and the
+    nearest known names where a key or section is unknown."""
+    out = []
+    for p in problems:
+        if p.startswith("hardware.board = "):
+            p += " (here: %s)" % ", ".join(boards())
+        name, _, why = p.partition(" - ")
+        if why.startswith("unknown"):
+            pool = (configspec.SECTIONS if why.startswith("unknown section")
+                    else known_paths())
+            near = difflib.get_close_matches(name, pool, n=3)
+            if near:
+                p += " (did you mean %s?)" % ", ".join(near)
+        out.append(p)
+    return out
+
+
+def is_board(cfg):
+    """Whether the config is for a real board (not the host simulator): a board has no CA
+    store of its own, so wss:// needs csms.ca_file."""
+    hw = cfg.get("hardware") if isinstance(cfg, dict) else None
+    name = hw.get("board") if isinstance(hw, dict) else None
+    return name != "sim"
+
+
+def problems_of(path, text, warnings=None):
+    """Every problem of the config text read from `path`, as the charger would see it."""
+    cfg, problems = fwconfig.parse(text, warnings)
+    if cfg is not None and not problems:
+        base = os.path.dirname(os.path.abspath(path))
+        problems = fwconfig.check_paths(cfg, base, is_board(cfg))
+    return _explain(problems)
 
 
 def check(path, out=print):
     """Print every problem of `path` and a closing line; returns the number of problems."""
     text, problem = _read(path)
-    problems = [problem] if problem else _explain(fwconfig.parse(text)[1])
+    warnings = []
+    problems = [problem] if problem else problems_of(path, text, warnings)
     for p in problems:
         out("%s: %s" % (path, p))
+    for w in warnings:
+        out("%s: warning: %s" % (path, w))
     if problems:
         out("%s: %d problem%s - the charger would not use this file (it keeps its last good"
             " config)" % (path, len(problems), "" if len(problems) == 1 else "s"))
@@ -75,9 +114,33 @@ def effective(cfg):
     return cfg
 
 
+def masked(cfg):
+    """A copy of cfg with every set secret (configspec.SECRETS) replaced by MASK."""
+    cfg = json.loads(json.dumps(cfg))
+    for path in configspec.SECRETS:
+        node = cfg
+        parts = path.split(".")
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and node.get(parts[-1]):
+            node[parts[-1]] = MASK
+    for name, value in cfg.get("csms", {}).items():  # a URL's password ("ws://u:***@h/")
+        if isinstance(value, str) and "://" in value:
+            cfg["csms"][name] = hide_credentials(value)
+    return cfg
+
+
 def known_paths():
     paths = [row[0] for row in configspec.SPEC] + [row[0] for row in hwspec.SPEC]
     return paths + ["ocpp." + name for name in keys.names()]
+
+
+def _kind(key):
+    """The spec type of a config key ("str", "int", ...), None for an OCPP key."""
+    for row in configspec.SPEC + hwspec.SPEC:
+        if row[0] == key:
+            return row[1]
+    return None
 
 
 def parse_value(text):
@@ -126,14 +189,18 @@ def set_value(path, key, raw, out=print):
             return 1
         node = child
     node[parts[-1]] = value
-    problems = _explain(fwconfig.validate(json.loads(json.dumps(cfg))))
+    warnings = []
+    problems = problems_of(path, json.dumps(cfg), warnings)
     if problems:
         for p in problems:
             out("%s: %s" % (path, p))
-        if not isinstance(value, str):
+        if (not isinstance(value, str) and _kind(key) == "str"
+                and key not in configspec.SECRETS):
             out("%s: (to store %s as text, quote it: '\"%s\"')" % (path, raw, raw))
         out("%s: refused; nothing changed" % path)
         return 1
+    for w in warnings:
+        out("%s: warning: %s" % (path, w))
     new = json.dumps(cfg, indent=_indent(text), ensure_ascii=False)
     new += "\n" if text.endswith("\n") else ""
     folder = os.path.dirname(os.path.abspath(path))
@@ -146,7 +213,9 @@ def set_value(path, key, raw, out=print):
     except BaseException:
         os.unlink(tmp)
         raise
-    out("%s: %s = %s" % (path, key, json.dumps(value, ensure_ascii=False)))
+    shown = (MASK if key in configspec.SECRETS
+             else hide_credentials(json.dumps(value, ensure_ascii=False)))
+    out("%s: %s = %s" % (path, key, shown))
     return 0
 
 
@@ -154,26 +223,33 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m tools.config",
                                  description="Check, show or change config.json.")
     sub = ap.add_subparsers(dest="cmd", required=True)
+    # Every command takes the file the same way: last on the line, or --config FILE.
     p = sub.add_parser("check", help="validate; exit code 1 when there is a problem")
-    p.add_argument("file", nargs="?", default=DEFAULT)
+    p.add_argument("file", nargs="?", help="config file (default config.json)")
+    p.add_argument("--config", help="the same, as an option")
     p = sub.add_parser("show", help="print the effective config with defaults filled in")
-    p.add_argument("file", nargs="?", default=DEFAULT)
+    p.add_argument("file", nargs="?", help="config file (default config.json)")
+    p.add_argument("--config", help="the same, as an option")
     p = sub.add_parser("set", help="change one key, e.g. set csms.url wss://csms.example.com/ocpp")
     p.add_argument("key", help="dotted path, e.g. ocpp.HeartbeatInterval")
     p.add_argument("value", help="JSON value (300, true, null, \"text\") or plain text")
-    p.add_argument("--config", default=DEFAULT, help="file to change (default config.json)")
+    p.add_argument("file", nargs="?", help="config file to change (default config.json)")
+    p.add_argument("--config", help="the same, as an option")
     args = ap.parse_args(argv)
+    if args.file and args.config and args.file != args.config:
+        ap.error("two config files given: %s and --config %s" % (args.file, args.config))
+    path = args.file or args.config or DEFAULT
     if args.cmd == "check":
-        return 1 if check(args.file) else 0
+        return 1 if check(path) else 0
     if args.cmd == "set":
-        return set_value(args.config, args.key, args.value)
-    text, problem = _read(args.file)
-    cfg, problems = fwconfig.parse(text) if text is not None else (None, [problem])
+        return set_value(path, args.key, args.value)
+    text, problem = _read(path)
+    problems = problems_of(path, text) if text is not None else [problem]
     if problems:
         for p in problems:
-            print("%s: %s" % (args.file, p), file=sys.stderr)
+            print("%s: %s" % (path, p), file=sys.stderr)
         return 1
-    print(json.dumps(effective(cfg), indent=2, ensure_ascii=False))
+    print(json.dumps(masked(effective(fwconfig.parse(text)[0])), indent=2, ensure_ascii=False))
     return 0
 
 

@@ -21,6 +21,7 @@ import calendar
 import collections
 import datetime
 import decimal
+import errno
 import hmac
 import json
 import re
@@ -297,6 +298,18 @@ class Session(ocpp.v16.ChargePoint):
     def on_firmware_status_notification(self, **_):
         return call_result.FirmwareStatusNotification()
 
+    @on(Action.log_status_notification)
+    def on_log_status_notification(self, **_):
+        return call_result.LogStatusNotification()
+
+    @on(Action.security_event_notification)
+    def on_security_event_notification(self, **_):
+        return call_result.SecurityEventNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    def on_signed_firmware_status_notification(self, **_):
+        return call_result.SignedFirmwareStatusNotification()
+
     @on(Action.heartbeat)
     def on_heartbeat(self, **_):
         return call_result.Heartbeat(current_time=utc_now_iso())
@@ -306,9 +319,19 @@ class Session(ocpp.v16.ChargePoint):
         self.cs._record_meter_values(self.id, self.payload)
         return call_result.MeterValues()
 
+    @on(Action.sign_certificate)
+    def on_sign_certificate(self, **_):
+        self.cs.csrs.append(Record(time.monotonic(), self.id, self.payload["csr"]))
+        return call_result.SignCertificate(status=self.cs.sign_certificate_status)
+
     @on(Action.start_transaction)
-    def on_start_transaction(self, **_):
-        tx_id = self.cs._open_transaction(self.id, self.payload)
+    async def on_start_transaction(self, **_):
+        payload = self.payload
+        tx_id = self.cs._open_transaction(self.id, payload)
+        if self.cs.before_start_reply is not None:
+            # e.g. a RemoteStopTransaction sent ahead of this conf (some CSMSs do)
+            await self.cs.before_start_reply(self, tx_id)
+        self.payload = payload
         return call_result.StartTransaction(
             transaction_id=tx_id,
             id_tag_info=self.cs.id_tag_info(self.payload["idTag"]))
@@ -329,6 +352,15 @@ class Session(ocpp.v16.ChargePoint):
 
 # ------------------------------------------------------------ central system
 
+
+def stamp(now=None):
+    """The time of a timeline line: ISO 8601 UTC to the millisecond, on the charger's time
+    base (its log lines are ISO 8601 UTC to the second), so the two read side by side."""
+    now = time.time() if now is None else now
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % (
+        int(now * 1000) % 1000)
+
+
 class CentralSystem:
     """Strict local OCPP 1.6J Central System.
 
@@ -346,8 +378,20 @@ class CentralSystem:
       enforce_registration  flag Calls sent before an Accepted boot (unless
                           triggered), answers while Rejected, and
                           BootNotification retries before the interval (True)
+      before_start_reply  None, or async f(session, transaction_id) awaited
+                          before a StartTransaction.conf goes out
+      path_prefix         None (any path, the id is its last segment), or the
+                          exact path before "/<id>", e.g. SteVe's
+                          "/steve/websocket/CentralSystemService" (else 404)
+      sign_certificate_status  answer to SignCertificate ("Accepted")
+      client_cert_auth    over TLS, a verified client certificate stands in for
+                          the Basic auth password (security profile 3) (True)
+      refuse_client_certs answer 403 to a connection that presents a client
+                          certificate (a Central System not ready for profile 3)
     Records: ledger, violations, refused, transactions, meter_values,
-      status_notifications, registration.
+      status_notifications, registration, csrs (Record of each SignCertificate
+      csr), peers ((cp_id, client certificate subject CN or None) per accepted
+      TLS connection).
     """
 
     def __init__(self, host="127.0.0.1", port=0, password=None, ssl=None,
@@ -370,9 +414,17 @@ class CentralSystem:
         self.no_reply_actions = set()
         self.callerror_actions = {}
         self.enforce_registration = True
+        self.before_start_reply = None
+        self.path_prefix = None
+        self.sign_certificate_status = "Accepted"
+        self.client_cert_auth = True
+        self.refuse_client_certs = False
+        self.csrs = []
+        self.peers = []
 
         self.ledger = []
         self.violations = []
+        self.closes = []  # (charge point id, websocket close code) of each ended connection
         self.refused = []               # (cp_id or path, reason)
         self.transactions = {}          # tx_id -> {"cp_id","start","meter_values","stop"}
         self.meter_values = []          # Record for every MeterValues
@@ -396,7 +448,8 @@ class CentralSystem:
             close_timeout=self.close_timeout)
         self.port = self._server.sockets[0].getsockname()[1]
         scheme = "wss" if self.ssl else "ws"
-        self._say(f"listening on {scheme}://{self.host}:{self.port}/ocpp/<id>",
+        self._say(f"listening on {scheme}://{self.host}:{self.port}"
+                  f"{self.path_prefix or '/ocpp'}/<id>",
                   always=True)
         return self
 
@@ -404,7 +457,7 @@ class CentralSystem:
     def url(self):
         """Base URL for a charger's config on this machine; the charger appends "/<id>"."""
         host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
-        return f"{'wss' if self.ssl else 'ws'}://{host}:{self.port}/ocpp"
+        return f"{'wss' if self.ssl else 'ws'}://{host}:{self.port}{self.path_prefix or '/ocpp'}"
 
     async def stop(self):
         if self._server is not None:
@@ -423,18 +476,41 @@ class CentralSystem:
         if not cp_id:
             return self._refuse(connection, who, 404,
                                 "no charge point id in the request path")
+        path = urllib.parse.urlsplit(request.path).path
+        if self.path_prefix is not None and path.rsplit("/", 1)[0] != self.path_prefix:
+            return self._refuse(connection, who, 404,
+                                f"path {path!r} is not {self.path_prefix}/<id>")
         if SUBPROTOCOL not in offered:
             return self._refuse(
                 connection, who, 400,
                 f"client offered subprotocols {offered or 'none'}; "
                 f"{SUBPROTOCOL} is required")
-        if self.password is not None:
+        client = self._client_cert(connection)
+        if client is not None and self.refuse_client_certs:
+            return self._refuse(connection, who, 403, "client certificates are not accepted")
+        if self.ssl is not None:
+            self.peers.append((cp_id, client))
+        if self.password is not None and not (client is not None and self.client_cert_auth):
             problem = self._auth_problem(cp_id, request.headers.get("Authorization"))
             if problem:
                 response = self._refuse(connection, who, 401, problem)
                 response.headers["WWW-Authenticate"] = 'Basic realm="OCPP"'
                 return response
         return None
+
+    @staticmethod
+    def _client_cert(connection):
+        """The commonName of the client certificate the TLS layer verified, "" when it has
+        none, or None when no certificate was presented (or the connection is plain)."""
+        ssl_object = connection.transport.get_extra_info("ssl_object")
+        cert = ssl_object.getpeercert() if ssl_object is not None else None
+        if not cert:
+            return None
+        for rdn in cert.get("subject", ()):
+            for name, value in rdn:
+                if name == "commonName":
+                    return value
+        return ""
 
     def _auth_problem(self, cp_id, header):
         if not header or not header.startswith("Basic "):
@@ -482,6 +558,7 @@ class CentralSystem:
         finally:
             if self.sessions.get(cp_id) is session:
                 del self.sessions[cp_id]
+            self.closes.append((cp_id, ws.close_code))
             self._say(f"{cp_id} disconnected (code {ws.close_code}"
                       f"{' ' + ws.close_reason if ws.close_reason else ''})",
                       always=True)
@@ -604,8 +681,12 @@ class CentralSystem:
                 self._violation(cp_id, f"{action}.conf {text}")
             if errors:
                 session.bad_results[uid] = [t for _, t in errors]
-            elif action == "TriggerMessage" and parsed[2].get("status") == "Accepted":
-                session.triggered[request.get("requestedMessage")] += 1
+            elif (action in ("TriggerMessage", "ExtendedTriggerMessage")
+                  and parsed[2].get("status") == "Accepted"):
+                what = request.get("requestedMessage")
+                if action == "ExtendedTriggerMessage" and what == "FirmwareStatusNotification":
+                    what = "SignedFirmwareStatusNotification"
+                session.triggered[what] += 1
             if uid in session.awaiting:
                 session._response_queue.put_nowait(
                     LibCallResult(uid, parsed[2], action))
@@ -694,9 +775,7 @@ class CentralSystem:
     def _say(self, line, always=False):
         if self.quiet and not always:
             return
-        now = time.time()
-        stamp = time.strftime("%H:%M:%S", time.localtime(now))
-        print(f"{stamp}.{int(now * 1000) % 1000:03d} {line}", flush=True)
+        print(f"{stamp()} {line}", flush=True)
 
     # --- waiting (used by tests; all on the event loop)
 
@@ -798,6 +877,21 @@ class CentralSystem:
         await self._transmit(self.session(cp_id), data, text)
 
 
+def tls_context(cert, key, client_ca=None, require_client_cert=False):
+    """A server TLS context for `cert`/`key` (PEM files). client_ca: a PEM file of the CAs
+    whose client certificates are verified (optional for the client unless
+    require_client_cert); set `verify_mode` later to change what new connections need."""
+    ctx = ssl_module.SSLContext(ssl_module.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    if client_ca:
+        ctx.load_verify_locations(cafile=client_ca)
+        ctx.verify_mode = (ssl_module.CERT_REQUIRED if require_client_cert
+                           else ssl_module.CERT_OPTIONAL)
+    elif require_client_cert:
+        raise ValueError("require_client_cert needs client_ca")
+    return ctx
+
+
 def cp_id_from_path(path):
     """Charge point id: last segment of the request path, percent-decoded."""
     segment = urllib.parse.urlsplit(path).path.rsplit("/", 1)[-1]
@@ -836,12 +930,18 @@ def _parse_args(argv):
         description="Strict local OCPP 1.6J Central System. Chargers connect to "
                     "ws[s]://HOST:PORT/<any path>/<charge point id> with "
                     "subprotocol ocpp1.6. Prints a timeline; Ctrl-C stops.")
-    ap.add_argument("--host", default="0.0.0.0", help="listen address (0.0.0.0)")
+    ap.add_argument("--host", default="127.0.0.1",
+                    help="listen address (127.0.0.1: this machine only; 0.0.0.0 lets a board"
+                         " on the network in)")
     ap.add_argument("--port", type=int, default=9000, help="listen port (9000)")
     ap.add_argument("--password", help="require HTTP Basic auth with this password "
                                        "(user = charge point id)")
     ap.add_argument("--cert", help="TLS certificate (PEM) -> serve wss://")
     ap.add_argument("--key", help="TLS private key (PEM) for --cert")
+    ap.add_argument("--client-ca", help="verify client certificates against these CAs "
+                                        "(PEM); a verified one replaces --password")
+    ap.add_argument("--require-client-cert", action="store_true",
+                    help="refuse TLS clients without a certificate (security profile 3)")
     ap.add_argument("--boot-status", default="Accepted",
                     choices=["Accepted", "Pending", "Rejected"],
                     help="answer to every BootNotification (Accepted)")
@@ -857,11 +957,18 @@ def _parse_args(argv):
                     help="do not flag messages sent before an accepted "
                          "BootNotification (for a charger that was already "
                          "booted when this CSMS started)")
+    ap.add_argument("--path-prefix", metavar="PATH",
+                    help="accept only PATH/<id>, e.g. SteVe's "
+                         "/steve/websocket/CentralSystemService (any path)")
     ap.add_argument("--quiet", action="store_true",
                     help="print only connections and violations")
     args = ap.parse_args(argv)
     if bool(args.cert) != bool(args.key):
         ap.error("--cert and --key go together")
+    if (args.client_ca or args.require_client_cert) and not args.cert:
+        ap.error("--client-ca and --require-client-cert need --cert")
+    if args.require_client_cert and not args.client_ca:
+        ap.error("--require-client-cert needs --client-ca")
     for item in args.tag:
         if "=" not in item:
             ap.error(f"--tag expects TAG=STATUS, got {item!r}")
@@ -871,8 +978,7 @@ def _parse_args(argv):
 async def _main(args):
     ctx = None
     if args.cert:
-        ctx = ssl_module.SSLContext(ssl_module.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(args.cert, args.key)
+        ctx = tls_context(args.cert, args.key, args.client_ca, args.require_client_cert)
     cs = CentralSystem(host=args.host, port=args.port, password=args.password,
                        ssl=ctx, quiet=args.quiet,
                        ping_interval=args.ping_interval or None)
@@ -881,6 +987,7 @@ async def _main(args):
     cs.default_tag_status = args.default_tag_status
     cs.id_tags = dict(item.split("=", 1) for item in args.tag)
     cs.enforce_registration = not args.no_registration_check
+    cs.path_prefix = args.path_prefix
     await cs.start()
     try:
         await asyncio.Event().wait()
@@ -897,6 +1004,15 @@ def main(argv=None):
         asyncio.run(_main(args))
     except KeyboardInterrupt:
         pass
+    except OSError as e:  # the listening socket: one line, not a traceback
+        if e.errno == errno.EADDRINUSE:
+            why = "port %d is in use (another Central System?); choose another with --port" \
+                % args.port
+        else:
+            why = e.strerror or str(e)
+        print("csms: cannot listen on %s:%d: %s" % (args.host, args.port, why),
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
 
 _KIND = {"i": "integer", "b": "boolean", "c": "measurand list", "s": "string"}
-_ACCESS = {"r": "read-only", "w": "read-write", "W": "read-write, reboot"}
+_ACCESS = {"r": "read-only", "w": "read-write", "W": "read-write, reboot", "x": "write-only"}
 
 
 def _owners():

@@ -12,12 +12,12 @@ def make(tmp_path, initial=None, connectors=1):
 def test_rows_are_well_formed():
     rows = keys._T[1:-1].split(";")
     names = keys.names()
-    assert keys._T[0] == keys._T[-1] == ";" and len(rows) == len(names) == len(set(names)) == 41
+    assert keys._T[0] == keys._T[-1] == ";" and len(rows) == len(names) == len(set(names)) == 46
     for row in rows:
         f = row.split(" ")
         assert len(f) in (4, 5), row
         name, kind, access, default = f[:4]
-        assert name and kind in "ibcs" and len(kind) == 1 and access in ("r", "w", "W"), row
+        assert name and kind in "ibcs" and len(kind) == 1 and access in ("r", "w", "W", "x"), row
         rule = f[4] if len(f) == 5 else None
         if kind == "i":
             assert (rule is not None) == (access != "r"), row
@@ -53,7 +53,11 @@ def test_defaults_are_typed(tmp_path):
 def test_listing_keeps_table_order_and_values(tmp_path):
     k = make(tmp_path)
     known, unknown = k.listing()
-    assert [e["key"] for e in known] == keys.names() and not unknown
+    # A write-only key (AuthorizationKey) is never listed, not even when asked for by name.
+    assert [e["key"] for e in known] == [n for n in keys.names() if n != "AuthorizationKey"]
+    assert not unknown
+    assert k.listing(["AuthorizationKey"]) == ([], ["AuthorizationKey"])
+    assert k.change("AuthorizationKey", "00" * 16) == "Rejected"  # only its owner module
     by = dict((e["key"], e) for e in known)
     assert by["SupportedFeatureProfiles"] == {
         "key": "SupportedFeatureProfiles", "readonly": True,

@@ -29,6 +29,13 @@ CS_TO_CP = ["CancelReservation", "ChangeAvailability", "ChangeConfiguration", "C
 CP_TO_CS = ["Authorize", "BootNotification", "DataTransfer", "DiagnosticsStatusNotification",
             "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StartTransaction",
             "StatusNotification", "StopTransaction"]
+# The security extension's messages (whitepaper edition 3) the charger handles.
+CS_TO_CP += ["CertificateSigned", "DeleteCertificate", "GetInstalledCertificateIds",
+             "InstallCertificate"]
+CP_TO_CS += ["SignCertificate"]
+CS_TO_CP += ["ExtendedTriggerMessage", "GetLog", "SignedUpdateFirmware"]
+CP_TO_CS += ["LogStatusNotification", "SecurityEventNotification",
+             "SignedFirmwareStatusNotification"]
 
 T0 = "2026-11-21T12:00:00Z"
 
@@ -62,6 +69,10 @@ def profile(**over):
 # One valid payload per CS->CP request, using every property at least once.
 VALID_REQUESTS = [
     ("CancelReservation", {"reservationId": 3}),
+    ("SignedUpdateFirmware", {"requestId": 4, "retries": 2, "retryInterval": 30, "firmware": {
+        "location": "https://fw.example.com/fw-1.2.tar", "retrieveDateTime": T0,
+        "installDateTime": T0, "signingCertificate": "-----BEGIN CERTIFICATE-----",
+        "signature": "c2ln"}}),
     ("ChangeAvailability", {"connectorId": 0, "type": "Inoperative"}),
     ("ChangeAvailability", {"connectorId": 1, "type": "Operative"}),
     ("ChangeConfiguration", {"key": "HeartbeatInterval", "value": "300"}),
@@ -106,6 +117,17 @@ VALID_REQUESTS = [
     ("UnlockConnector", {"connectorId": 1}),
     ("UpdateFirmware", {"location": "https://fw.example.com/fw-1.2.bin", "retries": 2,
                         "retrieveDate": T0, "retryInterval": 30}),
+    ("CertificateSigned", {"certificateChain": "-----BEGIN CERTIFICATE-----"}),
+    ("DeleteCertificate", {"certificateHashData": {
+        "hashAlgorithm": "SHA256", "issuerNameHash": "ab" * 32, "issuerKeyHash": "cd" * 32,
+        "serialNumber": "1f"}}),
+    ("GetInstalledCertificateIds", {"certificateType": "ManufacturerRootCertificate"}),
+    ("InstallCertificate", {"certificateType": "CentralSystemRootCertificate",
+                            "certificate": "-----BEGIN CERTIFICATE-----"}),
+    ("ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"}),
+    ("GetLog", {"logType": "SecurityLog", "requestId": 3, "retries": 1, "retryInterval": 5,
+                "log": {"remoteLocation": "ftp://logs.example.com/in/",
+                        "oldestTimestamp": T0, "latestTimestamp": T0}}),
 ]
 
 # (action, payload, expected code, expected description)
@@ -306,6 +328,10 @@ VALID_RESPONSES = [
     ("StatusNotification", {}),
     ("StopTransaction", {}),
     ("StopTransaction", {"idTagInfo": {"status": "Expired"}}),
+    ("SignCertificate", {"status": "Rejected"}),
+    ("LogStatusNotification", {}),
+    ("SecurityEventNotification", {}),
+    ("SignedFirmwareStatusNotification", {}),
 ]
 
 BAD_RESPONSES = [
@@ -391,8 +417,8 @@ BAD_ACTIONS = [
     ("[2, \"a\", \"Reset.conf\", {}]", NOT_IMPL),
     ("[2, \"a\", \"Reset/\", {}]", NOT_IMPL),
     ("[2, \"a\", \";Reset\", {}]", NOT_IMPL),
-    ("[2, \"a\", \"CertificateSigned\", {\"certificateChain\": \"x\"}]", NOT_IMPL),
-    ("[2, \"a\", \"ExtendedTriggerMessage\", {}]", NOT_IMPL),
+    ("[2, \"a\", \"CertificateSigned.conf\", {\"certificateChain\": \"x\"}]", NOT_IMPL),
+    ("[2, \"a\", \"SignedUpdateFirmware.conf\", {}]", NOT_IMPL),
 ] + [("[2, \"a\", \"%s\", {}]" % a, NOT_SUPP) for a in CP_TO_CS if a not in CS_TO_CP]
 
 
@@ -547,7 +573,7 @@ def test_is_known_covers_all_of_1_6():
     for a in CS_TO_CP + CP_TO_CS:
         assert ocppj.is_known(a), a
     for a in ("", "Foo", "reset", "RESET", "@IdTagInfo", "Reset.conf", "BootNotification.conf",
-              "CertificateSigned", "SignedUpdateFirmware", "Reset/", ";Reset", None, 5):
+              "CertificateSigned.conf", "SignCertificate.conf", "Reset/", ";Reset", None, 5):
         assert not ocppj.is_known(a), a
 
 
@@ -696,15 +722,23 @@ def official_schema(name):
         return json.load(f)
 
 
-def normalise(s):
-    """Official schema minus titles, and minus the no-op additionalProperties on strings."""
-    s = {k: v for k, v in s.items() if k not in ("$schema", "title", "id")}
+def normalise(s, defs=None):
+    """Official schema minus titles, and minus the no-op additionalProperties on strings;
+    the security extension's "$ref"s to its definitions inlined."""
+    defs = s.get("definitions", {}) if defs is None else defs
+    if "$ref" in s:
+        return normalise(defs[s["$ref"].rsplit("/", 1)[1]], defs)
+    s = {k: v for k, v in s.items()
+         if k not in ("$schema", "title", "id", "$id", "definitions", "additionalItems",
+                      "javaType", "comment")}
     if s.get("type") != "object":
         s.pop("additionalProperties", None)
+    elif "properties" not in s:
+        s["properties"] = {}
     if "properties" in s:
-        s["properties"] = {k: normalise(v) for k, v in s["properties"].items()}
+        s["properties"] = {k: normalise(v, defs) for k, v in s["properties"].items()}
     if "items" in s:
-        s["items"] = normalise(s["items"])
+        s["items"] = normalise(s["items"], defs)
     if "required" in s:
         s["required"] = sorted(s["required"])
     return s
