@@ -81,6 +81,8 @@ class ChargePoint:
         self.auth = Auth(self)
         self.sessions.recover()
         self.accepted = False      # BootNotification Accepted in this power cycle
+        self.boot_status = None    # the last BootNotification answer (console `status`)
+        self.ticks = 0             # hardware ticks done (the console waits on them)
         self.reported0 = None      # connector 0 status the CSMS has
         self.queued0 = None
         self._wake = asyncio.Event()
@@ -264,6 +266,7 @@ class ChargePoint:
                 if reservations is not None:
                     reservations.tick()
                 self._clock_aligned()
+            self.ticks += 1
             board.watchdog.feed()
             board.poll()
             tag = board.reader.poll()
@@ -400,7 +403,13 @@ class ChargePoint:
                 continue
             self._set_time(reply["currentTime"])
             status, interval = reply["status"], reply["interval"]
-            self.log.info("boot", "BootNotification %s (interval %d s)" % (status, interval))
+            self.boot_status = status
+            # Rejected: the Central System does not know this charger (csms.id?) - no session
+            # can start, so it is a warning, not news.
+            (self.log.warn if status == "Rejected" else self.log.info)(
+                "boot", "BootNotification %s (interval %d s)%s" % (
+                    status, interval, " - the Central System does not accept csms.id %s"
+                    % self.cfg["csms"]["id"] if status == "Rejected" else ""))
             if status == "Accepted":
                 if interval > 0:
                     self.keys.override("HeartbeatInterval", interval)

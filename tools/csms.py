@@ -21,6 +21,7 @@ import calendar
 import collections
 import datetime
 import decimal
+import errno
 import hmac
 import json
 import re
@@ -351,6 +352,15 @@ class Session(ocpp.v16.ChargePoint):
 
 # ------------------------------------------------------------ central system
 
+
+def stamp(now=None):
+    """The time of a timeline line: ISO 8601 UTC to the millisecond, on the charger's time
+    base (its log lines are ISO 8601 UTC to the second), so the two read side by side."""
+    now = time.time() if now is None else now
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % (
+        int(now * 1000) % 1000)
+
+
 class CentralSystem:
     """Strict local OCPP 1.6J Central System.
 
@@ -414,6 +424,7 @@ class CentralSystem:
 
         self.ledger = []
         self.violations = []
+        self.closes = []  # (charge point id, websocket close code) of each ended connection
         self.refused = []               # (cp_id or path, reason)
         self.transactions = {}          # tx_id -> {"cp_id","start","meter_values","stop"}
         self.meter_values = []          # Record for every MeterValues
@@ -546,6 +557,7 @@ class CentralSystem:
         finally:
             if self.sessions.get(cp_id) is session:
                 del self.sessions[cp_id]
+            self.closes.append((cp_id, ws.close_code))
             self._say(f"{cp_id} disconnected (code {ws.close_code}"
                       f"{' ' + ws.close_reason if ws.close_reason else ''})",
                       always=True)
@@ -762,9 +774,7 @@ class CentralSystem:
     def _say(self, line, always=False):
         if self.quiet and not always:
             return
-        now = time.time()
-        stamp = time.strftime("%H:%M:%S", time.localtime(now))
-        print(f"{stamp}.{int(now * 1000) % 1000:03d} {line}", flush=True)
+        print(f"{stamp()} {line}", flush=True)
 
     # --- waiting (used by tests; all on the event loop)
 
@@ -919,7 +929,9 @@ def _parse_args(argv):
         description="Strict local OCPP 1.6J Central System. Chargers connect to "
                     "ws[s]://HOST:PORT/<any path>/<charge point id> with "
                     "subprotocol ocpp1.6. Prints a timeline; Ctrl-C stops.")
-    ap.add_argument("--host", default="0.0.0.0", help="listen address (0.0.0.0)")
+    ap.add_argument("--host", default="127.0.0.1",
+                    help="listen address (127.0.0.1: this machine only; 0.0.0.0 lets a board"
+                         " on the network in)")
     ap.add_argument("--port", type=int, default=9000, help="listen port (9000)")
     ap.add_argument("--password", help="require HTTP Basic auth with this password "
                                        "(user = charge point id)")
@@ -991,6 +1003,15 @@ def main(argv=None):
         asyncio.run(_main(args))
     except KeyboardInterrupt:
         pass
+    except OSError as e:  # the listening socket: one line, not a traceback
+        if e.errno == errno.EADDRINUSE:
+            why = "port %d is in use (another Central System?); choose another with --port" \
+                % args.port
+        else:
+            why = e.strerror or str(e)
+        print("csms: cannot listen on %s:%d: %s" % (args.host, args.port, why),
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -3,6 +3,7 @@ install into an app slot, reboot, rollback) and GetDiagnostics (log upload), aga
 HTTP and FTP servers. Every bundle is signed with a throwaway vendor key (tests/signing.py)
 that the charger's vendor_keys.json trusts; the unsigned and wrongly signed ones write a
 marker file if any of their code is ever imported."""
+import calendar
 import datetime
 import http.server
 import json
@@ -170,8 +171,8 @@ def bundles(tmp_path_factory):
     config.write_text(json.dumps(cfg))
     with open(os.path.join(bundle.ROOT, "firmware", "app.py")) as f:
         app = f.read()
-    marked = app.replace('log.info("main", "charger %s starting',
-                         'log.info("main", "' + MARK + ': charger %s starting')
+    marked = app.replace('log.info("main", _startup_line(',
+                         'log.info("main", "' + MARK + ': " + _startup_line(')
     assert marked != app
     cache = {}
 
@@ -547,8 +548,9 @@ def test_signed_update_firmware_pauses_replaces_and_schedules(csms, charger, int
     signed_statuses(csms, "Downloading", "Downloaded", "SignatureVerified", "InstallScheduled",
                     request_id=3)
     line = cp.wait_log("signed firmware status Installing (request 3)", timeout=15)
-    h, m, sec = (int(x) for x in line.split()[0].split(":"))  # the charger's (UTC) clock
-    assert h * 3600 + m * 60 + sec >= install_at % 86400  # not before installDateTime
+    # The line's time is the charger's clock, ISO 8601 UTC (firmware/log.py).
+    logged = calendar.timegm(time.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%SZ"))
+    assert logged >= install_at  # not before installDateTime
     signed_statuses(csms, "Installing", "InstallRebooting", request_id=3)
     signed_statuses(csms, "Installed", request_id=3, timeout=20)
     assert not [m for m in csms.messages("SignedFirmwareStatusNotification")

@@ -146,7 +146,7 @@ def test_log_lines_never_show_hidden_values_or_url_passwords():
     log.info("t", "password s3cret-pass for ftp://user:pw1@host/x and ws://h/a@b")
     log.flush()
     lines = [text for _, text in log.lines()]
-    assert lines == ["12:00:00 I t: password *** for ftp://user:***@host/x and ws://h/a@b"]
+    assert lines == ["2024-05-01T12:00:00Z I t: password *** for ftp://user:***@host/x and ws://h/a@b"]
     assert hide_credentials("http://u:p@h:1/?q=a@b") == "http://u:***@h:1/?q=a@b"
     assert hide_credentials("ftp://anonymous@h/") == "ftp://anonymous@h/"
 
