@@ -297,8 +297,6 @@ class Updater(Job):
         from firmware import install
         roots = vendor_keys(cp.cfg)
         signed = self.request_id is not None
-        for name in ("firmware.transfer", "firmware.httpc", "firmware.ftp"):
-            unload(name)  # the download is over
         # The signature check needs about 11 KB of big-number temporaries on a 32-bit
         # build (README Crypto figures): start it from a collected heap.
         gc.collect()
