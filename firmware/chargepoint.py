@@ -4,7 +4,7 @@ tick that polls the hardware, and loads feature modules on first use (firmware/p
 Built by app.py from a config and a board; `connect` replaces the websocket (in-process tests).
 """
 from firmware import clock, profiles, store, updates
-from firmware.compat import asyncio, const, ticks_ms, ticks_diff, unload
+from firmware.compat import asyncio, const, task_error, ticks_ms, ticks_diff, unload
 from firmware.auth import Auth
 from firmware.connector import Connector
 from firmware.journal import Journal
@@ -451,7 +451,10 @@ class ChargePoint:
             while not self._stop.is_set():
                 for t in tasks:
                     if t.done():  # the ticker or link died: that is a bug, restart the charger
-                        self.log.error("cp", "a core task ended; restarting")
+                        err = task_error(t)
+                        self.log.error("cp", "a core task ended (%r); restarting" % (err,))
+                        if isinstance(err, MemoryError):
+                            self.security_event("MemoryExhaustion", "a core task")
                         self.shutdown("soft")
                 try:
                     await asyncio.wait_for(self._stop.wait(), 1)

@@ -195,11 +195,13 @@ _ROLES = (
     ("meter.tx_pin", "out", ("meter.type", ("sdm120", "sdm630"))),
     ("meter.rx_pin", "in", ("meter.type", ("sdm120", "sdm630"))),
     ("meter.de_pin", "out", ("meter.type", ("sdm120", "sdm630"))),
-    ("rfid.sck_pin", "out", ("rfid.type", ("mfrc522",))),
-    ("rfid.mosi_pin", "out", ("rfid.type", ("mfrc522",))),
-    ("rfid.miso_pin", "in", ("rfid.type", ("mfrc522",))),
-    ("rfid.cs_pin", "out", ("rfid.type", ("mfrc522",))),
-    ("rfid.rst_pin", "out", ("rfid.type", ("mfrc522",))),
+    ("rfid.sck_pin", "out", ("rfid.type", ("mfrc522", "pn532"))),
+    ("rfid.mosi_pin", "out", ("rfid.type", ("mfrc522", "pn532"))),
+    ("rfid.miso_pin", "in", ("rfid.type", ("mfrc522", "pn532"))),
+    ("rfid.cs_pin", "out", ("rfid.type", ("mfrc522", "pn532"))),
+    ("rfid.rst_pin", "out", ("rfid.type", ("mfrc522", "pn532", "pn532_i2c"))),
+    ("rfid.sda_pin", "out", ("rfid.type", ("pn532_i2c",))),
+    ("rfid.scl_pin", "out", ("rfid.type", ("pn532_i2c",))),
     ("led.pin", "out", None), ("maintenance_pin", "in", None),
 )
 
@@ -212,14 +214,19 @@ def _role(path):
 
 
 def _fitted(cfg, path, fitted):
+    group = path[:path.rfind(".", 0, path.rfind("."))]  # "hardware" or "hardware.<group>"
+    station = cfg.get("station")
+    if group.startswith("hardware.connector"):  # connector n's pins count when it is there
+        n = station.get("connectors") if isinstance(station, dict) else 1
+        if not (isinstance(n, int) and group[18:].isdigit() and int(group[18:]) <= n):
+            return False
     if fitted is None:
         return True
-    group = path[:path.rfind(".", 0, path.rfind("."))]  # "hardware" or "hardware.<group>"
     if fitted == "lock":  # a fixed cable has no lock
-        station = cfg.get("station")
         return not (isinstance(station, dict) and station.get("fixed_cable") is True)
     key, values = fitted
-    return get_at(cfg, group + "." + key) in values
+    # The meter and reader kinds are the board's, shared by every connector's group.
+    return get_at(cfg, "hardware." + key) in values
 
 
 def get_at(cfg, path):
@@ -236,6 +243,22 @@ def get_at(cfg, path):
     return node
 
 
+_CONNECTOR2 = ("hardware.connector2.relay.pin", "hardware.connector2.pilot.pwm_pin",
+               "hardware.connector2.pilot.adc_pin")
+
+
+def _connectors_wired(cfg):
+    """A board wires one or two connectors; the second needs its own contactor and pilot."""
+    station = cfg.get("station")
+    n = station.get("connectors") if isinstance(station, dict) else 1
+    if not isinstance(n, int) or n < 2:
+        return []
+    if n > 2:
+        return ["station.connectors = %d - an ESP32 board wires one or two connectors" % n]
+    return ["%s is missing - station.connectors is 2: the %s" % (path, row(path)[4])
+            for path in _CONNECTOR2 if get_at(cfg, path) is None]
+
+
 def dangers(cfg, board):
     """Problems of wiring the board cannot do safely, each with its fix: an output on an
     input-only pin, a pin of the SPI flash, a pilot ADC pin that cannot be read (ADC2 while
@@ -250,7 +273,7 @@ def dangers(cfg, board):
     adc2 = getattr(board, "ADC2", ())
     wifi = cfg.get("wifi")
     wifi_on = isinstance(wifi, dict) and bool(wifi.get("ssid"))
-    problems = []
+    problems = _connectors_wired(cfg)
     used = {}  # type: dict  # GPIO -> first key using it
     for path in _pin_paths(cfg):
         pin = get_at(cfg, path)

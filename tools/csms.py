@@ -448,7 +448,8 @@ class CentralSystem:
             close_timeout=self.close_timeout)
         self.port = self._server.sockets[0].getsockname()[1]
         scheme = "wss" if self.ssl else "ws"
-        self._say(f"listening on {scheme}://{self.host}:{self.port}/ocpp/<id>",
+        self._say(f"listening on {scheme}://{self.host}:{self.port}"
+                  f"{self.path_prefix or '/ocpp'}/<id>",
                   always=True)
         return self
 
@@ -456,7 +457,7 @@ class CentralSystem:
     def url(self):
         """Base URL for a charger's config on this machine; the charger appends "/<id>"."""
         host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
-        return f"{'wss' if self.ssl else 'ws'}://{host}:{self.port}/ocpp"
+        return f"{'wss' if self.ssl else 'ws'}://{host}:{self.port}{self.path_prefix or '/ocpp'}"
 
     async def stop(self):
         if self._server is not None:

@@ -165,6 +165,24 @@ def test_a_memory_error_given_to_the_log_is_a_security_event_once():
     assert log.on_event is hook
 
 
+def test_the_exception_that_ended_a_task_is_found_on_both_interpreters():
+    from firmware.compat import asyncio, task_error
+
+    async def bad():
+        raise MemoryError("x")
+
+    async def ok():
+        return 1
+    got = []
+
+    async def main():
+        a, b = asyncio.create_task(bad()), asyncio.create_task(ok())
+        await asyncio.sleep(0.01)
+        got.extend([task_error(a), task_error(b)])
+    asyncio.run(main())
+    assert isinstance(got[0], MemoryError) and got[1] is None
+
+
 def _cleanup():
     _DIRS.cleanup()
 
