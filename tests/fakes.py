@@ -372,7 +372,6 @@ class ChargePoint:
         self.online_ = True
         self.kicks = 0
         self._features = {}
-        self.keys = {"SecurityProfile": 0}  # transfer.settings() reads it
 
     def now(self):
         return self.t
