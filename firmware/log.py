@@ -97,6 +97,10 @@ class Log:
         self._emit(3, tag, "%s: %r" % (msg, e))
         print_exception(e)
 
+    def waiting(self):
+        """Lines batched in RAM for the next flush."""
+        return len(self._pending)
+
     def flush(self):
         """Append the batched lines to the ring on flash (no budget: the caller's call)."""
         if not self._pending or self._folder is None:

@@ -2,6 +2,8 @@
 
 Console: `plug N`, `unplug N`, `pilot N A-F`, `swipe TAG`, `power N W`, `fault N CODE`,
 `clear N` (the fault, and a broken lock), `lockfail N`.
+Every command calls the board's changed(): with `polled` False (a fleet, or the environment
+variable UCHARGE_SIM_EVENTS set) the firmware ticks only then and at its own deadlines.
 The physical world outlives the charger: cables, EV draw and meter registers are kept in
 `<data_dir>/sim.json`, so a killed and restarted process finds the cable still plugged in
 and the meter where it was, as a board does after a power cut. With the environment
@@ -173,6 +175,7 @@ class SimBoard(Board):
         Board.__init__(self, [SimConnector(i + 1, st["voltage"], st["phases"],
                                            st["fixed_cable"])
                               for i in range(st["connectors"])], SimRtc(), self._cards)
+        self.polled = not getenv("UCHARGE_SIM_EVENTS")
         self._path = store.join(cfg["_data"], "sim.json")
         self._saved = ticks_ms()
         world = store.read_json(self._path, [])
@@ -199,6 +202,7 @@ class SimBoard(Board):
         cmd = words[0]
         if cmd == "swipe" and len(words) == 2:
             self._cards.queue.append(words[1][:20])
+            self.changed()
             return "card %s presented" % words[1]
         if cmd not in ("plug", "unplug", "pilot", "power", "fault", "clear", "lockfail"):
             return None
@@ -238,6 +242,7 @@ class SimBoard(Board):
             return ("usage: plug N | unplug N | pilot N A-F | power N W | fault N CODE | clear N"
                     " | lockfail N")
         self._save()
+        self.changed()
         return "ok"
 
     def _stamp(self, c):
