@@ -451,10 +451,11 @@ class Fleet:
                 "charging": charging, "errors": errors,
                 "frames": s.frames_in + s.frames_out}
 
-    async def run(self, duration, drain_s=20.0, on_progress=None, every=1.0):
+    async def run(self, duration, drain_s=20.0, on_progress=None, every=1.0, settle_s=5.0):
         """Start every charger (spread over the profile's ramp), run `duration` seconds (None:
         until stop()), then end the sessions, let the outboxes drain, and quit every charger
-        (each closes its websocket)."""
+        (each closes its websocket). The steady window, for the CPU and latency figures,
+        begins `settle_s` after every charger is booted (the first sessions start meanwhile)."""
         import gc
         gc.collect()
         self.mark("base")
@@ -464,23 +465,31 @@ class Fleet:
         storms = asyncio.create_task(self._storms(loop_t0))
         deadline = None if duration is None else loop_t0 + duration
         steady = False
+        booted = None
         try:
             while not self._stop.is_set():
                 left = every if deadline is None else min(every, deadline - time.monotonic())
                 if left <= 0:
                     break
+                asked = time.monotonic() + left
                 try:
                     await asyncio.wait_for(self._stop.wait(), left)
                 except asyncio.TimeoutError:
                     pass
+                lag = time.monotonic() - asked  # how late the loop woke us: its backlog
+                self.stats.latency_of("(loop lag)", max(lag, 0))
                 c = self.counts()
-                if not steady and starter.done() and c["booted"] == len(self.chargers):
-                    steady = True
+                c["lag_ms"] = int(lag * 1000)
+                if booted is None and starter.done() and c["booted"] == len(self.chargers):
+                    booted = time.monotonic()
+                if not steady and booted is not None and time.monotonic() - booted >= settle_s:
+                    steady = self.stats.steady = True
                     self.mark("steady")
                 if on_progress:
                     on_progress(time.monotonic() - loop_t0, c)
         finally:
             self.mark("end")
+            self.stats.steady = False  # the drain's burst of StopTransactions is no steady state
             starter.cancel()
             storms.cancel()
             interrupted = self._stop.is_set()

@@ -94,7 +94,9 @@ class Stats:
         self.events = {}         # connects, reconnects, drops, storms, reboots, sessions...
         self.tx = {}             # started, stopped, start_delivered, stop_delivered, ...
         self.latency = {}        # action -> Histogram
-        self.all_latency = Histogram()
+        self.all_latency = Histogram()     # every reply of the run, the ramp included
+        self.steady_latency = Histogram()  # the replies once the fleet is steady
+        self.steady = False
         self.check = {}          # --check: action -> {"checked", "violations", "examples"}
         self.frames_in = 0
         self.frames_out = 0
@@ -113,6 +115,8 @@ class Stats:
         """The Central System answered our CALL `action` (result or error) after `seconds`."""
         self.latency_of(action, seconds)
         self.all_latency.add(seconds)
+        if self.steady:
+            self.steady_latency.add(seconds)
 
     def event(self, name, n=1):
         _add(self.events, name, n)
@@ -139,6 +143,7 @@ class Stats:
         for action, h in other.latency.items():
             self.latency.setdefault(action, Histogram()).merge(h)
         self.all_latency.merge(other.all_latency)
+        self.steady_latency.merge(other.steady_latency)
         for action, c in other.check.items():
             mine = self.check.setdefault(action, {"checked": 0, "violations": 0,
                                                   "examples": []})
@@ -152,6 +157,7 @@ class Stats:
         d = {name: dict(getattr(self, name)) for name in self.COUNTERS}
         d["latency"] = {a: h.to_json() for a, h in self.latency.items()}
         d["all_latency"] = self.all_latency.to_json()
+        d["steady_latency"] = self.steady_latency.to_json()
         d["check"] = self.check
         d["frames_in"], d["frames_out"] = self.frames_in, self.frames_out
         return d
@@ -163,6 +169,7 @@ class Stats:
             setattr(s, name, dict(d.get(name, {})))
         s.latency = {a: Histogram.from_json(h) for a, h in d.get("latency", {}).items()}
         s.all_latency = Histogram.from_json(d["all_latency"])
+        s.steady_latency = Histogram.from_json(d["steady_latency"])
         s.check = d.get("check", {})
         s.frames_in, s.frames_out = d.get("frames_in", 0), d.get("frames_out", 0)
         return s
