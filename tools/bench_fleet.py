@@ -51,7 +51,7 @@ def run(count, seconds, profile, procs=1, interval=10):
             fleet = subprocess.run(
                 [sys.executable, "-m", "tools.fleet", "--csms",
                  "ws://127.0.0.1:%d/ocpp" % port, "--count", str(count), "--profile", profile,
-                 "--duration", str(seconds), "--procs", str(procs), "--ramp", str(count / 100),
+                 "--duration", str(seconds), "--procs", str(procs), "--ramp", str(count / 50),
                  "--quiet", "--json", out],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             csms_cores = (_cpu_of(csms.pid) - c0) / (time.monotonic() - t0)
@@ -104,7 +104,7 @@ def main(argv=None):
                                  description="Fleet figures against the local Central System.")
     ap.add_argument("--count", type=int, default=2000, help="chargers (2000)")
     ap.add_argument("--seconds", type=float, default=90,
-                    help="run length (90; the chargers start at 100 a second)")
+                    help="run length (90; the chargers start at 50 a second)")
     ap.add_argument("--load", choices=["heartbeats", "metervalues", "both"], default="both")
     ap.add_argument("--procs", type=int, default=1, help="fleet processes (1)")
     args = ap.parse_args(argv)

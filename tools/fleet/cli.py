@@ -56,6 +56,8 @@ def _args(argv):
     ap.add_argument("--log-level", default="warn", choices=["debug", "info", "warn", "error"])
     ap.add_argument("--echo", action="store_true", help="print the chargers' log lines")
     ap.add_argument("--quiet", action="store_true", help="no live progress line")
+    ap.add_argument("--cprofile", metavar="F",
+                    help="profile the steady window with cProfile into F (one process)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.count < 1 or args.procs < 1 or args.first < 0:
@@ -111,6 +113,7 @@ async def _run_here(args, data, on_progress):
                   id_format=args.id_format, data=data, seed=args.seed, password=args.password,
                   ca_file=args.ca_file, insecure=args.insecure, check=args.check,
                   echo=args.echo, log_level=args.log_level, base_config=args.config)
+    fleet.profile_out = args.cprofile
     fleet.build()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, fleet.stop)
@@ -218,6 +221,10 @@ def combine(reports):
         rss_delta += (m.get("steady") or m["end"])[2] - m["base"][2]
         rss_total += m["end"][2]
     out["steady_window_s"] = wall
+    if all("booted" in r["marks"] for r in reports):
+        # Building, connecting and booting a charger (and its first sessions' start).
+        out["startup_cpu_ms_per_charger"] = sum(
+            r["marks"]["booted"][1] - r["marks"]["base"][1] for r in reports) / n * 1000
     out["all_booted"] = all("steady" in r["marks"] for r in reports)
     out["fleet_cpu_s"] = cpu
     out["fleet_system_cpu_s"] = system  # the kernel's share: socket calls, wake-ups
@@ -298,6 +305,9 @@ def render(s, profile_name):
                         s["chargers_per_core"], s["cpu_us_per_frame"] or 0))
     lines.append("memory: RSS %.1f MiB, %.1f KiB per charger"
                  % (s["rss_mib"], s["rss_kib_per_charger"] or 0))
+    if s.get("startup_cpu_ms_per_charger"):
+        lines.append("start-up: %.1f ms of CPU per charger (build, connect, boot)"
+                     % s["startup_cpu_ms_per_charger"])
     if "check" in s:
         bad = {a: c for a, c in s["check"].items() if c["violations"]}
         checked = sum(c["checked"] for c in s["check"].values())

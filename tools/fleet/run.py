@@ -379,6 +379,8 @@ class Fleet:
         self.marks = {}  # name -> (monotonic, user+system CPU s, RSS bytes, frames, system CPU s)
         self._stop = asyncio.Event()
         self._tasks = []
+        self.profile_out = None  # cProfile the steady window into this file
+        self._profiler = None
 
     # -- set-up ------------------------------------------------------------------------------
     def _config(self):
@@ -482,13 +484,21 @@ class Fleet:
                 c["lag_ms"] = int(lag * 1000)
                 if booted is None and starter.done() and c["booted"] == len(self.chargers):
                     booted = time.monotonic()
+                    self.mark("booted")
                 if not steady and booted is not None and time.monotonic() - booted >= settle_s:
                     steady = self.stats.steady = True
                     self.mark("steady")
+                    if self.profile_out:
+                        import cProfile
+                        self._profiler = cProfile.Profile()
+                        self._profiler.enable()
                 if on_progress:
                     on_progress(time.monotonic() - loop_t0, c)
         finally:
             self.mark("end")
+            if self._profiler is not None:
+                self._profiler.disable()
+                self._profiler.dump_stats(self.profile_out)
             self.stats.steady = False  # the drain's burst of StopTransactions is no steady state
             starter.cancel()
             storms.cancel()
