@@ -32,8 +32,9 @@ bench: setup
 	$(PY) -m tools.bench
 
 # The board's file set in build/bundle (+ build/bundle.tar); see tools/bundle.py.
+# make bundle KEY=vendor.pem signs it (README: Firmware updates and signing).
 bundle: setup
-	$(PY) -m tools.bundle
+	$(PY) -m tools.bundle $(if $(KEY),--key $(KEY)) $(BUNDLE_ARGS)
 
 # Copy the changed files onto the board: make deploy PORT=/dev/ttyUSB0 [DEPLOY_ARGS="--no-config --dry-run"]
 deploy: setup

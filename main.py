@@ -17,9 +17,19 @@ slot (a reset after an update, on the host: the board resets the chip instead); 
 loop then imports it afresh in the same process. An application that fails to import or
 dies is printed and the process ends with 1 (the board resets).
 
+Before a slot is imported, its files are checked against its manifest.json and the
+manifest's vendor signature against the trusted keys in vendor_keys.json next to the
+config file (firmware/vendorsig.py): a slot that fails, whatever wrote it, never runs and
+counts as a failed start (confirmed or not, the loader goes back to "previous"). The check
+is imported from the factory application (or the frozen image) before any slot is on
+sys.path, and dropped again before the chosen application is imported.
+
 This file is never replaced by an update, so a broken update can always be undone. It
-runs before any application is chosen, so it imports nothing from firmware/ (not even
-firmware/compat.py): the two interpreter checks it needs are written out where used.
+runs before any application is chosen, so apart from that check it imports nothing from
+firmware/ (not even firmware/compat.py): the two interpreter checks it needs are written
+out where used. An application that returns "reset" (a new firmware image is set to
+boot) is followed by a reset of the chip; a host process ends with 0 and its supervisor
+starts the image the partition table names (hal/ota.py).
 """
 import json
 import os
@@ -72,6 +82,19 @@ def _is_dir(path):
         return False
 
 
+def trusted(folder, config_path):
+    """True when the slot in `folder` is signed by the vendor and intact (else printed)."""
+    if not _is_dir(folder + "/firmware"):
+        return False
+    from firmware import vendorsig  # the factory's (or frozen) copy: no slot is on sys.path
+    i = config_path.rfind("/")
+    keys = vendorsig.load_keys((config_path[:i + 1] if i >= 0 else "") + vendorsig.KEYS_FILE)
+    why = vendorsig.check_slot(folder, keys)
+    if why:
+        print("loader: %s refused: %s" % (folder, why))
+    return why is None
+
+
 def select(config_path):
     """Choose the application and count its start -> its folder, or None for the factory one."""
     apps = data_dir(config_path) + "/app"
@@ -81,7 +104,13 @@ def select(config_path):
             active = json.load(f)
     except (OSError, ValueError):
         active = None
-    slot, state = decide(active, lambda s: _is_dir(apps + "/" + s + "/firmware"))
+    seen = {}
+
+    def exists(s):
+        if s not in seen:  # checked once per start: hashing a slot takes a while
+            seen[s] = trusted(apps + "/" + s, config_path)
+        return seen[s]
+    slot, state = decide(active, exists)
     if state is not None:
         # Stored before the application is imported: a start that crashes still counts.
         with open(path + ".tmp", "w") as f:
@@ -129,9 +158,29 @@ def crashed(exc):
     sys.exit(1)
 
 
+def reset():
+    """A new firmware image boots at a chip reset; a host process ends for its supervisor."""
+    print("loader: resetting to boot the new firmware image")
+    try:
+        import machine
+        hard = getattr(machine, "reset", None)
+    except ImportError:
+        hard = None
+    if hard is not None:
+        hard()
+    sys.exit(0)
+
+
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "config.json"
+    try:
+        # CPython: a .pyc written into a slot's __pycache__ would be an unsigned file there,
+        # and a crafted one would run instead of its checked source.
+        sys.dont_write_bytecode = True
+    except AttributeError:
+        pass  # MicroPython writes no bytecode
     while True:
+        forget()  # the check in select() must come from the factory, not the last slot
         folder = select(path)
         forget()
         if folder:
@@ -141,6 +190,8 @@ def main():
             reason = app.main(path)
         except Exception as e:
             crashed(e)
+        if reason == "reset":
+            reset()
         if reason not in ("soft", "hard"):
             return
         if folder:

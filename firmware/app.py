@@ -46,6 +46,8 @@ async def serve(path):
     try:
         while True:
             log = Log(cfg["log"]["level"], board.rtc.now, cfg["_data"])
+            for secret in cfg.get("_secrets", ()):
+                log.hide(secret)
             for hw in board.connectors:
                 hw.relay.set(False)  # a (re)start never leaves a contactor closed
             if cfg.get("_invalid"):
@@ -70,6 +72,9 @@ async def serve(path):
             if updates.active_slot(cfg["_data"]) != running:
                 log.flush()
                 return reason
+            if updates.image_switched(cfg):  # a new firmware image boots at a chip reset
+                log.flush()
+                return "reset"
             cfg = load_config(path, log)
     finally:
         if listener is not None:
@@ -78,7 +83,8 @@ async def serve(path):
 
 
 def main(path):
-    """Run the application; -> "quit", or "soft"/"hard" when the loader must load it again."""
+    """Run the application; -> "quit", "soft"/"hard" when the loader must load it again,
+    or "reset" when only a reset of the chip starts what must run next (a new image)."""
     try:
         return asyncio.run(serve(path))
     except KeyboardInterrupt:

@@ -152,14 +152,6 @@ def load(cp):
     return Store(cp)
 
 
-def _event(cp, kind, info=None):
-    try:
-        from firmware import secevents
-    except ImportError:
-        return
-    secevents.record(cp, kind, info)
-
-
 def _check(cp, der):
     """Why `der` cannot be a root certificate of this store, or None."""
     from firmware import clock, x509
@@ -200,7 +192,7 @@ def InstallCertificate(cp, req):
     cp.log.info("cert", "InstallCertificate %s: %s%s"
                 % (kind, status, "" if why is None else " (%s)" % why))
     if status == "Accepted":
-        _event(cp, "ReconfigurationOfSecurityParameters", "InstallCertificate " + kind)
+        cp.security_event("ReconfigurationOfSecurityParameters", "InstallCertificate " + kind)
     return {"status": status}
 
 
@@ -234,7 +226,7 @@ def DeleteCertificate(cp, req):
             return {"status": "Failed"}
         cp.log.info("cert", "DeleteCertificate %s serial %s: Accepted"
                     % (kind, want["serialNumber"]))
-        _event(cp, "ReconfigurationOfSecurityParameters", "DeleteCertificate " + kind)
+        cp.security_event("ReconfigurationOfSecurityParameters", "DeleteCertificate " + kind)
         return {"status": "Accepted"}
     return {"status": "NotFound"}
 

@@ -22,6 +22,25 @@ _TICK_MS = const(100)
 _BOOT_RETRY_S = const(30)     # BootNotification interval 0 or no answer
 _MIN_AMPS = const(6)          # IEC 61851: below 6 A no charging is allowed
 _PROBE_S = const(300)         # websocket pings off: the longest quiet time before a Heartbeat
+_TIME_EVENT_S = const(60)     # a clock change larger than this is a SettingSystemTime event
+_SESSION = ("Charging", "SuspendedEV", "SuspendedEVSE")
+
+
+def bridge(prev, new):
+    """The status a Central System must see between `prev` and `new` when the OCPP 1.6
+    transition table (section 4.9) has no direct step, or None. A session always starts from
+    Preparing (A2/G2/F2 then B3-B5: A3-A5 are for chargers without authorization)."""
+    if new in _SESSION:
+        return "Preparing" if prev in ("Available", "Reserved", "Finishing") else None
+    if new == "Finishing":
+        return "Preparing" if prev in ("Available", "Reserved", "Unavailable") else None
+    if new == "Preparing":
+        return "Finishing" if prev in _SESSION else None
+    if new == "Reserved":
+        return None if prev in (None, "Available", "Faulted", "Reserved") else "Available"
+    if new == "Unavailable" and prev == "Preparing":
+        return "Available"
+    return None
 
 
 class ChargePoint:
@@ -55,8 +74,10 @@ class ChargePoint:
             board.rtc.set(known)
             log.warn("clock", "clock was behind the last known time, set to " + clock.iso(known))
         self.rpc = Rpc(log, cfg["csms"]["call_timeout"] * 1000, self.handler)
-        self.link = Link(cfg, self.keys, log, board.indicator, connect)
+        self.link = Link(cfg, self.keys, log, board.indicator, connect, board.network)
         self.link.owner = self
+        # Security events of the parts that know no charge point (firmware/secevents.py).
+        self.rpc.on_event = log.on_event = self.security_event
         self.outbox = Outbox(log, Journal(store.join(data, "journal"), log))
         self._features = {}        # feature module name -> its state (see feature())
         self.sessions = Sessions(self)
@@ -81,6 +102,7 @@ class ChargePoint:
         for row in profiles.FEATURES:
             if row[4] and store.exists(profiles.state_path(self, row[1])):
                 self.feature(row[1])
+        self.security_event("StartupOfTheDevice", "firmware %s" % (self.firmware_version or "?"))
 
     # -- features (firmware/profiles.py) ----------------------------------------------------
     def handler(self, action):
@@ -128,6 +150,11 @@ class ChargePoint:
     def now(self):
         return self.board.rtc.now()
 
+    def security_event(self, event_type, tech_info=None):
+        """Record a security event (firmware/secevents.py); never raises."""
+        from firmware import secevents
+        secevents.record(self, event_type, tech_info)
+
     def iso(self, t=None):
         return clock.iso(self.now() if t is None else t)
 
@@ -151,6 +178,8 @@ class ChargePoint:
 
     def shutdown(self, reason):
         """End run(): "quit", "soft" or "hard" (reset)."""
+        if reason != "quit" and not self._stop.is_set():
+            self.security_event("ResetOrReboot", "%s reset" % reason)
         self.exit_reason = reason
         self._stop.set()
 
@@ -176,7 +205,7 @@ class ChargePoint:
         """The status of connector 0, the charge point as a whole."""
         return "Available" if self.operative else "Unavailable"
 
-    def queue_status(self, cid, status, error="NoError"):
+    def queue_status(self, cid, status, error="NoError", replace=True):
         def done(_reply):
             if cid == 0:
                 self.reported0 = status
@@ -184,8 +213,34 @@ class ChargePoint:
                 self.connectors[cid - 1].reported = (status, error)
         payload = {"connectorId": cid, "errorCode": error, "status": status,
                    "timestamp": self.iso()}
-        self.outbox.put(Entry("StatusNotification", payload, done, key=cid))
+        self.outbox.put(Entry("StatusNotification", payload, done, key=cid), replace)
         self.kick()
+
+    def report_status(self, c):
+        """Queue connector c's present status now (TriggerMessage), in the table's sequence."""
+        st = c.status()
+        prev = c.queued[0] if c.queued else None
+        c.queued = st
+        self._report(c, prev, st)
+
+    def _report(self, c, prev, st):
+        """Queue connector c's status st after prev (the last one queued or reported), with
+        the bridge status first where the 1.6 table needs one: facts that changed within one
+        tick, or a status shorter than MinimumStatusDuration, never skip a step of it."""
+        mid = bridge(prev, st[0])
+        if mid is not None:
+            self._put_status(c, prev, mid, "NoError")
+            prev = mid
+        self._put_status(c, prev, st[0], st[1])
+
+    def _put_status(self, c, prev, status, error):
+        # A status still waiting is replaced (the Central System needs the latest, not each
+        # flap) only where the shortened sequence is one the table allows.
+        before = c.before
+        replace = self.outbox.keyed(c.id) and (status == before or bridge(before, status) is None)
+        if not replace:
+            c.before = prev
+        self.queue_status(c.id, status, error, replace)
 
     def _update_statuses(self):
         s0 = self.status0()
@@ -202,13 +257,14 @@ class ChargePoint:
             # faults are reported at once.
             if st != c.queued and (st[1] != "NoError"
                                    or ticks_diff(ticks_ms(), c.seen_ms) >= hold):
+                prev = c.queued[0] if c.queued else None
                 c.queued = st
                 # A status with an error code stays visible at WARN (README "Faults and safety").
                 (self.log.info if st[1] == "NoError" else self.log.warn)(
                     "status", "connector %d %s%s"
                     % (c.id, st[0], "" if st[1] == "NoError" else " " + st[1]))
                 if self.accepted:
-                    self.queue_status(c.id, st[0], st[1])
+                    self._report(c, prev, st)
 
     def _resync_statuses(self):
         """After boot or reconnect: tell the CSMS every status it does not have."""
@@ -219,7 +275,7 @@ class ChargePoint:
         for c in self.connectors:
             c.queued = c.status()
             if c.reported != c.queued:
-                self.queue_status(c.id, c.queued[0], c.queued[1])
+                self._report(c, c.reported[0] if c.reported else None, c.queued)
 
     # -- tasks ------------------------------------------------------------------------------
     async def _ticker(self):
@@ -322,7 +378,9 @@ class ChargePoint:
     async def _sender(self):
         """Deliver the outbox and heartbeats while the link is up and the boot accepted."""
         while True:
-            entry = self.outbox.next() if self.accepted else None
+            # Nothing new goes out once the charger stops: a reply that came too late to be
+            # taken in would have the message sent again after the restart.
+            entry = self.outbox.next() if self.accepted and not self._stop.is_set() else None
             if entry is None:
                 if self.accepted and self._heartbeat_due():
                     await self.heartbeat()
@@ -407,7 +465,11 @@ class ChargePoint:
             self.log.warn("clock", "currentTime %s refused: before %s, during a transaction"
                           % (text, clock.iso(floor)))
             return
+        before = self.now()
         self.board.rtc.set(t)
+        if abs(t - before) > _TIME_EVENT_S:
+            self.security_event("SettingSystemTime", "from %s to %s (Central System time)"
+                                % (clock.iso(before), text[:40]))
         self._clock_known = min(self._clock_known, t)  # a correction back, accepted
         # Persist at most hourly: flash wears, and an hour-old time is still sane.
         if self._clock_saved is None or ticks_diff(ticks_ms(), self._clock_saved) > 3600000:
@@ -427,6 +489,8 @@ class ChargePoint:
         payload = {"chargePointVendor": st["vendor"], "chargePointModel": st["model"]}
         if st["serial"]:
             payload["chargePointSerialNumber"] = st["serial"]
+            if st["charge_box_serial"]:  # deprecated in 1.6, still read by older systems
+                payload["chargeBoxSerialNumber"] = st["serial"]
         if self.firmware_version:
             payload["firmwareVersion"] = self.firmware_version
         while True:
@@ -483,8 +547,7 @@ class ChargePoint:
             self.log.exc("cp", "core task failed", e)
         if not self._stop.is_set():  # the ticker or link died: a bug, restart the charger
             self.log.error("cp", "a core task ended; restarting")
-            self.exit_reason = "soft"
-            self._stop.set()
+            self.shutdown("soft")
 
     async def run(self):
         """Run until shutdown(); returns the reason ("quit", "soft", "hard")."""

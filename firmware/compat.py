@@ -21,8 +21,8 @@ except ImportError:
 if MICROPYTHON:
     from time import ticks_ms, ticks_diff, ticks_add, sleep_ms
 
-    def print_exception(exc):
-        sys.print_exception(exc)
+    def print_exception(exc, file=None):
+        sys.print_exception(exc, file or sys.stdout)
 else:
     import traceback
 
@@ -38,8 +38,8 @@ else:
     def sleep_ms(ms):
         time.sleep(ms / 1000)
 
-    def print_exception(exc):
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stdout)
+    def print_exception(exc, file=None):
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=file or sys.stdout)
 
 # Seconds between 1970-01-01 and the port's epoch: the ESP32 counts from 2000,
 # unix builds and CPython from 1970. Firmware code works in unix seconds only.
@@ -57,6 +57,20 @@ except ImportError:  # pragma: no cover
     def urandom(n):
         import random
         return bytes(random.getrandbits(8) for _ in range(n))
+
+
+def resolve(host, port):
+    """The IPv4 address of `host` as text (the host itself when it is one); OSError when the
+    lookup fails. Blocks for the lookup. The unix port answers a raw sockaddr (family, port,
+    four address bytes), the ESP32 and CPython an (address, port) tuple."""
+    import socket
+    info = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
+    if not info:
+        raise OSError("no address for " + host)
+    addr = info[0][-1]
+    if isinstance(addr, tuple):
+        return addr[0]
+    return "%d.%d.%d.%d" % (addr[4], addr[5], addr[6], addr[7])
 
 
 async def open_connection(host, port, ssl_ctx=None, server_hostname=None):

@@ -117,7 +117,8 @@ def validate(cfg):
             continue
         why = _check(kind, rule, v)
         if why:
-            problems.append("%s = %s - %s (%s)" % (path, json.dumps(v), why, help))
+            shown = "(hidden)" if path in configspec.SECRETS else json.dumps(v)
+            problems.append("%s = %s - %s (%s)" % (path, shown, why, help))
     csms = cfg.get("csms")
     if isinstance(csms, dict) and bool(csms.get("client_cert")) != bool(csms.get("client_key")):
         problems.append("csms.client_cert and csms.client_key go together: set both or none")
@@ -140,6 +141,17 @@ def _unknown(node, path, known, problems):
             _unknown(node[name], sub, known, problems)
         else:
             problems.append("%s - unknown key; remove it or check the spelling" % sub)
+
+
+def secrets(cfg):
+    """The values of the secret keys (configspec.SECRETS) set in a checked config."""
+    from firmware import configspec
+    found = []
+    for path in configspec.SECRETS:
+        ok, v = _lookup(cfg, path)
+        if ok and isinstance(v, str) and v:
+            found.append(v)
+    return found
 
 
 def parse(text):
@@ -189,6 +201,7 @@ def _load(path, log):
         if store.read_json(good) != cfg:
             store.write_atomic(good, json.dumps(cfg))
         cfg["_dir"], cfg["_data"] = base, data
+        cfg["_secrets"] = secrets(cfg)  # for Log.hide(): never in a log line
         return cfg
     for p in problems:
         msg = "%s: %s" % (path, p)
@@ -208,4 +221,5 @@ def _load(path, log):
         log.warn("config", "running with the last good config from " + good)
     cfg["_dir"], cfg["_data"] = base, store.join(base, cfg["data_dir"])
     cfg["_invalid"] = True
+    cfg["_secrets"] = secrets(cfg)
     return cfg

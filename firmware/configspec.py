@@ -37,6 +37,8 @@ SPEC = (
     ("station.vendor", "str", REQUIRED, (1, 20), "chargePointVendor in BootNotification"),
     ("station.model", "str", REQUIRED, (1, 20), "chargePointModel in BootNotification"),
     ("station.serial", "str", "", (0, 25), "chargePointSerialNumber in BootNotification"),
+    ("station.charge_box_serial", "bool", True, None,
+     "also send the serial as chargeBoxSerialNumber (deprecated in 1.6; older CSMSs read it)"),
     ("station.firmware_version", "str", "", (0, 50), "firmwareVersion in BootNotification"),
     ("station.connectors", "int", 1, (1, 8), "number of connectors (1-8)"),
     ("station.fixed_cable", "bool", False, None,
@@ -47,5 +49,10 @@ SPEC = (
     ("data_dir", "str", "data", (1, 60), "folder for persistent state, relative to config.json"),
     ("log.level", "str", "info", ("debug", "info", "warn", "error"), "log level"),
 )
+
+# Secret values (README "Security"): never printed, logged, echoed in a config error, shown by
+# `tools.config show` or uploaded. OCPP keys with access "x" (write-only, firmware/keys.py,
+# e.g. AuthorizationKey) are secret too; they never appear in config.json.
+SECRETS = ("csms.password", "wifi.password")
 
 SECTIONS = ("csms", "station", "data_dir", "log", "ocpp", "hardware", "wifi")

@@ -29,6 +29,7 @@ class Transaction:
         self.start_time = start_time
         self.tx_id = None         # given by StartTransaction.conf
         self.rejected = False     # StartTransaction.conf said the idTag is not valid
+        self.parent = None        # parentIdTag (Authorize.conf, local list, Start.conf)
         self.ref = None           # local name in the journal until the transactionId is known
         self.begin = None         # MeterValue at start (Transaction.Begin), for transactionData
         self.samples = []         # a few periodic StopTxnSampledData values
@@ -57,6 +58,7 @@ class Connector:
         self.seen = None          # (status, errorCode) derived at the last tick, and since when
         self.seen_ms = 0
         self.reported = None      # (status, errorCode) the CSMS has confirmed
+        self.before = None        # status the CSMS sees before the pending StatusNotification
         self.fault = None         # the errorCode guard() acted on (None: not run yet)
         self.halted = False       # a fault opened the contactor under a session to resume
         self.stored_wh = 0        # the highest register value on flash (firmware/sessions.py)

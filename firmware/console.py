@@ -2,8 +2,8 @@
 from firmware.compat import collect, mem_alloc, mem_free, stdin_reader
 
 HELP = ("commands: plug N | unplug N | pilot N A-F | swipe TAG | power N W | fault N CODE"
-        " | clear N | lockfail N | data VENDOR [MESSAGE [DATA]] | csr | status | flash | mem"
-        " | help"
+        " | clear N | lockfail N | ap on|off | data VENDOR [MESSAGE [DATA]] | csr | status"
+        " | flash | mem | seclog clear | help"
         " | quit")
 
 
@@ -11,6 +11,7 @@ def describe(cp):
     parts = ["boot %s, link %s, outbox %d" % ("accepted" if cp.accepted else "pending",
                                                 "up" if cp.rpc.connected else "down",
                                                 len(cp.outbox))]
+    parts[0] += ", " + network_state(cp.board.network)
     held = cp.outbox.report()
     if held:  # transaction messages that ran out of attempts (firmware/outbox.py)
         parts[0] += ", " + held
@@ -25,6 +26,16 @@ def describe(cp):
             "closed" if c.hw.relay.is_on() else "open",
             "F" if pilot.state_f else "off" if not pilot.limit else "%.0f A" % pilot.limit))
     return "\n".join(parts)
+
+
+def network_state(network):
+    """"wifi up 192.0.2.10 -55 dBm", "wifi down"; "network up" on a host (no address)."""
+    if not network.up():
+        return "wifi down"
+    ip, rssi = network.info()
+    if ip is None:
+        return "network up"
+    return "wifi up %s%s" % (ip, "" if rssi is None else " %d dBm" % rssi)
 
 
 async def run(get_cp, board):
@@ -51,6 +62,10 @@ async def run(get_cp, board):
         elif words[0] == "mem":
             collect()
             print("mem: alloc=%d free=%d" % (mem_alloc(), mem_free()))
+        elif words[0] == "seclog" and words[1:] == ["clear"]:
+            from firmware import secevents  # the technician empties the security log
+            secevents.clear(cp)
+            print("security log cleared")
         elif words[0] == "help":
             print(HELP)
         elif words[0] == "data" and len(words) >= 2:

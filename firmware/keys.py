@@ -148,6 +148,12 @@ def _text(value):
     return str(value)
 
 
+def secret(name):
+    """Whether OCPP key `name` is secret: write-only (access "x"), its value never shown."""
+    row = _row(name)
+    return row is not None and row[2] == "x"
+
+
 def check_section(section):
     """Problems of config.json's `ocpp` section as (path, message) pairs."""
     problems = []

@@ -13,13 +13,25 @@ ping once P s passed without any frame, and the link is dead when nothing came
 min(P, connect_timeout) s after that. Pings off: the Heartbeat probes a quiet link (sent at
 least every 300 s, see ChargePoint._heartbeat_due). Either way a call unanswered while
 nothing else came marks the link dead (firmware/rpc.py), and the keeper ends it at once.
+
+The network under the link (the board's Network part, WiFi on the ESP32) is joined here too,
+with the same backoff: before each connect the supervisor starts a join when the network is
+down and waits up to _JOIN_MS for it; the keeper ends the link as soon as the network is
+lost; a backoff wait while the network is down ends early when it comes up. So an access
+point missing at boot or lost later is joined again without a power cycle (README "WiFi").
+DNS: the last good address of the Central System's host is kept (here and in
+`<data_dir>/dns.json`) and used when a lookup fails (firmware/net.py).
 """
-from firmware import ws
+import json
+
+from firmware import store, ws
 from firmware.compat import asyncio, const, ticks_ms, ticks_diff, unload, urandom
 from firmware.rpc import NotConnected
 
 _STABLE_MS = const(60000)     # a link that lived this long resets the reconnect backoff
 _LOOK_S = const(1)            # the keeper looks at the link this often
+_JOIN_MS = const(15000)       # one network join: association and DHCP
+_NET_LOOK_MS = const(250)     # a down network is looked at this often
 
 
 async def first_to_end(coros):
@@ -48,7 +60,7 @@ async def first_to_end(coros):
 
 
 class Link:
-    def __init__(self, cfg, keys, log, indicator, connect=None):
+    def __init__(self, cfg, keys, log, indicator, connect=None, network=None):
         self._cfg = cfg
         self._csms = cfg["csms"]
         self._keys = keys
@@ -60,17 +72,71 @@ class Link:
         # The keeper's longest sleep: a charger of a fleet (tools/fleet) looks less often,
         # then only at the ping deadlines and every look_s for a link marked dead.
         self.look_s = _LOOK_S
+        self._network = network
+        self._joined = False  # the network was up at the last look (for the log)
+        self._dns_path = store.join(cfg.get("_data") or cfg["_dir"], "dns.json")
+        self._dns = None      # host -> last good address, read on first use
 
     async def _websocket(self):
         # URL, credentials and certificates come from the security profile; its code and
         # the certificate store's are dropped again once the link is up.
         from firmware import secprofile
+        if self._dns is None:
+            known = store.read_json(self._dns_path, {})
+            self._dns = known if isinstance(known, dict) else {}
+        before = dict(self._dns)
         try:
-            return await secprofile.connect(self._cfg, self._keys, self._log, self.owner)
+            return await secprofile.connect(self._cfg, self._keys, self._log, self.owner,
+                                            dns=self._dns, dns_log=self._log)
         finally:
             unload("firmware.secprofile")
             if self.owner is None or self.owner.loaded("certificates") is None:
                 unload("firmware.certificates")
+            if self._dns != before:  # a new address: one small write, rarely
+                store.write_atomic(self._dns_path, json.dumps(self._dns))
+
+    async def _join(self):
+        """True once the network is up: at once when it is, else after a join attempt of at
+        most _JOIN_MS; False when the attempt failed (the caller backs off)."""
+        net = self._network
+        if net is None:
+            return True
+        if net.up():
+            return self._joined or self._came_up()
+        if self._joined:
+            self._joined = False
+            self._log.warn("wifi", "network lost")
+        self._log.info("wifi", "joining the network")
+        net.start()
+        t0 = ticks_ms()
+        while ticks_diff(ticks_ms(), t0) < _JOIN_MS:
+            await asyncio.sleep(_NET_LOOK_MS / 1000)
+            if net.up():
+                return self._came_up()
+        self._log.warn("wifi", "not joined after %d s" % (_JOIN_MS // 1000))
+        return False
+
+    def _came_up(self):
+        self._joined = True
+        ip, rssi = self._network.info()
+        if ip is not None:  # a host's network has nothing to tell
+            self._log.info("wifi", "up: ip %s, rssi %s dBm" % (ip, rssi))
+        return True
+
+    async def _pause(self, seconds):
+        """The backoff wait; with the network down it ends once the network is up again
+        (joined by the driver in the background), so a returning access point is used at
+        once. A network that stays up (the Central System is what failed) waits it out."""
+        net = self._network
+        if net is None or net.up():
+            await asyncio.sleep(seconds)
+            return
+        t0 = ticks_ms()
+        while ticks_diff(ticks_ms(), t0) < seconds * 1000:
+            await asyncio.sleep(_NET_LOOK_MS / 1000)
+            if net.up():
+                self._came_up()
+                return
 
     async def run(self, session):
         """Keep a link up for ever, running `session(conn)` on each one."""
@@ -80,6 +146,8 @@ class Link:
             self._indicator.show("connecting")
             started = ticks_ms()
             try:
+                if not await self._join():
+                    raise OSError("no network")
                 self.conn = await self._connect()
                 self._log.info("ws", "connected")
                 await first_to_end((session(self.conn), self._keeper(self.conn)))
@@ -96,7 +164,7 @@ class Link:
             # Full jitter keeps a fleet that lost the same CSMS from reconnecting in lockstep.
             wait = delay * (0.5 + urandom(1)[0] / 510)
             self._log.info("ws", "reconnecting in %.1f s" % wait)
-            await asyncio.sleep(wait)
+            await self._pause(wait)
             delay = min(delay * 2, csms["reconnect_max"])
 
     async def _keeper(self, conn):
@@ -108,6 +176,9 @@ class Link:
             wait = self.look_s
             if conn.dead:  # found by rpc, or a send that failed in another task
                 raise ws.WsError(conn.dead)
+            net = self._network
+            if net is not None and not net.up():  # the socket may not notice for minutes
+                raise ws.WsError("network lost")
             interval = self._keys["WebSocketPingInterval"] * 1000
             if interval <= 0:
                 continue

@@ -15,6 +15,11 @@ batch that fills up meanwhile drops the newest lines below ERROR (an ERROR line 
 the oldest instead) and the next flush notes how many were dropped. So a flood of lines,
 however fast, costs at most 2 forced flushes a second besides the periodic one (each may
 also rotate the ring: one rename). A message is cut at _MSG_MAX characters.
+
+Secrets (README "Security"): values given to hide() (the Basic auth password, the WiFi key,
+the AuthorizationKey) become "***" in every line and traceback before it is printed or kept,
+and so does the password of any URL (firmware/redact.py): a last line of defence behind
+the callers, which never put a secret in a message.
 """
 from firmware.compat import print_exception, const, ticks_ms, ticks_diff
 
@@ -39,6 +44,8 @@ class Log:
         self._half = ring_bytes // 2
         self._size = -1  # size of log.0, read at the first flush
         self.writes = 0     # flash writes: appends and ring rotations (wear figure)
+        self._secrets = ()  # values never shown (hide())
+        self.on_event = None  # on_event(type, info): a security event (MemoryExhaustion)
         self.dropped = 0    # lines the budget kept off flash since the last flush
         self._urgent = 0    # highest level waiting in RAM (2: a WARN, 3: an ERROR)
         self._second = ticks_ms()  # start of the second the forced flushes count in
@@ -47,6 +54,12 @@ class Log:
     def _emit(self, lvl, tag, msg):
         if lvl < self.level:
             return
+        for secret in self._secrets:
+            if secret in msg:
+                msg = msg.replace(secret, "***")
+        if "@" in msg and "://" in msg:  # a URL with credentials, perhaps
+            from firmware.redact import hide_credentials
+            msg = hide_credentials(msg)
         if len(msg) > _MSG_MAX:
             msg = msg[:_MSG_MAX] + "..."
         t = self._now() if self._now else 0
@@ -69,6 +82,11 @@ class Log:
             del pending[0]  # an error is worth more than the oldest line waiting
         pending.append(entry)
         self._urgent = urgent
+
+    def hide(self, secret):
+        """Never show `secret` (a str of 4 characters or more) in a line from now on."""
+        if isinstance(secret, str) and len(secret) >= 4 and secret not in self._secrets:
+            self._secrets = self._secrets + (secret,)
 
     def _may_force(self, limit):
         """Whether a flush may be forced now: fewer than `limit` in this second (counted)."""
@@ -95,7 +113,19 @@ class Log:
 
     def exc(self, tag, msg, e):
         self._emit(3, tag, "%s: %r" % (msg, e))
-        print_exception(e)
+        hook = self.on_event
+        if isinstance(e, MemoryError) and hook is not None:
+            self.on_event = None  # no recursion should recording it run out of memory too
+            try:
+                hook("MemoryExhaustion", "%s: %s" % (tag, msg))
+            except Exception:
+                pass
+            self.on_event = hook
+        if self._secrets:  # an exception may quote a secret: its traceback is screened
+            from firmware.redact import print_screened
+            print_screened(e, self._secrets)
+        else:
+            print_exception(e)
 
     def waiting(self):
         """Lines batched in RAM for the next flush."""

@@ -11,6 +11,10 @@ _UNITS = {
 }
 
 
+# Measurands a three-phase meter gives per phase, in the order of Meter.phases().
+_PHASED = ("Voltage", "Current.Import", "Power.Active.Import")
+
+
 def _fmt(v):
     # OCPP values are strings; keep them short and free of float noise.
     if isinstance(v, float):
@@ -26,12 +30,13 @@ def meter_value(conn, measurands, context, now):
     out = []
     per_phase = m.phases()
     for name in measurands:
-        if per_phase and (name == "Current.Import" or name == "Voltage"):
+        if per_phase and name in _PHASED:
             # Phase-resolved when the meter gives them, labelled per ConnectorPhaseRotation.
-            for k, (volts, amps) in enumerate(per_phase):
-                v = amps if name == "Current.Import" else volts
+            k = _PHASED.index(name)
+            for p, values in enumerate(per_phase):
+                v = values[k]
                 out.append({"value": _fmt(float(v)), "context": context, "measurand": name,
-                            "unit": _UNITS[name], "phase": conn.phase_labels[k],
+                            "unit": _UNITS[name], "phase": conn.phase_labels[p],
                             "location": "Outlet"})
             continue
         if name == "Energy.Active.Import.Register":

@@ -130,12 +130,34 @@ def _describe(e):
     return " ".join(str(e).split()) or type(e).__name__
 
 
+def resolve(host, port, dns, log=None):
+    """The address to connect to for `host`: a fresh lookup, stored in the dict `dns`
+    (host -> address); when the lookup fails, the last good address from `dns` (logged).
+    NetError when there is neither. The lookup blocks (socket.getaddrinfo): see README
+    "WiFi" for how long at most."""
+    try:
+        addr = compat.resolve(host, port)
+    except OSError as e:
+        addr = dns.get(host)
+        if not isinstance(addr, str):
+            raise NetError("cannot resolve {}: {}".format(host, _describe(e)))
+        if log is not None:
+            log.warn("net", "DNS lookup of {} failed ({}); using the last good address {}"
+                     .format(host, _describe(e), addr))
+        return addr
+    if addr != host and dns.get(host) != addr:
+        dns[host] = addr
+    return addr
+
+
 async def connect(host, port, timeout_ms, secure=False, ca_file=None, verify=True,
-                  cert_file=None, key_file=None):
+                  cert_file=None, key_file=None, dns=None, dns_log=None):
     """A Channel to host:port, over TLS when `secure` (the server certificate checked against
     ca_file, a file or a list of files, unless verify is False; cert_file/key_file our client
     certificate, see compat.make_ssl_context); timeout_ms bounds the connect and then every
-    read and write. NetError when it cannot be opened."""
+    read and write. dns: a dict of last good addresses, used when a lookup fails (resolve()).
+    NetError when it cannot be opened."""
+    addr = host if dns is None else resolve(host, port, dns, dns_log)
     ctx = None
     if secure:
         try:
@@ -146,7 +168,7 @@ async def connect(host, port, timeout_ms, secure=False, ca_file=None, verify=Tru
                 ca_file, cert_file, _describe(e)))
     try:
         reader, writer = await asyncio.wait_for(
-            compat.open_connection(host, port, ctx, host if ctx else None), timeout_ms / 1000)
+            compat.open_connection(addr, port, ctx, host if ctx else None), timeout_ms / 1000)
     except asyncio.TimeoutError:  # before OSError: CPython's TimeoutError is an OSError
         raise NetError("connect timeout after {} ms ({}:{})".format(timeout_ms, host, port))
     except (OSError, ValueError) as e:

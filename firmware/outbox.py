@@ -22,6 +22,11 @@ Delivery rule for transaction messages (README "Never losing a transaction"):
 - A StartTransaction that is not confirmed (no or an invalid reply) never takes its
   transaction's MeterValues and StopTransaction with it: they wait for its transactionId.
 
+Other records of the journal (security events, firmware/secevents.py) carry no
+transactionId and have their own ref: they follow the same delivery rule, except that
+a NotImplemented or NotSupported CALLERROR (a Central System without that message)
+removes them at once.
+
 Journal records are {"a": action, "r": ref, "p": payload}: `ref` names the transaction
 locally, because its transactionId exists only once StartTransaction.conf has arrived.
 The ref -> transactionId map lives in the journal's meta ("tx"), so queued MeterValues and
@@ -37,6 +42,7 @@ _WAIT_CAP_S = const(600)  # longest wait between two attempts of a transaction m
 _ENDED_MAX = const(8)     # ended refs kept in RAM before the map is rewritten without them
 _DROPPED = const(-1)      # map value left by firmware that gave StartTransactions up
 _START = "StartTransaction"
+_TX = ("StartTransaction", "StopTransaction", "MeterValues")
 
 
 class Entry:
@@ -67,15 +73,24 @@ class Outbox:
         return len(self._items) + len(self.journal)
 
     # -- RAM messages ----------------------------------------------------------------------
-    def put(self, entry):
-        if entry.key is not None:
-            for i, old in enumerate(self._items):
-                if old.key == entry.key:
+    def put(self, entry, replace=True):
+        """Queue a RAM message. With a key and `replace`, it takes the place of the last one
+        with the same key; without `replace` it comes after it."""
+        if entry.key is not None and replace:
+            for i in range(len(self._items) - 1, -1, -1):
+                if self._items[i].key == entry.key:
                     self._items[i] = entry
                     return
         if len(self._items) >= _CAP:
             del self._items[0]
         self._items.append(entry)
+
+    def keyed(self, key):
+        """Whether a RAM message with this key waits (or is being sent)."""
+        for e in self._items:
+            if e.key == key:
+                return True
+        return False
 
     def drop_volatile(self):
         """After a link drop: forget RAM messages (the journal keeps its own); held
@@ -140,12 +155,13 @@ class Outbox:
                 return None
             seq, rec = head
             action, ref = rec["a"], rec["r"]
-            known = self.tx_map().get(ref)
-            if action == _START and known is not None and known != _DROPPED:
+            tx = action in _TX  # else no transactionId to look up or fill in
+            known = self.tx_map().get(ref) if tx else None
+            if tx and action == _START and known is not None and known != _DROPPED:
                 # Confirmed before a power cut, but not yet removed: never send it twice.
                 self.journal.ack(seq)
                 continue
-            if action != _START and (known is None or known == _DROPPED):
+            if tx and action != _START and (known is None or known == _DROPPED):
                 # Its StartTransaction is neither pending (it would come first) nor mapped:
                 # given up by older firmware, or the map is lost. No id can ever be sent.
                 self._log.error("outbox", "%s #%d removed: its transactionId is unknown"
@@ -157,7 +173,7 @@ class Outbox:
             elif ticks_diff(ticks_ms(), self._not_before) < 0:
                 return None
             payload = rec["p"]
-            if action != _START:
+            if tx and action != _START:
                 payload = dict(payload)  # the journal's copy of its head stays untouched
                 payload["transactionId"] = known
             e = Entry(action, payload)
@@ -242,6 +258,12 @@ class Outbox:
             return False
         if code == "Timeout":
             return True  # the link, not the message: not an attempt
+        if entry.action not in _TX and code in ("NotImplemented", "NotSupported"):
+            self._log.warn("outbox", "%s #%d removed: the Central System has no %s"
+                           % (entry.action, entry.seq, entry.action))
+            self.journal.ack(entry.seq)
+            self._cur = None
+            return False
         self._attempts += 1
         if self._attempts < attempts:
             wait = min(interval_s * self._attempts, max(interval_s, _WAIT_CAP_S))

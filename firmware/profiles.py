@@ -14,10 +14,16 @@ that keeps state also has `load(cp) -> state`; the charge point calls it on the 
 Rpc asks `ChargePoint.handler(action)` on every CALL, so a module is imported on its first
 request, never at boot.
 
-SupportedFeatureProfiles is made from this table; the key column is what the README's key
-tables and GetConfiguration's completeness test are checked against (tests/unit/test_profiles.py).
+SupportedFeatureProfiles is made from this table, naming only OCPP 1.6 feature profiles
+(PROFILES_1_6): the rows of the security extension ("Security") are no 1.6 profile. The key
+column is what the README's key tables and GetConfiguration's completeness test are checked
+against (tests/unit/test_profiles.py).
 """
 import sys
+
+# The feature profiles OCPP 1.6 defines: the only names SupportedFeatureProfiles may carry.
+PROFILES_1_6 = ("Core", "FirmwareManagement", "LocalAuthListManagement", "Reservation",
+                "RemoteTrigger", "SmartCharging")
 
 FEATURES = (
     ("Core", "core",
@@ -40,13 +46,17 @@ FEATURES = (
      "CertificateStoreMaxLength", ""),
     ("Core", "secprofile", "CertificateSigned",
      "AuthorizationKey CertificateSignedMaxChainSize CpoName SecurityProfile", ""),
-    ("FirmwareManagement", "updater", "UpdateFirmware", "", ""),
+    # SignedUpdateFirmware (security extension) is handled by the same module as
+    # UpdateFirmware, so it shares its row.
+    ("FirmwareManagement", "updater", "UpdateFirmware SignedUpdateFirmware", "", ""),
     ("FirmwareManagement", "diagnostics", "GetDiagnostics", "", ""),
     ("LocalAuthListManagement", "localauth", "GetLocalListVersion SendLocalList",
      "LocalAuthListEnabled LocalAuthListMaxLength SendLocalListMaxLength", ""),
     ("Reservation", "reservation", "CancelReservation ReserveNow",
      "ReserveConnectorZeroSupported", "reservations.json"),
     ("RemoteTrigger", "trigger", "TriggerMessage", "", ""),
+    ("Security", "getlog", "GetLog", "", ""),
+    ("Security", "exttrigger", "ExtendedTriggerMessage", "", ""),
     ("SmartCharging", "smart", "ClearChargingProfile GetCompositeSchedule SetChargingProfile",
      "ChargeProfileMaxStackLevel ChargingScheduleAllowedChargingRateUnit"
      " ChargingScheduleMaxPeriods ConnectorSwitch3to1PhaseSupported"
@@ -76,10 +86,10 @@ def module_for(action):
 
 
 def supported():
-    """SupportedFeatureProfiles: every profile of the table, once, in table order."""
+    """SupportedFeatureProfiles: every 1.6 profile of the table, once, in table order."""
     seen = []
     for row in FEATURES:
-        if row[0] not in seen:
+        if row[0] not in seen and row[0] in PROFILES_1_6:
             seen.append(row[0])
     return ",".join(seen)
 

@@ -5,7 +5,9 @@ reply timeouts, and dispatch of the Central System's CALLs to handlers.
 `handler(payload) -> reply` or `-> (reply, after)`; `after` is a coroutine function started
 once the reply is on the wire, so a StatusNotification caused by a request always follows its
 CALLRESULT. Handlers never await the network themselves: the reader must keep reading while
-they run. A lost link makes call() raise NotConnected, any other failure CallFailed.
+they run. A handler whose answer must wait (for a reply to one of our own CALLs) returns a
+coroutine instead, which gives the reply (or the pair) later, in a task of its own; it must
+bound its wait. A lost link makes call() raise NotConnected, any other failure CallFailed.
 
 A call unanswered in time while nothing else came from the Central System either (no frame
 of any kind while it waited) means the link is dead, half-open or stalled: call() raises
@@ -61,6 +63,7 @@ class Rpc:
         self.tx_count = 0  # messages sent, so the heartbeat can stay quiet while others flow
         self.sent_ms = ticks_ms()  # ... and when the last one went
         self._unmatched = 0  # replies to no call of ours (logged at powers of two)
+        self.on_event = None  # on_event(type, info): a security event (InvalidMessages)
 
     @property
     def connected(self):
@@ -140,6 +143,7 @@ class Rpc:
             msg = ocppj.decode(text)
         except ocppj.OcppError as e:
             # A broken reply to one of ours is dropped: answering a reply would never end.
+            self._invalid(e)
             if e.msg_type == ocppj.CALLRESULT or e.msg_type == ocppj.CALLERROR:
                 why = _cut(e.description, _MAX_TEXT)
                 self._log.warn("rpc", "malformed reply ignored: %s" % why)
@@ -177,6 +181,10 @@ class Rpc:
             self._reply = CallFailed(_cut(msg[2]), _cut(msg[3], _MAX_TEXT))
         self._event.set()
 
+    def _invalid(self, e):
+        if self.on_event is not None and not self.silent:
+            self.on_event("InvalidMessages", "%s %s" % (e.code, _cut(e.description, _MAX_TEXT)))
+
     async def _error(self, msg_id, code, description):
         if self.silent:
             return
@@ -202,17 +210,33 @@ class Rpc:
         try:
             ocppj.check_request(action, payload)
         except ocppj.OcppError as e:
+            self._invalid(e)
             await self._error(msg_id, e.code, e.description)
             return
-        after = None
         try:
             reply = handler(payload)
-            if isinstance(reply, tuple):
-                reply, after = reply
         except Exception as e:  # a bug in one handler must not take the charger down
             self._log.exc("rpc", "%s handler failed" % action, e)
             await self._error(msg_id, "InternalError", "%s: %s" % (action, e))
             return
+        if hasattr(reply, "send"):  # a coroutine: the answer waits, the reader goes on
+            asyncio.create_task(self._held(msg_id, action, reply))
+            return
+        await self._answer(msg_id, reply)
+
+    async def _held(self, msg_id, action, pending):
+        try:
+            reply = await pending
+        except Exception as e:
+            self._log.exc("rpc", "%s handler failed" % action, e)
+            await self._error(msg_id, "InternalError", "%s: %s" % (action, e))
+            return
+        await self._answer(msg_id, reply)
+
+    async def _answer(self, msg_id, reply):
+        after = None
+        if isinstance(reply, tuple):
+            reply, after = reply
         try:
             await self._send(ocppj.encode_result(msg_id, reply))
         except NotConnected:

@@ -44,6 +44,9 @@ _T = (
     "!chargingSchedulePeriod:*@SchedulePeriod,minChargingRate:d"
     ";@SchedulePeriod/!startPeriod:i,!limit:d,numberPhases:i"
     ";@AuthorizationData/!idTag:s20,idTagInfo:@IdTagInfo"
+    ";@FirmwareType/!location:s512,!retrieveDateTime:t,installDateTime:t,"
+    "!signingCertificate:s5500,!signature:s800"
+    ";@LogParameters/!remoteLocation:s512,oldestTimestamp:t,latestTimestamp:t"
     ";@CertificateUse/=CentralSystemRootCertificate|ManufacturerRootCertificate"
     ";@CertificateHashData/!hashAlgorithm:=SHA256|SHA384|SHA512,!issuerNameHash:s128,"
     "!issuerKeyHash:s128,!serialNumber:s40"
@@ -69,10 +72,17 @@ _T = (
     ";SendLocalList/!listVersion:i,localAuthorizationList:*@AuthorizationData,"
     "!updateType:=Differential|Full"
     ";SetChargingProfile/!connectorId:i,!csChargingProfiles:@ChargingProfile"
+    ";SignedUpdateFirmware/retries:i,retryInterval:i,!requestId:i,!firmware:@FirmwareType"
     ";TriggerMessage/!requestedMessage:=BootNotification|DiagnosticsStatusNotification|"
     "FirmwareStatusNotification|Heartbeat|MeterValues|StatusNotification,connectorId:i"
     ";UnlockConnector/!connectorId:i"
     ";UpdateFirmware/!location:u,retries:i,!retrieveDate:t,retryInterval:i"
+    # security extension (whitepaper edition 3): security events and logs
+    ";ExtendedTriggerMessage/!requestedMessage:=BootNotification|LogStatusNotification|"
+    "FirmwareStatusNotification|Heartbeat|MeterValues|SignChargePointCertificate|"
+    "StatusNotification,connectorId:i"
+    ";GetLog/!log:@LogParameters,!logType:=DiagnosticsLog|SecurityLog,!requestId:i,retries:i,"
+    "retryInterval:i"
     # responses to CP->CS requests
     ";Authorize.conf/!idTagInfo:@IdTagInfo"
     ";BootNotification.conf/!status:=Accepted|Pending|Rejected,!currentTime:t,!interval:i"
@@ -85,6 +95,9 @@ _T = (
     ";StartTransaction.conf/!idTagInfo:@IdTagInfo,!transactionId:i"
     ";StatusNotification.conf/"
     ";StopTransaction.conf/idTagInfo:@IdTagInfo"
+    ";LogStatusNotification.conf/"
+    ";SecurityEventNotification.conf/"
+    ";SignedFirmwareStatusNotification.conf/"
     ";"
 )
 

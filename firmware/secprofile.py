@@ -36,20 +36,14 @@ _KEY_MIN = const(32)             # AuthorizationKey: 16..20 bytes as hex (whitep
 _KEY_MAX = const(40)
 _MAX_CHAIN_CERTS = const(4)
 _APPLY_S = const(2)              # a changed profile or key is tried after this on a new link
+_RENEW_S = const(2592000)        # 30 days: a client certificate this close to its end is renewed
+_ONLINE_WAIT_S = const(120)      # how long a renewal waits for the boot to be accepted
 
 
 def _event(cp, kind, info=None):
-    """A security event, when firmware/secevents.py is there."""
-    if cp is None:
-        return
-    try:
-        from firmware import secevents
-    except ImportError:
-        return
-    try:
-        secevents.record(cp, kind, info)
-    except Exception as e:  # an event must never stop the link or a reply
-        cp.log.exc("sec", "security event " + kind, e)
+    """A security event (firmware/secevents.py); cp is None in some tests."""
+    if cp is not None:
+        cp.security_event(kind, info)
 
 
 def _state(data):
@@ -99,6 +93,8 @@ def options(cfg, keys, log, profile, key):
     if profile in (1, 2) and not password:
         raise ValueError("SecurityProfile %d needs a password (AuthorizationKey or "
                          "csms.password)" % profile)
+    if password and hasattr(log, "hide"):
+        log.hide(password)  # an AuthorizationKey from flash: never in a log line either
     auth = (csms["id"], password) if password and profile != 3 else None
     if auth and not secure and not csms["allow_plain_basic_auth"]:
         raise ValueError("refusing to send the Basic auth password over plain ws:// "
@@ -119,10 +115,10 @@ def options(cfg, keys, log, profile, key):
     return url, opts
 
 
-async def connect(cfg, keys, log, cp):
+async def connect(cfg, keys, log, cp, **extra):
     """The link's websocket: with the trial profile/key if there is one (kept when it opens,
     else dropped), then with the current ones. Raises WsError. `cp` (None in some tests)
-    receives the security events."""
+    receives the security events; `extra`: more ws.connect options (the link's DNS cache)."""
     from firmware import ws
     data = cfg["_data"]
     st = _state(data)
@@ -130,7 +126,7 @@ async def connect(cfg, keys, log, cp):
     if trial:
         p = trial["profile"]
         try:
-            conn = await _open(cfg, keys, log, cp, p, trial["key"] or st["key"])
+            conn = await _open(cfg, keys, log, cp, p, trial["key"] or st["key"], extra)
         except ws.WsError as e:
             st["try"] = None
             _save(data, st)
@@ -146,11 +142,45 @@ async def connect(cfg, keys, log, cp):
             log.info("sec", "SecurityProfile %d in use%s"
                      % (p, ", new AuthorizationKey" if trial["key"] else ""))
             _event(cp, "ReconfigurationOfSecurityParameters", "SecurityProfile %d" % p)
+            _renewal(cfg, cp, p)
             return conn
-    return await _open(cfg, keys, log, cp, keys["SecurityProfile"], st["key"])
+    conn = await _open(cfg, keys, log, cp, keys["SecurityProfile"], st["key"], extra)
+    _renewal(cfg, cp, keys["SecurityProfile"])
+    return conn
 
 
-async def _open(cfg, keys, log, cp, profile, key):
+def _renewal(cfg, cp, profile):
+    """Whitepaper A03: a client certificate less than 30 days from its end makes the charger
+    ask for a new one (SignCertificate), once per power cycle."""
+    if profile != 3 or cp is None or getattr(cp, "cert_renewal_asked", False):
+        return
+    from firmware import clock, x509
+    now = cp.now()
+    try:
+        with open(client_files(cfg)[0]) as f:
+            leaf = x509.Cert(x509.pem_to_ders(f.read())[0])
+    except (OSError, ValueError, TypeError) as e:
+        cp.log.warn("sec", "cannot read the client certificate: %s" % e)
+        return
+    if not clock.plausible(now) or leaf.not_after - now > _RENEW_S:
+        return
+    cp.cert_renewal_asked = True  # the ChargePoint carries it: one charger, one flag
+    cp.log.info("sec", "client certificate ends %s: asking for a new one"
+                % clock.iso(leaf.not_after))
+
+    async def renew():
+        for _ in range(_ONLINE_WAIT_S):
+            if cp.online():
+                try:
+                    await sign_request(cp)
+                except Exception as e:
+                    cp.log.warn("sec", "SignCertificate for the renewal failed: %s" % e)
+                return
+            await asyncio.sleep(1)
+    asyncio.create_task(renew())
+
+
+async def _open(cfg, keys, log, cp, profile, key, extra):
     from firmware import ws
     csms = cfg["csms"]
     try:
@@ -158,21 +188,40 @@ async def _open(cfg, keys, log, cp, profile, key):
     except ValueError as e:
         raise ws.WsError(str(e))
     url = ws.join_url(url, csms["id"])
-    log.info("ws", "connecting to %s (SecurityProfile %d)" % (url, profile))
+    log.info("ws", "connecting to %s (SecurityProfile %d)" % (shown(url), profile))
     timeout_ms = csms["connect_timeout"] * 1000
     try:
         # connect_timeout is the network's deadline: the connect, the handshake, and then
         # each frame sent or begun to arrive (ws.py).
         return await ws.connect(url, protocol="ocpp1.6", max_message=csms["max_message"],
                                 wait_ms=timeout_ms, connect_timeout_ms=timeout_ms,
-                                handshake_timeout_ms=timeout_ms, **opts)
+                                handshake_timeout_ms=timeout_ms, **opts, **extra)
     except ws.WsError as e:
-        why = str(e)
-        if "HTTP 401" in why or "HTTP 403" in why:
-            _event(cp, "FailedToAuthenticateAtCentralSystem", why[:50])
-        elif "CERTIFICATE" in why.upper() and "VERIF" in why.upper():
-            _event(cp, "InvalidCentralSystemCertificate", why[:50])
+        kind = event_for(str(e))
+        if kind:
+            _event(cp, kind, str(e))
         raise
+
+
+def shown(url):
+    """`url` without user:password@ (wsopen refuses such a URL, but the log line comes
+    first)."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    return scheme + sep + netloc.rpartition("@")[2] + slash + path
+
+
+def event_for(why):
+    """The security event a failed connect's text stands for, or None."""
+    low = why.lower()
+    # The server refused us: Basic auth (HTTP), or our certificate (a TLS alert).
+    if "http 401" in low or "http 403" in low or ("alert" in low and "certificate" in low):
+        return "FailedToAuthenticateAtCentralSystem"
+    # CPython: "[SSL: CERTIFICATE_VERIFY_FAILED] ..."; mbedtls: "The certificate is not
+    # correctly signed by the trusted CA", "... validity has expired"...
+    if "certificate" in low:
+        return "InvalidCentralSystemCertificate"
+    return None
 
 
 # ---- ChangeConfiguration ---------------------------------------------------------------
@@ -297,7 +346,7 @@ def CertificateSigned(cp, req):
     why, ders = _check_chain(cp, req["certificateChain"])
     if why is not None:
         cp.log.warn("sec", "CertificateSigned: Rejected (%s)" % why)
-        _event(cp, "InvalidChargePointCertificate", why[:50])
+        _event(cp, "InvalidChargePointCertificate", why)
         return {"status": "Rejected"}
     from firmware import x509
     data = cp.cfg["_data"]

@@ -96,13 +96,17 @@ class Sessions:
 
     # -- identification -------------------------------------------------------------------
     def present_tag(self, tag):
-        """A card was presented at the reader."""
+        """A card was presented at the reader: it ends its own transaction, withdraws its
+        authorization, ends a transaction of its group (same parentIdTag, known once the card
+        is authorized), or is authorized for a free connector."""
         cp = self.cp
+        grouped = False
         for c in cp.connectors:
             if c.tx is not None and c.tx.id_tag == tag:
                 cp.log.info("tx", "card %s ends its transaction on connector %d" % (tag, c.id))
                 self.stop(c, "Local", tag)
                 return
+            grouped = grouped or (c.tx is not None and c.tx.parent is not None)
         for c in cp.connectors:
             if c.auth_tag == tag:
                 c.auth_tag = None  # presented again before plugging in: cancel
@@ -118,11 +122,15 @@ class Sessions:
                 if c.free() and c.auth_tag is None and not c.plugged():
                     target = c
                     break
-        if target is None:
-            cp.log.info("auth", "card %s: no connector free" % tag)
-            cp.board.indicator.show("error")
+        if target is None and not grouped:
+            # No group to match (TC_068: no Authorize for a card that cannot act).
+            self._no_connector(tag)
             return
         asyncio.create_task(self._authorize(target, tag))
+
+    def _no_connector(self, tag):
+        self.cp.log.info("auth", "card %s: no connector free" % tag)
+        self.cp.board.indicator.show("error")
 
     def _usable(self, conn, tag, parent):
         """Not reserved, or reserved for this tag (or its group)."""
@@ -136,6 +144,16 @@ class Sessions:
         if status != "Accepted":
             cp.log.info("auth", "card %s %s" % (tag, status))
             cp.board.indicator.show("error")
+            return
+        if parent is not None:
+            for c in cp.connectors:
+                if c.tx is not None and c.tx.parent == parent:
+                    cp.log.info("tx", "card %s of group %s ends the transaction on connector %d"
+                                % (tag, parent, c.id))
+                    self.stop(c, "Local", tag)
+                    return
+        if conn is None:
+            self._no_connector(tag)
             return
         if not conn.free():
             return
@@ -168,6 +186,7 @@ class Sessions:
             cp.log.warn("tx", "connector %d: lock failed, no transaction" % conn.id)
             return
         tx = Transaction(conn.id, tag, meter, now)
+        tx.parent = conn.auth_parent
         tx.ref = "%08x" % int.from_bytes(urandom(4), "big")
         # The mirror file first: a cut before the journal append leaves a file without a Start,
         # which recover() simply deletes. The other order could leave a Start never stopped.
@@ -202,6 +221,8 @@ class Sessions:
             if tx is None or tx.ref != ref:
                 continue
             tx.tx_id = reply["transactionId"]
+            if info.get("parentIdTag"):
+                tx.parent = info["parentIdTag"]  # the Central System's word on the group
             cp.auth.remember(tx.id_tag, info)
             if conn.profile is not None:
                 # From RemoteStartTransaction: now it has its transaction.

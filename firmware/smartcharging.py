@@ -226,47 +226,39 @@ class SmartCharging:
 
     def composite(self, connector_id, duration, unit, now, tx_start=None):
         """chargingSchedule for GetCompositeSchedule.conf from `now` for `duration` s, or None
-        when connector_id is unknown or no profile limits it in that window. unit: "A", "W"
-        or None (W if every profile concerned is in W, else A). Stretches without a limit
-        report the station rating. Past _MAX_OUT periods the schedule (and its duration)
-        is cut short."""
+        when connector_id is unknown. unit: "A", "W" or None (W if every profile concerned
+        is in W, else A). Stretches no profile limits report the physical limit (the station
+        rating), so does the whole window when nothing limits it. Every period names its
+        numberPhases: the profile's, else the wired phases (1 on a single-phase station).
+        Past _MAX_OUT periods the schedule (and its duration) is cut short."""
         if not 0 <= connector_id <= self.n or duration < 0:
             return None
         now = int(now)
         entries = self._relevant(connector_id)
-        if not entries:
-            return None
         if unit not in ("A", "W"):
-            unit = "W" if all(e.unit == "W" for e in entries) else "A"
+            unit = "W" if entries and all(e.unit == "W" for e in entries) else "A"
         rel = self._rel(tx_start, now)
         end = now + int(duration)
         gap = convert(self.max10, "A", unit, self.phases, self.volt10)
         out = []
         last = None
-        limited = False
         t = now
         for _ in range(_MAX_STEPS):
             v, ph, nxt = self._at(entries, t, rel, unit)
             if v is None:
-                v, ph = gap, None
-            else:
-                limited = True
+                v = gap
+            ph = ph or self.phases
             if (v, ph) != last:
                 if len(out) == _MAX_OUT:
                     end = t
                     break
-                p = {"startPeriod": t - now, "limit": v / 10}
-                if ph is not None:
-                    p["numberPhases"] = ph
-                out.append(p)
+                out.append({"startPeriod": t - now, "limit": v / 10, "numberPhases": ph})
                 last = (v, ph)
             if nxt is None or nxt >= end:
                 break
             t = nxt
         else:
             end = t  # step budget spent: report what was computed
-        if not limited:
-            return None
         sched = {"duration": end - now, "startSchedule": clock.iso(now),
                  "chargingRateUnit": unit, "chargingSchedulePeriod": out}
         mcr = self._min_rate(entries, now, rel, unit)

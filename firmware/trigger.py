@@ -28,8 +28,7 @@ async def _send(cp, what, cid):
             cp.queue_status(0, cp.status0())
         for c in cp.connectors:
             if cid is None or cid == c.id:
-                st = c.status()
-                cp.queue_status(c.id, st[0], st[1])
+                cp.report_status(c)
     elif what == "MeterValues":
         for c in cp.connectors:
             if cid is None or cid == c.id:

@@ -1,18 +1,28 @@
 """Firmware updates, the part that runs at every boot.
 
-An update is a bundle (the tar `make bundle` builds: firmware/ and hal/, plus main.py,
-boot.py and maybe config.json, which an update never replaces, and manifest.json with
-the size and sha256 of every file). firmware/updater.py runs UpdateFirmware and
-firmware/install.py writes firmware/, hal/ and the manifest into
-`<data_dir>/app/<slot>/`, every file checked; both are loaded on the first request
+An update is a bundle (the tar `make bundle KEY=...` builds: manifest.json with its kind,
+version and the size and sha256 of every file, manifest.sig, the vendor's signature over
+it (firmware/vendorsig.py), and either firmware/ and hal/ (plus main.py, boot.py and
+maybe config.json, which an update never replaces) or, of kind "image", a MicroPython
+firmware image with the application frozen in). firmware/updater.py runs
+(Signed)UpdateFirmware and firmware/install.py checks the signature, then writes
+firmware/, hal/, the manifest and its signature into `<data_dir>/app/<slot>/`, every file
+checked, or the image into the next OTA partition; both are loaded on the first request
 only. The switch is one atomic write of app/active.json (format in main.py) and a hard
-reset; the loader counts the starts of the new application until the Central System
-accepts its boot and goes back to the previous one after 3 failed starts.
+reset; the loader checks the slot's signature and files at every start, counts the
+starts of the new application until the Central System accepts its boot and goes back to
+the previous one after 3 failed starts. An image boots once (ESP-IDF app rollback) and
+is marked valid after the first Accepted boot; the bootloader goes back to the running
+image otherwise. active.json of an image update:
+
+    {"kind": "image", "partition": "ota_1", "version": "1.2.0", "previous_version": "1.1.0",
+     "confirmed": false, "report": "Installed", "request": null}
 
 Here: firmware_version(cfg), BootNotification's firmwareVersion (the charge point keeps it
-as cp.firmware_version), and confirm(cp), which the charge point calls once the boot is
-Accepted: the confirmation of a new application and the report of how the last update
-ended (FirmwareStatusNotification Installed or InstallationFailed).
+as cp.firmware_version), kind(), and confirm(cp), which the charge point calls once the
+boot is Accepted: the confirmation of a new application and the report of how the last
+update ended (FirmwareStatusNotification, or SignedFirmwareStatusNotification with its
+requestId, Installed or InstallationFailed).
 """
 import json
 import os
@@ -22,6 +32,45 @@ from firmware.compat import unload
 from firmware.outbox import Entry
 
 FACTORY = "factory"            # the application next to main.py (main.FACTORY)
+
+
+def kind():
+    """The bundles this charger takes: "image" when the application is frozen into the
+    MicroPython image (a folder on flash would not replace it), else "mpy"."""
+    import firmware
+    path = getattr(firmware, "__path__", "")
+    return "image" if isinstance(path, str) and path.startswith(".frozen") else "mpy"
+
+
+def vendor_keys(cfg):
+    """The trusted vendor keys: vendor_keys.json next to config.json (vendorsig.py)."""
+    from firmware import vendorsig
+    try:
+        return vendorsig.load_keys(store.join(cfg["_dir"], vendorsig.KEYS_FILE))
+    finally:
+        unload("firmware.vendorsig")
+
+
+def running_partition(cfg, which="RUNNING"):
+    """The label of the OTA partition running now (or set to boot: which="BOOT"), or None
+    without partitions."""
+    from hal import ota
+    try:
+        Part = ota.partition_class(cfg)
+        return None if Part is None else Part(getattr(Part, which)).info()[4]
+    finally:
+        unload("hal.ota")
+
+
+def image_switched(cfg):
+    """True when a new image is set to boot and waits for the reset: the application must
+    not restart in place (firmware/app.py), the chip (or on a host, the process) must."""
+    active = read_active(cfg["_data"])
+    if active.get("kind") != "image" or active.get("confirmed"):
+        return False
+    label = active.get("partition")
+    return (running_partition(cfg, "BOOT") == label
+            and running_partition(cfg) != label)
 
 
 def active_path(data):
@@ -40,9 +89,13 @@ def active_slot(data):
 
 
 def firmware_version(cfg):
-    """An installed slot's version, else station.firmware_version."""
+    """An installed slot's (or image's) version, else station.firmware_version."""
     active = read_active(cfg["_data"])
     version = active.get("version")
+    if active.get("kind") == "image":
+        if running_partition(cfg) != active.get("partition"):
+            version = active.get("previous_version")  # the new image did not stay
+        return version if isinstance(version, str) else cfg["station"]["firmware_version"]
     if active_slot(cfg["_data"]) != FACTORY and isinstance(version, str):
         return version
     return cfg["station"]["firmware_version"]
@@ -66,6 +119,9 @@ def confirm(cp):
     active = read_active(data)
     if not active:
         return
+    if active.get("kind") == "image":
+        _confirm_image(cp, data, active)
+        return
     slot = active_slot(data)
     if not active.get("confirmed") or active.get("tries"):
         active["confirmed"] = True
@@ -77,20 +133,64 @@ def confirm(cp):
                     % (active["failed"], slot))
     if not busy:
         _remove_stale(cp, data, (slot, active.get("previous")))
+    _report(cp, data, active)
+
+
+def _confirm_image(cp, data, active):
+    # Running the new image: it came up to an Accepted boot, keep it. Running another one:
+    # the bootloader went back (the new one never confirmed), the update failed.
+    if active.get("report") not in ("Installed", "InstallationFailed"):
+        return
+    running = running_partition(cp.cfg)
+    if not active.get("confirmed"):
+        if running == active.get("partition"):
+            from hal import ota
+            ota.partition_class(cp.cfg).mark_app_valid_cancel_rollback()
+            unload("hal.ota")
+            cp.log.info("update", "image %s on %s confirmed" % (active.get("version"), running))
+        else:
+            cp.log.warn("update", "image %s on %s did not come up; back on %s"
+                        % (active.get("version"), active.get("partition"), running))
+            active["report"] = "InstallationFailed"
+            active["version"] = active.get("previous_version")
+        active["confirmed"] = True
+        store.write_atomic(active_path(data), json.dumps(active))
+    _report(cp, data, active)
+
+
+def _report(cp, data, active):
     report = active.get("report")
     if report not in ("Installed", "InstallationFailed"):
         return
 
     def sent(_reply):
         now = read_active(data)
+        if report == "Installed" and now.get("report") == report:
+            _firmware_updated(cp, now.get("version"))
         if now.get("report") == report:
             now["report"] = None
             now.pop("failed", None)
             store.write_atomic(active_path(data), json.dumps(now))
     # Keyed: a boot accepted again before it went out does not send it twice.
-    cp.outbox.put(Entry("FirmwareStatusNotification", {"status": report}, sent,
-                        key="firmware-report"))
+    request = active.get("request")
+    if isinstance(request, int):
+        entry = Entry("SignedFirmwareStatusNotification", {"status": report,
+                                                           "requestId": request},
+                      sent, key="firmware-report")
+    else:
+        entry = Entry("FirmwareStatusNotification", {"status": report}, sent,
+                      key="firmware-report")
+    cp.outbox.put(entry)
     cp.kick()
+
+
+def _firmware_updated(cp, version):
+    # The security extension's event for a firmware that came up (firmware/secevents.py).
+    try:
+        from firmware import secevents
+    except ImportError:
+        return
+    secevents.record(cp, "FirmwareUpdated", "version %s" % version)
 
 
 def _remove_stale(cp, data, keep):

@@ -49,9 +49,13 @@ class WsClosed(WsError):
 
 def join_url(base, cp_id):
     """base + "/" + the charge point id percent-encoded as one path segment (the URL for
-    connect(), which unloads the network layer again)."""
+    connect(), which unloads the network layer again). A base that ends with that segment
+    already (a URL copied whole from the Central System, e.g. SteVe's
+    ".../steve/websocket/CentralSystemService/<id>") is taken as it is."""
     from firmware.net import quote
-    return (base[:-1] if base.endswith("/") else base) + "/" + quote(cp_id)
+    base = base[:-1] if base.endswith("/") else base
+    segment = "/" + quote(cp_id)
+    return base if base.endswith(segment) else base + segment
 
 
 async def connect(url, protocol="ocpp1.6", max_message=8192, wait_ms=10000, **options):

@@ -56,17 +56,18 @@ async def handshake(channel, url, protocol, auth):
 
 async def upgrade(url, protocol="ocpp1.6", auth=None, ca_file=None, verify=True,
                   connect_timeout_ms=10000, handshake_timeout_ms=10000, cert_file=None,
-                  key_file=None):
+                  key_file=None, dns=None, dns_log=None):
     """Connect to the ws:// or wss:// `url` and upgrade to a websocket agreeing on `protocol`
     -> (reader, writer), the stream at its first frame; NetError. cert_file/key_file: our
-    client certificate for wss:// (SecurityProfile 3)."""
+    client certificate for wss:// (SecurityProfile 3). dns, dns_log: the last good addresses
+    and where a lookup that failed is reported (net.connect)."""
     url = net.Url(url, ("ws", "wss"))
     if url.user is not None:
         raise NetError("credentials belong in auth=, not in the URL")
     if auth and ":" in str(auth[0]):  # Basic auth cannot carry ':' in the user id (RFC 7617)
         raise NetError("auth id must not contain ':'")
     channel = await net.connect(url.host, url.port, connect_timeout_ms, url.secure, ca_file,
-                                verify, cert_file, key_file)
+                                verify, cert_file, key_file, dns, dns_log)
     channel.timeout_ms = 0  # the handshake as a whole has a deadline
     channel.exact = True    # the frames after the head are the websocket's
     done = False

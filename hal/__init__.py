@@ -14,7 +14,8 @@ callbacks into firmware code.
 
 Boards: `hardware.board` in config.json names `hal/boards/<name>.py` (its pin rules and
 make_board(cfg)); `hal/boards/__init__.py` is the registry. Drivers: relay.py, lock.py,
-pilot.py, led.py, s0.py, sdm.py (+ modbus.py), rfid_token.py (+ rfid_mfrc522.py), parts.py
-(chip-independent parts), esp32.py (the ESP32 family built from config), sim.py (the host).
+pilot.py, led.py, s0.py, sdm.py (+ modbus.py), rfid_token.py (+ rfid_mfrc522.py,
+rfid_pn532.py), wlan.py (the ESP32 station), parts.py (chip-independent parts), esp32.py (the
+ESP32 family built from config), sim.py (the host).
 Keep this file free of code: it is imported with every hal module.
 """

@@ -57,7 +57,8 @@ class Meter:
 
     resume = _none
     power_w = current_a = voltage_v = _zero
-    phases = _none  # ((voltage_v, current_a) for phases 1-3) on a three-phase meter, else None
+    # ((voltage_v, current_a, power_w) of phases 1-3) on a three-phase meter, else None
+    phases = _none
     soc = _none     # the EV's state of charge in percent (int), or None when unknown
     fault = _none
     poll = _none
@@ -133,9 +134,16 @@ class Watchdog:
 
 
 class Network:
-    """The IP link under the websocket (boot.py brings it up). up() -> bool."""
+    """The IP link under the websocket (WiFi on the ESP32). The link supervisor
+    (firmware/link.py) calls start() to begin a join attempt (never blocking), watches up()
+    -> bool and shows info() -> (IP text or None, RSSI in dBm (int) or None). This base is a
+    network that is always up: a host, a wired board."""
 
     up = _true
+    start = _none
+
+    def info(self):
+        return (None, None)
 
 
 class Connector:

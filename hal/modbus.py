@@ -89,6 +89,11 @@ class ModbusMaster:
     de: optional driver-enable pin (value(0/1)) of a half-duplex RS485 transceiver.
     """
 
+    # Meters sharing the bus (two connectors on one RS485 line, by address): `owner` is the
+    # meter whose request is out; with `shared` each meter lets the other have the next turn.
+    owner = None
+    shared = False
+
     def __init__(self, uart, timeout_ms=200, retries=2, de=None, clock=ticks_ms):
         self._uart = uart
         self._timeout = timeout_ms

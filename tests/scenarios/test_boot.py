@@ -57,3 +57,17 @@ def test_boot_sets_the_clock_from_the_central_system(csms, charger):
     from firmware.clock import parse_iso
     assert abs(parse_iso(status["timestamp"]) - time.time()) < 5
     assert cp.running
+
+
+def test_boot_notification_carries_the_deprecated_charge_box_serial_number(csms, charger):
+    """Older Central Systems read chargeBoxSerialNumber (deprecated in 1.6): sent alongside
+    chargePointSerialNumber unless station.charge_box_serial is false."""
+    cp = charger(station={"serial": "UC-424242"})
+    boot = csms.wait_for("BootNotification")
+    assert boot["chargePointSerialNumber"] == "UC-424242"
+    assert boot["chargeBoxSerialNumber"] == "UC-424242"
+    cp.stop()
+    cp2 = charger(station={"serial": "UC-434343", "charge_box_serial": False}, cp_id="CP_2")
+    boot = csms.wait_for("BootNotification", {"chargePointSerialNumber": "UC-434343"})
+    assert "chargeBoxSerialNumber" not in boot
+    assert cp2.running

@@ -1,5 +1,8 @@
-"""Firmware Management: UpdateFirmware (download, install into an app slot, reboot, rollback)
-and GetDiagnostics (log upload), against local HTTP and FTP servers."""
+"""Firmware Management: UpdateFirmware and SignedUpdateFirmware (download, signature checks,
+install into an app slot, reboot, rollback) and GetDiagnostics (log upload), against local
+HTTP and FTP servers. Every bundle is signed with a throwaway vendor key (tests/signing.py)
+that the charger's vendor_keys.json trusts; the unsigned and wrongly signed ones write a
+marker file if any of their code is ever imported."""
 import datetime
 import http.server
 import json
@@ -16,6 +19,7 @@ import warnings
 import pytest
 from ocpp.v16 import call
 
+from tests import signing
 from tests.scenarios.steps import FAST, booted, start_session
 from tools import bundle
 
@@ -147,11 +151,14 @@ def _replace(folder, rel, text, mpy):
     manifest["files"][target] = {"size": os.path.getsize(path), "sha256": bundle.sha256_file(path)}
     with open(os.path.join(folder, "manifest.json"), "w") as f:
         json.dump(manifest, f)
+    signing.sign(folder)
 
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
-    """kind ("micropython" / "python3") -> {"good", "bad_hash", "broken_app": tar bytes}.
+    """kind ("micropython" / "python3") -> {"good", "bad_hash", "broken_app", "unsigned",
+    "wrong_key": tar bytes}; bundles.marker(interpreter): the file the unsigned and wrongly
+    signed bundles' firmware/app writes when it is imported.
 
     MicroPython gets the .mpy bundle the board gets; CPython, which cannot load .mpy, the
     source bundle. The good one says MARK when it starts, so a test sees the new code run."""
@@ -174,8 +181,19 @@ def bundles(tmp_path_factory):
             return cache[kind]
         mpy = kind == "micropython"
         base = str(root / kind / "bundle")
-        bundle.build(base, include_config=False, config=str(config), source=not mpy)
+        bundle.build(base, include_config=False, config=str(config), source=not mpy,
+                     key=signing.key())
         out = {}
+        evil = base + "-evil"
+        shutil.copytree(base, evil)
+        _replace(evil, "firmware/app", "open(%r, 'w').write('ran')\n" % marker(kind) + marked,
+                 mpy)
+        unsigned = base + "-unsigned"
+        shutil.copytree(evil, unsigned)
+        os.remove(os.path.join(unsigned, "manifest.sig"))
+        wrong = base + "-wrong"
+        shutil.copytree(evil, wrong)
+        signing.sign(wrong, signing.key("attacker"))
         good = base + "-good"
         shutil.copytree(base, good)
         _replace(good, "firmware/app", marked, mpy)
@@ -187,12 +205,31 @@ def bundles(tmp_path_factory):
         broken = base + "-broken"
         shutil.copytree(base, broken)
         _replace(broken, "firmware/app", "raise RuntimeError('this build is broken')\n", mpy)
-        for name, folder in (("good", good), ("bad_hash", bad), ("broken_app", broken)):
+        for name, folder in (("good", good), ("bad_hash", bad), ("broken_app", broken),
+                             ("unsigned", unsigned), ("wrong_key", wrong)):
             with open(bundle.write_tar(folder, folder + ".tar"), "rb") as f:
                 out[name] = f.read()
         cache[kind] = out
         return out
+
+    def marker(interpreter):
+        kind = "micropython" if "micropython" in os.path.basename(interpreter) else "python3"
+        return str(root / ("marker-" + kind))
+    get.marker = marker
     return get
+
+
+@pytest.fixture
+def charger(charger):
+    """The charger factory, each charger trusting the test vendor key (vendor_keys.json
+    next to its config.json) before it starts."""
+    def factory(start=True, **kw):
+        cp = charger(start=False, **kw)
+        signing.trust(os.path.dirname(cp.config_path), signing.key())
+        if start:
+            cp.start()
+        return cp
+    return factory
 
 
 def data_dir(cp):
@@ -326,7 +363,7 @@ def test_tc_044_3_installation_failed_on_a_hash_mismatch(csms, charger, interpre
     booted(csms)
     update(csms, url)
     statuses(csms, "Downloading", "Downloaded", "Installing", "InstallationFailed")
-    cp.wait_log("installation failed: hal/led.")
+    cp.wait_log("installation failed: hal/led.")  # signed, but a file differs
     csms.expect_none("BootNotification", 1.5)
     assert active(cp) is None
     assert not os.path.exists(os.path.join(data_dir(cp), "app", "a"))
@@ -363,6 +400,168 @@ def test_tc_044_3_broken_update_is_rolled_back(csms, charger, interpreter, web, 
     assert not os.path.exists(os.path.join(data_dir(cp), "app", "a"))
     state = active(cp)
     assert state["slot"] == "factory" and state["confirmed"] is True
+
+
+# ---- vendor signature and SignedUpdateFirmware -----------------------------------------------
+
+@pytest.mark.parametrize("kind", ["unsigned", "wrong_key"])
+def test_update_firmware_never_installs_a_bundle_without_the_vendor_signature(
+        csms, charger, interpreter, web, bundles, kind):
+    url = serve_bundle(web, bundles, interpreter, kind, kind)
+    cp = charger()
+    booted(csms)
+    update(csms, url)
+    statuses(csms, "Downloading", "Downloaded", "Installing", "InstallationFailed")
+    why = ("the bundle is not signed (no manifest.sig)" if kind == "unsigned"
+           else "the vendor signature over manifest.json does not verify")
+    cp.wait_log("installation refused: " + why)
+    event = csms.wait_for("SecurityEventNotification", {"type": "InvalidFirmwareSignature"})
+    assert why in event["techInfo"]
+    csms.expect_none("BootNotification", 1.5)
+    assert active(cp) is None
+    assert not os.path.exists(os.path.join(data_dir(cp), "app", "a"))
+    assert not os.path.exists(os.path.join(data_dir(cp), "update.tar"))
+    assert not os.path.exists(bundles.marker(interpreter))  # no code of the bundle ran
+    assert trigger(csms, "Heartbeat") == "Accepted"
+    csms.wait_for("Heartbeat")
+    assert len(csms.messages("BootNotification")) == 1 and cp.running
+
+
+def signed_update(csms, location, signature, request_id=7, cert=None, **kw):
+    """SignedUpdateFirmware -> its reply's status."""
+    root_pem, signer_pem, _ = signing.manufacturer()
+    firmware = {"location": location, "retrieveDateTime": kw.pop("at", iso(time.time())),
+                "signingCertificate": cert or signer_pem, "signature": signature}
+    if "install_at" in kw:
+        firmware["installDateTime"] = kw.pop("install_at")
+    return csms.call(call.SignedUpdateFirmware(request_id=request_id, firmware=firmware,
+                                               **kw)).status
+
+
+def signed_statuses(csms, *expected, request_id=7, timeout=15):
+    for s in expected:
+        csms.wait_for("SignedFirmwareStatusNotification",
+                      {"status": s, "requestId": request_id}, timeout=timeout)
+
+
+def install_manufacturer_root(csms):
+    root_pem, _, _ = signing.manufacturer()
+    assert csms.call(call.InstallCertificate(
+        certificate_type="ManufacturerRootCertificate", certificate=root_pem)).status == "Accepted"
+
+
+def test_signed_update_firmware_installs_and_reports_with_request_id(
+        csms, charger, interpreter, web, bundles):
+    tar = bundles(interpreter)["good"]
+    url = serve_http(web, "signed-good-%s.tar" % os.path.basename(interpreter), tar)
+    _, _, signer = signing.manufacturer()
+    cp = charger()
+    booted(csms)
+    install_manufacturer_root(csms)
+    assert signed_update(csms, url, signing.ecdsa_b64(signer, tar), request_id=11,
+                         at=iso(time.time() + 2)) == "Accepted"
+    signed_statuses(csms, "DownloadScheduled", "Downloading", "Downloaded", "SignatureVerified",
+                    "Installing", "InstallRebooting", request_id=11)
+    boot = csms.wait_for("BootNotification", timeout=20)
+    assert boot["firmwareVersion"] == NEW_VERSION
+    signed_statuses(csms, "Installed", request_id=11)
+    assert csms.wait_for("SecurityEventNotification",
+                         {"type": "FirmwareUpdated"})["techInfo"] == "version " + NEW_VERSION
+    cp.wait_log(MARK)
+    assert active(cp)["slot"] == "a"
+    assert [m["status"] for m in csms.messages("SignedFirmwareStatusNotification")] == [
+        "DownloadScheduled", "Downloading", "Downloaded", "SignatureVerified", "Installing",
+        "InstallRebooting", "Installed"]
+    assert not csms.messages("FirmwareStatusNotification")
+
+
+@pytest.mark.parametrize("case", ["bad_signature", "unsigned", "wrong_key"])
+def test_signed_update_firmware_never_installs_an_unproven_bundle(
+        csms, charger, interpreter, web, bundles, case):
+    """A signature by the Central System's signer over the file is not enough: the vendor
+    signature inside must hold too, and the other way round."""
+    kind = "good" if case == "bad_signature" else case
+    tar = bundles(interpreter)[kind]
+    url = serve_http(web, "signed-%s-%s.tar" % (case, os.path.basename(interpreter)), tar)
+    _, _, signer = signing.manufacturer()
+    sig = signing.ecdsa_b64(signing.key("attacker") if case == "bad_signature" else signer, tar)
+    cp = charger()
+    booted(csms)
+    install_manufacturer_root(csms)
+    assert signed_update(csms, url, sig) == "Accepted"
+    if case == "bad_signature":
+        signed_statuses(csms, "Downloading", "Downloaded", "InvalidSignature")
+    else:
+        signed_statuses(csms, "Downloading", "Downloaded", "SignatureVerified", "Installing",
+                        "InstallVerificationFailed")
+    csms.wait_for("SecurityEventNotification", {"type": "InvalidFirmwareSignature"})
+    csms.expect_none("BootNotification", 1.5)
+    statuses_seen = [m["status"] for m in csms.messages("SignedFirmwareStatusNotification")]
+    assert "Installing" not in statuses_seen or case != "bad_signature"
+    assert "InstallRebooting" not in statuses_seen
+    assert active(cp) is None
+    assert not os.path.exists(os.path.join(data_dir(cp), "app", "a"))
+    assert not os.path.exists(bundles.marker(interpreter))  # no code of the bundle ran
+
+
+def test_signed_update_firmware_pauses_replaces_and_schedules(csms, charger, interpreter, web,
+                                                               bundles):
+    """DownloadPaused between attempts, AcceptedCanceled for a request that replaces a
+    scheduled one, InstallScheduled until installDateTime."""
+    tar = bundles(interpreter)["good"]
+    url = serve_http(web, "scheduled-%s.tar" % os.path.basename(interpreter), tar)
+    _, _, signer = signing.manufacturer()
+    sig = signing.ecdsa_b64(signer, tar)
+    cp = charger()
+    booted(csms)
+    install_manufacturer_root(csms)
+    assert signed_update(csms, web.url + "/missing-signed.tar", sig, request_id=1, retries=2,
+                         retry_interval=1) == "Accepted"
+    signed_statuses(csms, "Downloading", "DownloadPaused", "Downloading", "DownloadFailed",
+                    request_id=1, timeout=20)
+    assert signed_update(csms, url, sig, request_id=2, at=iso(time.time() + 600)) == "Accepted"
+    signed_statuses(csms, "DownloadScheduled", request_id=2)
+    install_at = int(time.time()) + 4
+    assert signed_update(csms, url, sig, request_id=3,
+                         install_at=iso(install_at)) == "AcceptedCanceled"
+    signed_statuses(csms, "Downloading", "Downloaded", "SignatureVerified", "InstallScheduled",
+                    request_id=3)
+    line = cp.wait_log("signed firmware status Installing (request 3)", timeout=15)
+    h, m, sec = (int(x) for x in line.split()[0].split(":"))  # the charger's (UTC) clock
+    assert h * 3600 + m * 60 + sec >= install_at % 86400  # not before installDateTime
+    signed_statuses(csms, "Installing", "InstallRebooting", request_id=3)
+    signed_statuses(csms, "Installed", request_id=3, timeout=20)
+    assert not [m for m in csms.messages("SignedFirmwareStatusNotification")
+                if m.get("requestId") == 2 and m["status"] != "DownloadScheduled"]
+
+
+def test_signed_update_firmware_refuses_an_untrusted_signing_certificate(
+        csms, charger, interpreter, web, bundles):
+    tar = bundles(interpreter)["good"]
+    name = "/untrusted-%s.tar" % os.path.basename(interpreter)
+    url = serve_http(web, name[1:], tar)
+    _, other_pem, other_signer = signing.manufacturer("Someone Else")
+    cp = charger()
+    booted(csms)
+    sig = signing.ecdsa_b64(other_signer, tar)
+    # No ManufacturerRootCertificate installed yet, then one that did not issue the signer.
+    assert signed_update(csms, url, sig, cert=other_pem) == "InvalidCertificate"
+    install_manufacturer_root(csms)
+    assert signed_update(csms, url, sig, cert=other_pem) == "InvalidCertificate"
+    assert signed_update(csms, url, sig, cert="not a certificate") == "InvalidCertificate"
+    events = [m for m in csms.messages("SecurityEventNotification")
+              if m["type"] == "InvalidFirmwareSigningCertificate"]
+    deadline = time.monotonic() + 10
+    while len(events) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        events = [m for m in csms.messages("SecurityEventNotification")
+                  if m["type"] == "InvalidFirmwareSigningCertificate"]
+    assert [e["techInfo"][:40] for e in events] == [
+        "no ManufacturerRootCertificate is installed"[:40], "untrusted",
+        "unreadable signing certificate: expected"]
+    csms.expect_none("SignedFirmwareStatusNotification", 1.5)
+    assert not [p for _, p in web.gets if p == name]  # nothing was downloaded
+    assert active(cp) is None
 
 
 # ---- GetDiagnostics --------------------------------------------------------------------------

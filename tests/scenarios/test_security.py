@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from ocpp.v16 import call
 
-from tests.harness import CsmsThread
+from tests.harness import CsmsThread, write_config
 from tests.scenarios import pki
 from tests.scenarios.steps import booted, change_configuration
 from tools.csms import tls_context
@@ -125,7 +125,11 @@ def test_security_profile_upgrade_1_2_3_with_forced_failure_and_fallback(
         csms.password = KEY1
         cp = charger(ocpp={"SecurityProfile": 1},
                      csms_config=dict(FAST_LINK, password=KEY1, allow_plain_basic_auth=True,
-                                      tls_url=tls.url))
+                                      tls_url=tls.url), start=False)
+        # At debug level every frame is logged: the one that sets the key must not be.
+        config = Path(cp.config_path)
+        config.write_text(config.read_text().replace('"level": "info"', '"level": "debug"'))
+        cp.start()
         booted(csms)
 
         # AuthorizationKey: hex, 16 to 20 bytes; tried on a new link, then kept.
@@ -165,6 +169,8 @@ def test_security_profile_upgrade_1_2_3_with_forced_failure_and_fallback(
         wrong, _ = other.sign_csr(csr)
         assert tls.call(call.CertificateSigned(certificate_chain=wrong),
                         timeout=30).status == "Rejected"
+        tls.wait_for("SecurityEventNotification",
+                      match={"type": "InvalidChargePointCertificate"}, timeout=20)
         stranger = pki.Authority("Stranger").client(tmp_path, "UC-000001")[0]
         assert tls.call(call.CertificateSigned(certificate_chain=Path(stranger).read_text()),
                         timeout=30).status == "Rejected"  # not for our key
@@ -189,12 +195,19 @@ def test_security_profile_upgrade_1_2_3_with_forced_failure_and_fallback(
         assert key_value(tls, "SecurityProfile") == "3"
         assert tls.peers[-1] == ("CP_1", "UC-000001")
 
+        # Logs and diagnostics leave by https:// only now.
+        tls.call(call.GetDiagnostics(location="ftp://127.0.0.1:9/", retries=0))
+        tls.wait_for("DiagnosticsStatusNotification", match={"status": "UploadFailed"},
+                     timeout=20)
+        cp.wait_log("ftp:// refused at SecurityProfile 2 and 3: https:// only", timeout=5)
+
         # After a reboot the charger comes back at profile 3.
         cp.stop()
         n = len(tls.peers)
         cp.start()
         tls.wait_for("BootNotification", timeout=20)
         assert tls.peers[n:] and all(p == ("CP_1", "UC-000001") for p in tls.peers[n:])
+        assert any("rpc: < (a frame with AuthorizationKey)" in line for line in cp.output())
         _secrets_absent(cp, tmp_path / "CP_1", [KEY2])
         assert tls.violations == []
     finally:
@@ -222,6 +235,67 @@ def test_tls_csms_requiring_client_certificates_accepts_only_profile_3(
                 csms_config=dict(common, client_cert=client_cert, client_key=client_key))
         tls.wait_for("BootNotification", timeout=20)
         assert tls.peers == [("CP_2", "UC-000001")]
+        assert tls.violations == []
+    finally:
+        tls.stop()
+
+
+def test_profile_2_verifies_the_central_system_certificate_whatever_verify_tls_says(
+        csms, charger, tmp_path):
+    """A server certificate that does not lead to an installed Central System root is refused
+    at profile 2, even with csms.verify_tls false (which profile 0 and 1 honour)."""
+    root, impostor = pki.Authority("Test CSMS Root"), pki.Authority("Impostor Root")
+    ca = tmp_path / "root.pem"
+    ca.write_text(root.pem)
+    cert, key = impostor.server(tmp_path)
+    tls = CsmsThread(ssl=tls_context(cert, key), password=KEY1).start()
+    try:
+        common = dict(FAST_LINK, url=tls.url, ca_file=str(ca), password=KEY1, verify_tls=False)
+        cp = charger(ocpp={"SecurityProfile": 2}, csms_config=common)
+        for _ in range(2):
+            cp.wait_log("link down", timeout=20)
+        assert not tls.sessions and not tls.peers
+        cp.stop()
+        # The technician sets profile 1, where verify_tls false is honoured: the charger gets
+        # in and reports what it found.
+        write_config(tmp_path / "CP_1", tls.url, "CP_1", ocpp={"SecurityProfile": 1},
+                     csms=common)
+        cp.start()
+        tls.wait_for("BootNotification", timeout=20)
+        assert tls.peers == [("CP_1", None)]
+        event = tls.wait_for("SecurityEventNotification",
+                             match={"type": "InvalidCentralSystemCertificate"}, timeout=20)
+        assert "certificate" in event["techInfo"].lower()
+        assert tls.violations == []
+    finally:
+        tls.stop()
+
+
+def test_a_client_certificate_near_its_end_is_renewed_by_the_charger(csms, charger, tmp_path):
+    """Whitepaper A03: at profile 3 a certificate with less than 30 days left makes the charger
+    send SignCertificate; the new chain is installed and used on the next connection."""
+    root = pki.Authority("Test CSMS Root")
+    ca = tmp_path / "root.pem"
+    ca.write_text(root.pem)
+    cert, key = root.server(tmp_path)
+    tls = CsmsThread(ssl=tls_context(cert, key, client_ca=str(ca),
+                                     require_client_cert=True)).start()
+    try:
+        client_cert, client_key = root.client(tmp_path, "UC-000001", days=10)
+        cp = charger(ocpp={"SecurityProfile": 3},
+                     csms_config=dict(FAST_LINK, url=tls.url, ca_file=str(ca),
+                                      client_cert=client_cert, client_key=client_key))
+        tls.wait_for("BootNotification", timeout=20)
+        csr = tls.wait_for("SignCertificate", timeout=60)["csr"]
+        chain, _ = root.sign_csr(csr)
+        n = len(tls.peers)
+        assert tls.call(call.CertificateSigned(certificate_chain=chain),
+                        timeout=30).status == "Accepted"
+        cp.wait_log("CertificateSigned: Accepted", timeout=10)
+        cp.wait_log("connected", timeout=20)
+        tls.wait_connected("CP_1")
+        assert tls.peers[n:] == [("CP_1", "UC-000001")]
+        tls.expect_none("SignCertificate", 3)  # the new certificate has 90 days
         assert tls.violations == []
     finally:
         tls.stop()

@@ -175,7 +175,8 @@ def test_tc_071_clock_aligned_meter_values(csms, charger):
 def test_phase_resolved_values_follow_connector_phase_rotation(csms, charger):
     cp = charger(ocpp={"MeterValueSampleInterval": 1, "ConnectorPhaseRotation": "1.TRS",
                        "MeterValuesSampledData":
-                           "Energy.Active.Import.Register,Current.Import,Voltage"},
+                           "Energy.Active.Import.Register,Current.Import,Voltage,"
+                           "Power.Active.Import"},
                  station={"phases": 3})
     booted(csms)
     tx_id = start_session(csms, cp)
@@ -186,6 +187,10 @@ def test_phase_resolved_values_follow_connector_phase_rotation(csms, charger):
     assert [p for p, _ in currents] == ["L3", "L1", "L2"]      # meter phases 1-3 wired T, R, S
     assert all(abs(a * 230 * 3 - 7400) < 30 for _, a in currents)
     assert [s["phase"] for s in values if s["measurand"] == "Voltage"] == ["L3", "L1", "L2"]
+    powers = [(s["phase"], float(s["value"])) for s in values
+              if s["measurand"] == "Power.Active.Import"]
+    assert [p for p, _ in powers] == ["L3", "L1", "L2"]
+    assert abs(sum(w for _, w in powers) - 7400) < 30, powers
 
 
 def test_minimum_status_duration_hides_short_lived_statuses(csms, charger):

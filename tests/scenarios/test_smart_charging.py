@@ -165,7 +165,7 @@ def test_tc_067_clear_charging_profile(csms, charger):
     assert reply.status == "Accepted"
     assert first_limit(composite(csms, 1, 60)) == 10.0
     assert csms.call(call.ClearChargingProfile()).status == "Accepted"
-    assert composite(csms, 1, 60).charging_schedule is None
+    assert steps(composite(csms, 1, 60)) == [(0, 32.0)]  # no profile: the rating
     assert csms.call(call.ClearChargingProfile(id=99)).status == "Unknown"
 
 
@@ -236,3 +236,33 @@ def test_profiles_survive_a_reboot(csms, charger):
     cp.start()
     booted(csms)
     assert first_limit(composite(csms, 1, 60)) == 9.0
+
+
+def test_composite_schedule_number_phases_and_physical_limit(csms, charger):
+    """numberPhases in every period (the station's wired phases where no profile names them:
+    1 on a single-phase station); with no profile limiting the connector, a schedule of its
+    physical limit (station.max_current) instead of none."""
+    charger(ocpp=KEYS, station={"phases": 1, "max_current": 16})
+    booted(csms)
+    for cid in (1, 0):
+        result = composite(csms, cid, 300)
+        assert result.status == "Accepted"
+        sched = result.charging_schedule
+        assert sched["charging_rate_unit"] == "A" and sched["duration"] == 300
+        assert sched["charging_schedule_period"] == [
+            {"start_period": 0, "limit": 16.0, "number_phases": 1}]
+    watts = composite(csms, 1, 60, "W").charging_schedule
+    assert watts["charging_schedule_period"] == [
+        {"start_period": 0, "limit": 16 * 230, "number_phases": 1}]
+    start = iso(int(time.time()) - 5)
+    set_profile(csms, 1, profile(1, "TxDefaultProfile", 0, [(0, 10.0), (100, 6.0)], start=start))
+    periods = composite(csms, 1, 300).charging_schedule["charging_schedule_period"]
+    assert [p["limit"] for p in periods] == [10.0, 6.0]
+    assert all(p["number_phases"] == 1 for p in periods), periods
+
+
+def test_composite_schedule_three_phase_station(csms, charger):
+    charger(ocpp=KEYS, station={"phases": 3, "max_current": 32})
+    booted(csms)
+    periods = composite(csms, 1, 60, "W").charging_schedule["charging_schedule_period"]
+    assert periods == [{"start_period": 0, "limit": 32 * 230 * 3, "number_phases": 3}]

@@ -10,7 +10,6 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import boot  # noqa: E402
 from firmware.clock import civil_from_days, days_from_civil  # noqa: E402
 from hal import base, boards, hwspec  # noqa: E402
 from hal.boards import esp32_devkit  # noqa: E402
@@ -28,7 +27,8 @@ from hal.rfid_token import TokenReader, id_tag  # noqa: E402
 from hal.s0 import S0Meter  # noqa: E402
 from hal.sdm import SdmMeter  # noqa: E402
 from tests.fakes import (  # noqa: E402
-    Clock, FakeAdc, FakePin, FakePwm, FakeUart, input_reply, meter_model)
+    Clock, FakeAdc, FakePin, FakePn532, FakePn532I2c, FakePn532Spi, FakePwm, FakeUart,
+    input_reply, meter_model)
 
 
 # -- Modbus framing ---------------------------------------------------------
@@ -182,11 +182,12 @@ def test_sdm630_reads_phase_block_and_keeps_energy_monotone():
     regs = {a: 0.0 for a in range(0, 18, 2)}
     regs.update({0x0000: 230.0, 0x0002: 231.0, 0x0004: 232.0,
                  0x0006: 10.0, 0x0008: 16.0, 0x000A: 12.0,
+                 0x000C: 2300.0, 0x000E: 3696.0, 0x0010: 2784.0,
                  0x0034: 11000.0, 0x0048: 50.0})
     uart = FakeUart(meter_model(regs))
     m = SdmMeter(ModbusMaster(uart, clock=Clock()), 1, "sdm630")
     run_polls(m, 4)
-    assert m.phases() == ((230.0, 10.0), (231.0, 16.0), (232.0, 12.0))
+    assert m.phases() == ((230.0, 10.0, 2300.0), (231.0, 16.0, 3696.0), (232.0, 12.0, 2784.0))
     assert m.current_a() == 16.0 and m.power_w() == 11000.0
     assert m.energy_wh() == 50000
     # Answers are fixed when the request goes out: a full cycle (3 requests)
@@ -734,89 +735,19 @@ def test_hwspec_get_falls_back_to_default():
     assert hwspec.section("hardware")["meter"]["type"] == "sim"
 
 
-# -- boot ------------------------------------------------------------------------
-
-class FakeWlan:
-    def __init__(self, connect_on_attempt=None):
-        self.calls = []
-        self.attempts = 0
-        self.connect_on = connect_on_attempt
-        self.up = False
-
-    def active(self, on):
-        self.calls.append(("active", on))
-
-    def ifconfig(self, cfg=None):
-        if cfg is not None:
-            self.calls.append(("ifconfig", cfg))
-        return ("10.0.0.2", "255.255.255.0", "10.0.0.1", "10.0.0.1")
-
-    def connect(self, ssid, password):
-        self.attempts += 1
-        self.calls.append(("connect", ssid, password))
-        self.up = self.attempts == self.connect_on
-
-    def isconnected(self):
-        return self.up
-
-    def disconnect(self):
-        self.calls.append(("disconnect",))
-
-    def status(self):
-        return 201
-
-
-def test_boot_backoff_is_exponential_and_capped():
-    assert [boot.backoff_ms(i) for i in range(6)] == [1000, 2000, 4000, 8000, 8000, 8000]
-    assert boot.backoff_ms(100) == 8000
-
-
-def test_boot_join_gives_up_within_the_total_bound():
-    clock = Clock(0)
-    wlan = FakeWlan()
-    sta = boot.join(wlan, {"ssid": "site", "password": "pw", "timeout_s": 60},
-                    clock=clock, sleep=clock.sleep)
-    assert sta is None
-    assert clock.t <= 60000 + 100
-    assert wlan.attempts >= 3
-    assert ("connect", "site", "pw") in wlan.calls
-
-
-def test_boot_join_applies_static_ip_then_connects():
-    clock = Clock(0)
-    wlan = FakeWlan(connect_on_attempt=2)
-    wifi = {"ssid": "site", "password": "", "static": {"ip": "10.0.0.2", "gateway": "10.0.0.1"}}
-    assert boot.join(wlan, wifi, clock=clock, sleep=clock.sleep) is wlan
-    assert wlan.calls[:2] == [("active", True),
-                              ("ifconfig", ("10.0.0.2", "255.255.255.0", "10.0.0.1", "10.0.0.1"))]
-    assert wlan.attempts == 2
-    assert clock.t < 25000
-
-
-def test_boot_static_ip_without_gateway_falls_back_to_dhcp():
-    wlan = FakeWlan(connect_on_attempt=1)
-    clock = Clock(0)
-    assert boot.join(wlan, {"ssid": "s", "static": {"ip": "10.0.0.2"}},
-                     clock=clock, sleep=clock.sleep) is wlan
-    assert not any(c[0] == "ifconfig" for c in wlan.calls)
-
-
-def test_boot_main_returns_at_once_without_network_module():
-    t = time.monotonic()
-    assert boot.main() is None
-    assert time.monotonic() - t < 1.0
-
-
 # -- make_board with a stand-in `machine` module -------------------------------------
 
 class _Machine:
     """Records what make_board asks of `machine`."""
 
-    def __init__(self, low_pins=(), spi_version=0x92):
+    def __init__(self, low_pins=(), spi_version=0x92, meters=None, pn532=None):
+        """meters: {Modbus address: registers} answering on the UART; pn532: a FakePn532 on
+        the SPI and I2C buses."""
         import types
         m = types.ModuleType("machine")
         made = m.made = {"pins": {}, "pwm": [], "adc": [], "uart": [], "spi": [], "wdt": [],
-                         "resets": []}
+                         "resets": [], "i2c": []}
+        bus = made["modbus"] = FakeUart(_meters(meters or {}))
 
         class Pin:
             OUT, IN, PULL_UP, PULL_DOWN, IRQ_FALLING = 1, 0, 2, 1, 2
@@ -861,21 +792,37 @@ class _Machine:
                 made["uart"].append(self)
 
             def any(self):
-                return 0
+                return bus.any()
+
+            def read(self, n):
+                return bus.read(n)
 
             def write(self, b):
-                return len(b)
+                return bus.write(b)
 
         class SPI:
+            MSB, LSB = 0, 1
+
             def __init__(self, sid, **kw):
                 self.sid, self.kw = sid, kw
+                self.chip = FakePn532Spi(pn532) if pn532 else None
                 made["spi"].append(self)
 
             def write(self, b):
-                pass
+                if self.chip:
+                    self.chip.write(b)
 
             def readinto(self, buf):
-                buf[0] = spi_version
+                if self.chip:
+                    self.chip.readinto(buf)
+                else:
+                    buf[0] = spi_version
+
+        class I2C(FakePn532I2c):
+            def __init__(self, iid, **kw):
+                FakePn532I2c.__init__(self, pn532)
+                self.iid, self.kw = iid, kw
+                made["i2c"].append(self)
 
         class RTC:
             def datetime(self, dt=None):
@@ -895,9 +842,23 @@ class _Machine:
             made["resets"].append("soft")
 
         for name, v in list(locals().items()):
-            if name in ("Pin", "PWM", "ADC", "UART", "SPI", "RTC", "WDT", "reset", "soft_reset"):
+            if name in ("Pin", "PWM", "ADC", "UART", "SPI", "I2C", "RTC", "WDT", "reset",
+                        "soft_reset"):
                 setattr(m, name, v)
         self.module = m
+
+
+def _meters(by_address):
+    """FakeUart's responder for Modbus meters at several addresses on one bus."""
+    models = [meter_model(regs, unit) for unit, regs in by_address.items()]
+
+    def respond(req, n):
+        for model in models:
+            reply = model(req, n)
+            if reply:
+                return reply
+        return b""
+    return respond
 
 
 def _board_cfg(**hardware):
@@ -987,8 +948,11 @@ def test_make_board_rejects_bad_wiring(monkeypatch):
     with pytest.raises(ValueError, match="hardware.relay.pin.*required"):
         _build(monkeypatch, _board_cfg(relay__pin=None))
     cfg = _board_cfg()
-    cfg["station"]["connectors"] = 2
-    with pytest.raises(ValueError, match="one connector"):
+    cfg["station"]["connectors"] = 3
+    with pytest.raises(ValueError, match="one or two connectors"):
+        _build(monkeypatch, cfg)
+    cfg["station"]["connectors"] = 2              # connector 2's pins are not set
+    with pytest.raises(ValueError, match="hardware.connector2.relay.pin.*required"):
         _build(monkeypatch, cfg)
 
 
@@ -998,3 +962,95 @@ def test_make_board_rfid_missing_reader_does_not_stop_boot(monkeypatch, capsys):
     assert "reader not available" in capsys.readouterr().out
     board, _ = _build(monkeypatch, _board_cfg(rfid__type="mfrc522"), spi_version=0x92)
     assert isinstance(board.reader, TokenReader)
+
+
+# -- two connectors, a three-phase meter on the board's path, the PN532 ------------------------
+
+SDM630 = {0x0000: 231.0, 0x0002: 232.0, 0x0004: 233.0, 0x0006: 10.5, 0x0008: 11.5,
+          0x000A: 12.5, 0x000C: 2400.0, 0x000E: 2600.0, 0x0010: 2900.0, 0x0034: 7900.0,
+          0x0048: 12.345}
+TWO = dict(connector2__relay__pin=25, connector2__pilot__pwm_pin=13,
+           connector2__pilot__adc_pin=39, connector2__lock__pin=21,
+           connector2__lock__unlock_pin=22, connector2__lock__sense_pin=35)
+
+
+def _two(**hardware):
+    cfg = _board_cfg(**dict(TWO, **hardware))
+    cfg["station"]["connectors"] = 2
+    return cfg
+
+
+def test_make_board_two_connectors_with_their_own_pins(monkeypatch):
+    board, made = _build(monkeypatch, _two())
+    one, two = board.connectors
+    assert one.relay._out is made["pins"][26] and two.relay._out is made["pins"][25]
+    assert [p.pin.n for p in made["pwm"]] == [27, 13]
+    assert [a.pin.n for a in made["adc"]] == [36, 39]
+    assert two.lock._drive is made["pins"][21] and two.lock._sense is made["pins"][35]
+    two.relay.set(True)
+    assert made["pins"][25].level == 1 and made["pins"][26].level == 0
+    assert one.pilot is not two.pilot and one.meter is not two.meter
+    cfg = _two(connector2__lock__pin=None)          # connector 2 without a lock
+    assert _build(monkeypatch, cfg)[0].connectors[1].lock is None
+    with pytest.raises(ValueError, match="connector2.relay.pin.*input-only"):
+        _build(monkeypatch, _two(connector2__relay__pin=34))
+    with pytest.raises(ValueError, match="connector2.pilot.adc_pin"):
+        _build(monkeypatch, _two(connector2__pilot__adc_pin=4))
+
+
+def _poll(board, n):
+    for _ in range(n):
+        board.poll()
+
+
+def test_two_sdm630_on_one_bus_take_turns_and_give_per_phase_values(monkeypatch):
+    other = dict(SDM630)
+    other.update({0x0000: 229.0, 0x0048: 1.5})
+    cfg = _two(meter__type="sdm630", meter__address=1, connector2__meter__address=2)
+    board, made = _build(monkeypatch, cfg, meters={1: SDM630, 2: other})
+    m1, m2 = (c.meter for c in board.connectors)
+    assert isinstance(m1, SdmMeter) and (m1._unit, m2._unit) == (1, 2)
+    assert m1._bus is m2._bus and m1._bus.shared
+    _poll(board, 12)                                 # three blocks each, one request a poll
+    assert m1.energy_wh() == 12345 and m2.energy_wh() == 1500
+    assert m1.phases() == ((231.0, 10.5, 2400.0), (232.0, 11.5, 2600.0), (233.0, 12.5, 2900.0))
+    assert m2.phases()[0] == (229.0, 10.5, 2400.0)
+    units = [frame[0] for frame in made["modbus"].sent]
+    assert units[:6] == [1, 2, 1, 2, 1, 2], units     # the meters take turns on the bus
+    # ... and the per-phase values reach MeterValues on this board.
+    from firmware.connector import Connector as FwConnector
+    from firmware.metering import meter_value
+    conn = FwConnector(1, board.connectors[0], 32)
+    mv = meter_value(conn, ("Current.Import", "Voltage", "Power.Active.Import"),
+                     "Sample.Periodic", 1700000000)
+    got = [(s["measurand"], s["phase"], s["value"]) for s in mv["sampledValue"]]
+    assert got == [("Current.Import", "L1", "10.5"), ("Current.Import", "L2", "11.5"),
+                   ("Current.Import", "L3", "12.5"), ("Voltage", "L1", "231"),
+                   ("Voltage", "L2", "232"), ("Voltage", "L3", "233"),
+                   ("Power.Active.Import", "L1", "2400"), ("Power.Active.Import", "L2", "2600"),
+                   ("Power.Active.Import", "L3", "2900")], got
+
+
+def test_pn532_reader_from_config_on_spi_and_i2c(monkeypatch):
+    chip = FakePn532(b"\x04\xa2\x1b\x7f")
+    board, made = _build(monkeypatch, _board_cfg(rfid__type="pn532"), pn532=chip)
+    (spi,) = made["spi"]
+    assert spi.kw["firstbit"] == 1                   # LSB first, as the PN532 talks
+    assert board.reader.poll() == "04A21B7F"
+    chip = FakePn532(b"\x04\xa2\x1b\x7f")
+    board, made = _build(monkeypatch, _board_cfg(rfid__type="pn532_i2c"), pn532=chip)
+    (i2c,) = made["i2c"]
+    assert i2c.kw["sda"].n == 21 and i2c.kw["scl"].n == 22
+    assert board.reader.poll() == "04A21B7F"
+    chip = FakePn532()
+    chip.deaf = True                                 # not fitted, or wired wrong
+    board, _ = _build(monkeypatch, _board_cfg(rfid__type="pn532_i2c"), pn532=chip)
+    assert board.reader.poll() is None
+
+
+def test_watchdog_covers_the_longest_blocking_call(monkeypatch, capsys):
+    _, made = _build(monkeypatch, _board_cfg(watchdog_ms=10000))
+    assert made["wdt"] == [25000]                    # 21 s of DNS lookups and a margin
+    assert "longest blocking call" in capsys.readouterr().out
+    _, made = _build(monkeypatch, _board_cfg(watchdog_ms=60000))
+    assert made["wdt"] == [60000]

@@ -22,8 +22,11 @@ from hal.relay import Relay  # noqa: E402
 from hal.rfid_token import TokenReader  # noqa: E402
 from hal.s0 import S0Meter  # noqa: E402
 from hal.sdm import SdmMeter  # noqa: E402
+from hal.rfid_pn532 import I2cBus, Pn532  # noqa: E402
+from hal.wlan import Wlan  # noqa: E402
 from tests.fakes import (  # noqa: E402
-    Clock, FakeAdc, FakePin, FakePwm, FakeUart, Log, meter_model)
+    Clock, FakeAdc, FakeNetworkModule, FakePin, FakePn532, FakePn532I2c, FakePwm, FakeUart, Log,
+    meter_model)
 from tests.mpunit import TempDirs  # noqa: E402
 
 # OCPP 1.6 ChargePointErrorCode, without NoError: a part without a fault answers None.
@@ -67,12 +70,22 @@ def _phases(v):
     if v is None:
         return True
     return (isinstance(v, tuple) and len(v) == 3
-            and all(isinstance(p, tuple) and len(p) == 2 and _float(p[0]) and _float(p[1])
-                    for p in v))
+            and all(isinstance(p, tuple) and len(p) == 3 and _float(p[0]) and _float(p[1])
+                    and _float(p[2]) for p in v))
 
 
 def _soc(v):
     return v is None or _int(v) and 0 <= v <= 100
+
+
+def _net_info(v):
+    return (isinstance(v, tuple) and len(v) == 2 and (v[0] is None or isinstance(v[0], str))
+            and (v[1] is None or _int(v[1])))
+
+
+def _started(network):
+    network.start()
+    return network
 
 
 def _reply(v):
@@ -95,7 +108,7 @@ CONTRACT = (
     (base.Indicator, (("show", ("charging",), _none), ("poll", (), _none))),
     (base.Rtc, (("set", (1700000000,), _none), ("now", (), _int))),
     (base.Watchdog, (("feed", (), _none),)),
-    (base.Network, (("up", (), _bool),)),
+    (base.Network, (("start", (), _none), ("up", (), _bool), ("info", (), _net_info))),
     (base.Connector, (("fault", (), _code),)),
     (base.Board, (("poll", (), _none), ("command", (["nonsense", "1"],), _reply))),
 )
@@ -210,37 +223,6 @@ class _Uid:
         return b"\x04\xa2\x1b\x7f"
 
 
-class _Wlan:
-    def __init__(self, interface):
-        pass
-
-    def isconnected(self):
-        return True
-
-
-class _NetworkModule:
-    STA_IF = 0
-    WLAN = _Wlan
-
-
-class _with_network(base.Network):
-    """esp32.Wlan with a stand-in `network` module while it is asked."""
-
-    def __init__(self, cls):
-        self._part = cls()
-
-    def up(self):
-        saved = sys.modules.get("network")
-        sys.modules["network"] = _NetworkModule
-        try:
-            return self._part.up()
-        finally:
-            if saved is None:
-                del sys.modules["network"]
-            else:
-                sys.modules["network"] = saved
-
-
 def parts():
     """(name, part) for every part of the simulator and every ESP32 driver."""
     from hal import esp32
@@ -265,8 +247,13 @@ def parts():
             ("led", Led(FakePin(), clock=clock)),
             ("parts.Rtc", Rtc(_FakeRtc())), ("parts.Watchdog", Watchdog()),
             ("rfid_token", TokenReader(_Uid(), clock=clock)),
+            ("rfid_token(pn532)", TokenReader(Pn532(I2cBus(FakePn532I2c(FakePn532(
+                b"\x04\xa2\x1b\x7f"))), sleep=clock.sleep, clock=clock), clock=clock)),
+            ("esp32.board(2 connectors)", esp32.Board([econn, esp32_connector(clock)],
+                                                      Rtc(_FakeRtc()))),
             ("esp32.board", esp32.Board([econn], Rtc(_FakeRtc()), polled=(econn.meter,))),
-            ("esp32.network", _with_network(esp32.Wlan))]
+            ("esp32.network", Wlan({"ssid": "site"}, FakeNetworkModule())),
+            ("esp32.network(no AP)", _started(Wlan({"ssid": "x"}, FakeNetworkModule(False))))]
     # The bases are the stand-ins for parts that are not fitted.
     out += [("base." + cls.__name__, cls()) for cls in
             (base.Relay, base.Meter, base.Pilot, base.Lock, base.TokenReader, base.Indicator,
@@ -496,19 +483,24 @@ def test_esp32_connector_aggregates_relay_lock_meter_then_pilot():
 
 def test_sdm630_per_phase_values_reach_the_meter_value():
     meter = sdm("sdm630", SDM630)
-    assert meter.phases() == ((231.0, 10.5), (232.0, 11.5), (233.0, 12.5))
+    assert meter.phases() == ((231.0, 10.5, 2400.0), (232.0, 11.5, 2600.0),
+                              (233.0, 12.5, 2900.0))
     clock = Clock()
     hw = base.Connector(Relay(FakePin(), clock=clock), meter,
                         Pilot(FakePwm(), FakeAdc(6.0), samples=32, clock=clock))
     conn = FwConnector(1, hw, 32)
     conn.phase_labels = ("L2", "L3", "L1")   # ConnectorPhaseRotation 1.STR
-    mv = meter_value(conn, ("Energy.Active.Import.Register", "Voltage", "Current.Import"),
+    mv = meter_value(conn, ("Energy.Active.Import.Register", "Voltage", "Current.Import",
+                            "Power.Active.Import", "Current.Offered"),
                      "Sample.Periodic", 1700000000)
     got = [(s["measurand"], s.get("phase"), s["value"]) for s in mv["sampledValue"]]
     assert got == [("Energy.Active.Import.Register", None, "12345"),
                    ("Voltage", "L2", "231"), ("Voltage", "L3", "232"), ("Voltage", "L1", "233"),
                    ("Current.Import", "L2", "10.5"), ("Current.Import", "L3", "11.5"),
-                   ("Current.Import", "L1", "12.5")], got
+                   ("Current.Import", "L1", "12.5"),
+                   ("Power.Active.Import", "L2", "2400"), ("Power.Active.Import", "L3", "2600"),
+                   ("Power.Active.Import", "L1", "2900"),
+                   ("Current.Offered", None, "0")], got
 
 
 def test_board_registry_names_a_file_per_board():

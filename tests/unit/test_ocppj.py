@@ -33,6 +33,9 @@ CP_TO_CS = ["Authorize", "BootNotification", "DataTransfer", "DiagnosticsStatusN
 CS_TO_CP += ["CertificateSigned", "DeleteCertificate", "GetInstalledCertificateIds",
              "InstallCertificate"]
 CP_TO_CS += ["SignCertificate"]
+CS_TO_CP += ["ExtendedTriggerMessage", "GetLog", "SignedUpdateFirmware"]
+CP_TO_CS += ["LogStatusNotification", "SecurityEventNotification",
+             "SignedFirmwareStatusNotification"]
 
 T0 = "2026-11-21T12:00:00Z"
 
@@ -66,6 +69,10 @@ def profile(**over):
 # One valid payload per CS->CP request, using every property at least once.
 VALID_REQUESTS = [
     ("CancelReservation", {"reservationId": 3}),
+    ("SignedUpdateFirmware", {"requestId": 4, "retries": 2, "retryInterval": 30, "firmware": {
+        "location": "https://fw.example.com/fw-1.2.tar", "retrieveDateTime": T0,
+        "installDateTime": T0, "signingCertificate": "-----BEGIN CERTIFICATE-----",
+        "signature": "c2ln"}}),
     ("ChangeAvailability", {"connectorId": 0, "type": "Inoperative"}),
     ("ChangeAvailability", {"connectorId": 1, "type": "Operative"}),
     ("ChangeConfiguration", {"key": "HeartbeatInterval", "value": "300"}),
@@ -117,6 +124,10 @@ VALID_REQUESTS = [
     ("GetInstalledCertificateIds", {"certificateType": "ManufacturerRootCertificate"}),
     ("InstallCertificate", {"certificateType": "CentralSystemRootCertificate",
                             "certificate": "-----BEGIN CERTIFICATE-----"}),
+    ("ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"}),
+    ("GetLog", {"logType": "SecurityLog", "requestId": 3, "retries": 1, "retryInterval": 5,
+                "log": {"remoteLocation": "ftp://logs.example.com/in/",
+                        "oldestTimestamp": T0, "latestTimestamp": T0}}),
 ]
 
 # (action, payload, expected code, expected description)
@@ -318,6 +329,9 @@ VALID_RESPONSES = [
     ("StopTransaction", {}),
     ("StopTransaction", {"idTagInfo": {"status": "Expired"}}),
     ("SignCertificate", {"status": "Rejected"}),
+    ("LogStatusNotification", {}),
+    ("SecurityEventNotification", {}),
+    ("SignedFirmwareStatusNotification", {}),
 ]
 
 BAD_RESPONSES = [
@@ -404,7 +418,7 @@ BAD_ACTIONS = [
     ("[2, \"a\", \"Reset/\", {}]", NOT_IMPL),
     ("[2, \"a\", \";Reset\", {}]", NOT_IMPL),
     ("[2, \"a\", \"CertificateSigned.conf\", {\"certificateChain\": \"x\"}]", NOT_IMPL),
-    ("[2, \"a\", \"ExtendedTriggerMessage\", {}]", NOT_IMPL),
+    ("[2, \"a\", \"SignedUpdateFirmware.conf\", {}]", NOT_IMPL),
 ] + [("[2, \"a\", \"%s\", {}]" % a, NOT_SUPP) for a in CP_TO_CS if a not in CS_TO_CP]
 
 
@@ -719,6 +733,8 @@ def normalise(s, defs=None):
                       "javaType", "comment")}
     if s.get("type") != "object":
         s.pop("additionalProperties", None)
+    elif "properties" not in s:
+        s["properties"] = {}
     if "properties" in s:
         s["properties"] = {k: normalise(v, defs) for k, v in s["properties"].items()}
     if "items" in s:

@@ -38,3 +38,14 @@ def test_every_key_belongs_to_exactly_one_profile():
 def test_supported_feature_profiles_come_from_the_table():
     assert profiles.supported() == ("Core,FirmwareManagement,LocalAuthListManagement,"
                                     "Reservation,RemoteTrigger,SmartCharging")
+
+
+def test_supported_feature_profiles_name_only_1_6_profiles():
+    """The security extension's rows ("Security") are no OCPP 1.6 feature profile."""
+    names = profiles.supported().split(",")
+    assert set(names) <= set(profiles.PROFILES_1_6)
+    assert "Security" not in names
+    assert profiles.module_for("GetLog") == "getlog"
+    assert profiles.module_for("ExtendedTriggerMessage") == "exttrigger"
+    for row in profiles.FEATURES:
+        assert row[0] in profiles.PROFILES_1_6 or row[0] == "Security", row

@@ -67,7 +67,10 @@ CPMAX, TXD, TXP = "ChargePointMaxProfile", "TxDefaultProfile", "TxProfile"
 # -- TC_056: TxDefaultProfile --------------------------------------------------------------
 def test_tc056_tx_default_profile_on_one_connector_and_on_all(tmp_path):
     sc = make(tmp_path)
-    assert sc.limit(1, NOW) is None and sc.composite(1, 300, "A", NOW) is None
+    assert sc.limit(1, NOW) is None
+    # Nothing limits the connector: its physical limit, on the wired phases.
+    assert sc.composite(1, 300, "A", NOW)["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 32.0, "numberPhases": 1}]
     # Started 60 s ago: 6 A until offset 100 (NOW+40), then 16 A.
     assert sc.set_profile(1, prof(1, TXD, 0, [(0, 6), (100, 16)], start=NOW - 60),
                           now=NOW) == "Accepted"
@@ -78,8 +81,9 @@ def test_tc056_tx_default_profile_on_one_connector_and_on_all(tmp_path):
     assert sc.limit(2, NOW) is None and sc.limit(0, NOW) is None
     c = sc.composite(1, 300, "A", NOW)
     assert c == {"duration": 300, "startSchedule": "2024-03-10T12:00:00Z", "chargingRateUnit": "A",
-                 "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 6.0},
-                                            {"startPeriod": 40, "limit": 16.0}]}
+                 "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 6.0, "numberPhases": 1},
+                                            {"startPeriod": 40, "limit": 16.0,
+                                             "numberPhases": 1}]}
     # On connector 0 a TxDefaultProfile applies to every connector.
     assert sc.set_profile(0, prof(2, TXD, 0, [(0, 10)], start=NOW - 60), now=NOW) == "Accepted"
     assert sc.limit(2, NOW) == 10.0
@@ -184,7 +188,7 @@ def test_tc067_clear_by_id_by_criteria_and_all(tmp_path):
     assert ids(make(tmp_path)) == [3]
     assert sc.clear() == "Accepted"
     assert sc.profiles() == []
-    assert sc.composite(1, 400, "A", NOW) is None and sc.limit(1, NOW) is None
+    assert periods(sc.composite(1, 400, "A", NOW)) == [(0, 32.0)] and sc.limit(1, NOW) is None
     assert sc.clear() == "Unknown"
     assert make(tmp_path).profiles() == []
 
@@ -466,9 +470,9 @@ def test_persistence_round_trip_and_unreadable_file(tmp_path):
 def test_composite_bounds(tmp_path):
     sc = make(tmp_path, n=1)
     assert sc.composite(2, 60, "A", NOW) is None  # unknown connector
-    # Installed, but limiting nothing in the window: nothing to report.
+    # Installed, but limiting nothing in the window: the physical limit.
     assert sc.set_profile(1, prof(2, TXD, 0, [(0, 6)], start=NOW + 60), now=NOW) == "Accepted"
-    assert sc.composite(1, 60, "A", NOW) is None
+    assert periods(sc.composite(1, 60, "A", NOW)) == [(0, 32.0)]
     assert periods(sc.composite(1, 61, "A", NOW)) == [(0, 32.0), (60, 6.0)]
     assert sc.clear() == "Accepted"
     # 24 alternating 10-minute periods a day, for a week: cut at 128 periods.

@@ -572,3 +572,39 @@ def test_cancelled_download_leaves_no_file(web, tmp_path):
 
     asyncio.run(main())
     assert not dest.exists()
+
+
+def test_tls_only_refuses_plain_transfers_before_connecting(client, web, tmp_path):
+    """At SecurityProfile 2 and 3 (transfer.settings: tls_only) http:// and ftp:// are refused
+    without a byte on the wire; https:// goes on to the server."""
+    keep = tmp_path / "keep"
+    keep.write_bytes(b"previous firmware")
+    port = free_port()  # nothing listens: a connect attempt would say ECONNREFUSED
+    seen = len(web.seen)
+    got = client([
+        down(web.url + "/file.bin", keep, tls_only=True),
+        down("ftp://127.0.0.1:%d/fw.bin" % port, tmp_path / "f", tls_only=True),
+        up(web.url + "/up.log", b"log lines", tls_only=True),
+        up("ftp://127.0.0.1:%d/up.log" % port, b"log lines", tls_only=True),
+        down("https://127.0.0.1:%d/fw.bin" % port, tmp_path / "s", tls_only=True),
+    ])
+    refused = "{}:// refused at SecurityProfile 2 and 3: https:// only"
+    assert got == [["error", refused.format("http")], ["error", refused.format("ftp")],
+                   ["error", refused.format("http")], ["error", refused.format("ftp")],
+                   ["error", "cannot connect to 127.0.0.1:%d: ECONNREFUSED" % port]]
+    assert len(web.seen) == seen and keep.read_bytes() == b"previous firmware"
+
+
+def test_transfer_settings_follow_the_security_profile():
+    class Keys(dict):
+        pass
+
+    class Cp:
+        cfg = {"_dir": "/cfg", "csms": {"ca_file": "ca.pem", "verify_tls": False}}
+        keys = Keys(SecurityProfile=1)
+
+    cp = Cp()
+    assert transfer.settings(cp) == {"ca_file": "/cfg/ca.pem", "verify": False,
+                                     "tls_only": False}
+    cp.keys["SecurityProfile"] = 2
+    assert transfer.settings(cp) == {"ca_file": "/cfg/ca.pem", "verify": True, "tls_only": True}

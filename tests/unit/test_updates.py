@@ -1,5 +1,7 @@
-"""firmware.install (ustar reader, install and manifest check) and the loader in main.py
-(slot choice, start counting, rollback, reload), each run under MicroPython and CPython."""
+"""firmware.install (ustar reader, vendor signature, install and manifest check), the OTA
+image writer with hal/ota.py's file-backed partitions, and the loader in main.py (slot
+choice, signature check, start counting, rollback, reload), each run under MicroPython
+and CPython."""
 import hashlib
 import io
 import json
@@ -11,6 +13,7 @@ import tarfile
 
 import pytest
 
+from tests import signing
 from tools import bundle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,7 +25,7 @@ INTERPRETERS = {
 # Reads operations as JSON on stdin, prints one JSON result line per operation.
 DRIVER = r"""
 import sys, json, hashlib, binascii
-from firmware import install
+from firmware import install, vendorsig
 from firmware.compat import asyncio
 import main as loader
 
@@ -51,9 +54,20 @@ def run(op, args):
     if op == "tar":
         return entries(*args)
     if op == "install":
-        return asyncio.run(install.install(args[0], args[1], args[2]))
+        roots = vendorsig.load_keys(args[3])
+        return asyncio.run(install.install(args[0], args[1], roots, args[2]))
+    if op == "image":
+        from hal import ota
+        Part = ota.partition_class({"_dir": args[0]})
+        nxt = Part(Part.RUNNING).get_next_update()
+        version = asyncio.run(install.install_image(args[1], nxt, args[2],
+                                                    vendorsig.load_keys(args[3])))
+        nxt.set_boot()
+        return [version, nxt.info()[4]]
+    if op == "slot":
+        return vendorsig.check_slot(args[0], vendorsig.load_keys(args[1]))
     if op == "check":
-        return install.check_manifest(args[0], args[1])
+        return install.check_manifest(args[0], args[1], *args[2:])
     if op == "decide":
         return list(loader.decide(args[0], lambda s: s in args[1]))
     if op == "data_dir":
@@ -215,40 +229,198 @@ def test_tar_reader_caps_sizes_counts_and_checks_headers(run, tmp_path):
 @pytest.fixture(scope="module")
 def source_bundle(tmp_path_factory):
     dest = str(tmp_path_factory.mktemp("src") / "bundle")
-    return dest, bundle.build(dest, source=True)
+    return dest, bundle.build(dest, source=True, key=signing.key())
+
+
+@pytest.fixture
+def keys(tmp_path):
+    """vendor_keys.json trusting the test vendor key."""
+    return signing.trust(tmp_path, signing.key())
 
 
 def retar(folder, tar_path, files=None):
-    """Re-tar a bundle folder, the manifest rewritten from `files` when given."""
+    """Re-tar a bundle folder, the manifest rewritten from `files` (and signed again)
+    when given."""
     if files is not None:
         mpath = os.path.join(folder, "manifest.json")
         m = json.load(open(mpath))
         m["files"] = files
         with open(mpath, "w") as f:
             json.dump(m, f)
+        signing.sign(folder)
     bundle.write_tar(folder, tar_path)
     return tar_path
 
 
-def test_install_writes_the_application_and_checks_every_file(run, source_bundle, tmp_path):
+def signed_members(manifest_bytes, k=None):
+    """manifest.json and manifest.sig as tar members, signed by k (the vendor key)."""
+    doc = {"alg": "ES256", "sig": signing.ecdsa_b64(k or signing.key(), manifest_bytes),
+           "chain": []}
+    return member("manifest.json", manifest_bytes) + member("manifest.sig",
+                                                            json.dumps(doc).encode())
+
+
+def test_install_writes_the_application_and_checks_every_file(run, source_bundle, tmp_path,
+                                                               keys):
     dest, manifest = source_bundle
     slot = tmp_path / "app" / "a"
     slot.mkdir(parents=True)
     (slot / "stale.py").write_text("left from an older install")
-    got = run([["install", [dest + ".tar", str(slot), run.name == "mp"]]])
-    assert got == [["ok", manifest["version"]]]
+    got = run([["install", [dest + ".tar", str(slot), run.name == "mp", keys]],
+               ["slot", [str(slot), keys]]])
+    assert got == [["ok", manifest["version"]], ["ok", None]]
     written = sorted(os.path.relpath(os.path.join(t, n), slot)
                      for t, _, ns in os.walk(slot) for n in ns)
-    expect = sorted(["manifest.json"] + [r for r in manifest["files"]
-                                         if r.split("/")[0] in ("firmware", "hal")])
+    expect = sorted(["manifest.json", "manifest.sig"]
+                    + [r for r in manifest["files"] if r.split("/")[0] in ("firmware", "hal")])
     assert written == expect  # no main.py, boot.py or config.json in a slot; no stale file
     for rel in expect:
-        if rel != "manifest.json":
+        if not rel.startswith("manifest."):
             assert sha((slot / rel).read_bytes()) == manifest["files"][rel]["sha256"]
     assert json.loads((slot / "manifest.json").read_text()) == manifest
+    assert manifest["kind"] == "mpy"
 
 
-def test_install_refuses_a_file_that_differs_from_the_manifest(run, source_bundle, tmp_path):
+def test_install_refuses_unsigned_and_wrongly_signed_bundles(run, source_bundle, tmp_path,
+                                                             keys):
+    """Nothing of such a bundle reaches the slot: the signature is checked first."""
+    dest, _ = source_bundle
+    cases = {}
+    unsigned = str(tmp_path / "unsigned")
+    shutil.copytree(dest, unsigned)
+    os.remove(os.path.join(unsigned, "manifest.sig"))
+    cases["unsigned"] = unsigned
+    other = str(tmp_path / "other")
+    shutil.copytree(dest, other)
+    signing.sign(other, signing.key("attacker"))
+    cases["other"] = other
+    tampered = str(tmp_path / "tampered")
+    shutil.copytree(dest, tampered)
+    mpath = os.path.join(tampered, "manifest.json")
+    m = json.load(open(mpath))
+    m["version"] = "evil-1.0"
+    with open(mpath, "w") as f:
+        json.dump(m, f)  # manifest.sig still the vendor's, over the old manifest
+    cases["tampered"] = tampered
+    # A rotation link that no trusted key endorsed
+    forged = str(tmp_path / "forged")
+    shutil.copytree(dest, forged)
+    signing.sign(forged, signing.key("attacker"),
+                 bundle.endorse(signing.key("attacker2"), signing.key("attacker")))
+    cases["forged"] = forged
+    ops = [["install", [retar(f, f + ".tar"), str(tmp_path / ("slot-" + k)), True, keys]]
+           for k, f in cases.items()]
+    ops.append(["install", [dest + ".tar", str(tmp_path / "slot-nokeys"), True,
+                            str(tmp_path / "missing.json")]])
+    got = run(ops)
+    assert got == [
+        ["error", "the bundle is not signed (no manifest.sig)"],
+        ["error", "the vendor signature over manifest.json does not verify"],
+        ["error", "the vendor signature over manifest.json does not verify"],
+        ["error", "manifest.sig: a new vendor key is not endorsed by a trusted one"],
+        ["error", "no vendor key is installed (vendor_keys.json)"],
+    ]
+    for k in list(cases) + ["nokeys"]:
+        left = [n for _, _, ns in os.walk(tmp_path / ("slot-" + k)) for n in ns]
+        assert not [n for n in left if n.endswith(".py")], (k, left)
+
+
+def test_install_accepts_a_rotated_key_endorsed_by_a_trusted_one(run, source_bundle, tmp_path,
+                                                                  keys):
+    dest, manifest = source_bundle
+    rotated = str(tmp_path / "rotated")
+    shutil.copytree(dest, rotated)
+    new, newer = signing.key("vendor-2027"), signing.key("vendor-2028")
+    chain = bundle.endorse(signing.key(), new)
+    signing.sign(rotated, new, chain)
+    twice = str(tmp_path / "twice")
+    shutil.copytree(dest, twice)
+    signing.sign(twice, newer, bundle.endorse(new, newer, chain))
+    skipped = str(tmp_path / "skipped")  # the newest key without the link before it
+    shutil.copytree(dest, skipped)
+    signing.sign(skipped, newer, bundle.endorse(new, newer))
+    got = run([["install", [retar(f, f + ".tar"), str(tmp_path / ("s" + str(i))), True, keys]]
+               for i, f in enumerate((rotated, twice, skipped))]
+              + [["slot", [str(tmp_path / "s0"), keys]]])
+    assert got == [["ok", manifest["version"]], ["ok", manifest["version"]],
+                   ["error", "manifest.sig: a new vendor key is not endorsed by a trusted one"],
+                   ["ok", None]]
+
+
+def test_loader_check_refuses_a_slot_changed_after_install(run, source_bundle, tmp_path, keys):
+    dest, _ = source_bundle
+    slots = {n: tmp_path / n for n in ("added", "changed", "removed", "resigned")}
+    ops = [["install", [dest + ".tar", str(p), True, keys]] for p in slots.values()]
+    assert [r[0] for r in run(ops)] == ["ok"] * 4
+    (slots["added"] / "firmware" / "evil.py").write_text("open('marker', 'w')\n")
+    with open(slots["changed"] / "firmware" / "app.py", "a") as f:
+        f.write("\nopen('marker', 'w')\n")
+    os.remove(slots["removed"] / "hal" / "led.py")
+    signing.sign(slots["resigned"], signing.key("attacker"))
+    got = run([["slot", [str(p), keys]] for p in slots.values()])
+    assert got == [["ok", "firmware/evil.py is not in the signed manifest"],
+                   ["ok", "firmware/app.py differs from the signed manifest"],
+                   ["ok", "hal/led.py is missing"],
+                   ["ok", "the vendor signature over manifest.json does not verify"]]
+
+
+def test_kind_decides_which_charger_takes_a_bundle(run):
+    files = {"firmware/app.py": {"size": 3, "sha256": "ab" * 32}}
+    image = {"firmware.bin": {"size": 3, "sha256": "ab" * 32}}
+    got = run([
+        ["check", [{"kind": "mpy", "version": "1", "files": files}, False, "image"]],
+        ["check", [{"kind": "image", "version": "1", "files": image}, False, "mpy"]],
+        ["check", [{"kind": "image", "version": "1", "files": image}, False, "image"]],
+        ["check", [{"kind": "image", "version": "1", "files": dict(image, **files)}, False,
+                   "image"]],
+        ["check", [{"version": "1", "files": files}, False, "mpy"]],
+    ])
+    assert got == [
+        ["error", "a bundle of kind mpy; this charger takes image"],
+        ["error", "a bundle of kind image; this charger takes mpy"],
+        ["ok", "1"],
+        ["error", "an image bundle holds firmware.bin only"],
+        ["error", "manifest kind must be one of mpy, image"],
+    ]
+
+
+def test_image_is_written_read_back_and_set_to_boot(run, tmp_path, keys):
+    """install_image into hal/ota.py's file partitions; the bootloader then boots it once
+    and goes back unless it is marked valid."""
+    from hal import ota
+    old = tmp_path / "old.bin"
+    old.write_bytes(b"old image" * 100)
+    new = bytes((i * 7) & 0xFF for i in range(300000))  # not a multiple of 512 or 4096
+    (tmp_path / "new.bin").write_bytes(new)
+    runs = {}
+    for case in ("good", "rollback", "unsigned"):
+        root = tmp_path / case
+        ota.make(str(root / "ota"), str(old), size=512 * 1024)
+        b = bundle.build_image(str(root / "b"), str(tmp_path / "new.bin"), "2.0.0",
+                               key=None if case == "unsigned" else signing.key())
+        assert b["kind"] == "image"
+        work = root / "work"
+        work.mkdir()
+        runs[case] = run([["image", [str(root), str(root / "b.tar"), str(work), keys]]])
+    assert runs["good"] == [["ok", ["2.0.0", "ota_1"]]]
+    assert runs["unsigned"] == [["error", "the bundle is not signed (no manifest.sig)"]]
+    good = str(tmp_path / "good" / "ota")
+    assert open(good + "/ota_1.bin", "rb").read()[:len(new)] == new
+    assert json.load(open(good + "/otadata.json"))["states"]["ota_1"] == "new"
+    assert ota.bootloader(good).endswith("/ota_1.bin")  # first start of the new image
+    ota.partition_class({"_dir": str(tmp_path / "good")}).mark_app_valid_cancel_rollback()
+    assert ota.bootloader(good).endswith("/ota_1.bin")  # confirmed: it stays
+    back = str(tmp_path / "rollback" / "ota")
+    assert ota.bootloader(back).endswith("/ota_1.bin")  # new image starts once...
+    assert ota.bootloader(back).endswith("/ota_0.bin")  # ...never confirmed: rolled back
+    assert json.load(open(back + "/otadata.json"))["states"]["ota_1"] == "aborted"
+    assert ota.bootloader(back).endswith("/ota_0.bin")
+    unsigned = str(tmp_path / "unsigned" / "ota")
+    assert json.load(open(unsigned + "/otadata.json"))["boot"] == "ota_0"
+
+
+def test_install_refuses_a_file_that_differs_from_the_manifest(run, source_bundle, tmp_path,
+                                                               keys):
     dest, manifest = source_bundle
     bad = str(tmp_path / "bad")
     shutil.copytree(dest, bad)
@@ -258,13 +430,13 @@ def test_install_refuses_a_file_that_differs_from_the_manifest(run, source_bundl
     missing = str(tmp_path / "missing")
     shutil.copytree(dest, missing)
     os.remove(os.path.join(missing, "firmware", "ws.py"))
-    retar(missing, missing + ".tar")
+    retar(missing, missing + ".tar")  # the signed manifest still lists it
     extra = str(tmp_path / "extra")
     shutil.copytree(dest, extra)
     with open(os.path.join(extra, "firmware", "extra.py"), "w") as f:
         f.write("x = 1\n")
     retar(extra, extra + ".tar")
-    got = run([["install", [p + ".tar", str(tmp_path / "slot"), True]]
+    got = run([["install", [p + ".tar", str(tmp_path / "slot"), True, keys]]
                for p in (bad, missing, extra)])
     assert got == [
         ["error", "hal/led.py does not match its size and sha256 in the manifest"],
@@ -273,20 +445,20 @@ def test_install_refuses_a_file_that_differs_from_the_manifest(run, source_bundl
     ]
 
 
-def test_install_refuses_bundles_without_a_usable_manifest(run, source_bundle, tmp_path):
+def test_install_refuses_bundles_without_a_usable_manifest(run, source_bundle, tmp_path, keys):
     dest, manifest = source_bundle
     app = b"def main(path):\n    return 'quit'\n"
     entry = {"size": len(app), "sha256": sha(app)}
-    good = {"version": "2", "files": {"firmware/app.py": entry}}
+    good = json.dumps({"kind": "mpy", "version": "2",
+                       "files": {"firmware/app.py": entry}}).encode()
     cases = {
         "none": member("firmware/app.py", app) + END,
-        "not-json": member("manifest.json", b"{nope") + member("firmware/app.py", app) + END,
-        "twice": (member("manifest.json", json.dumps(good).encode())
+        "not-json": signed_members(b"{nope") + member("firmware/app.py", app) + END,
+        "twice": (signed_members(good)
                   + member("firmware/app.py", app) + member("firmware/app.py", app) + END),
-        "last": (member("firmware/app.py", app)
-                 + member("manifest.json", json.dumps(good).encode()) + END),
+        "last": member("firmware/app.py", app) + signed_members(good) + END,
     }
-    got = run([["install", [write(tmp_path, k + ".tar", v), str(tmp_path / k), True]]
+    got = run([["install", [write(tmp_path, k + ".tar", v), str(tmp_path / k), True, keys]]
                for k, v in cases.items()])
     assert got == [
         ["error", "the bundle has no manifest.json"],
@@ -302,14 +474,14 @@ def test_manifest_check(run):
              "hal/x.mpy": {"size": 1, "sha256": "cd" * 32}}
     mpy_only = {"firmware/app.mpy": {"size": 1, "sha256": "ef" * 32}}
     got = run([
-        ["check", [{"version": "9.9.9", "files": files}, False]],
-        ["check", [{"version": "", "files": files}, False]],
-        ["check", [{"version": "v" * 51, "files": files}, False]],
-        ["check", [{"version": 9, "files": files}, False]],
-        ["check", [{"version": "1", "files": {}}, False]],
+        ["check", [{"kind": "mpy", "version": "9.9.9", "files": files}, False]],
+        ["check", [{"kind": "mpy", "version": "", "files": files}, False]],
+        ["check", [{"kind": "mpy", "version": "v" * 51, "files": files}, False]],
+        ["check", [{"kind": "mpy", "version": 9, "files": files}, False]],
+        ["check", [{"kind": "mpy", "version": "1", "files": {}}, False]],
         ["check", [[1, 2], False]],
-        ["check", [{"version": "1", "files": mpy_only}, False]],
-        ["check", [{"version": "1", "files": mpy_only}, True]],
+        ["check", [{"kind": "mpy", "version": "1", "files": mpy_only}, False]],
+        ["check", [{"kind": "mpy", "version": "1", "files": mpy_only}, True]],
     ])
     assert got == [
         ["ok", "9.9.9"],
@@ -368,12 +540,20 @@ def test_loader_data_dir_follows_the_config(run, tmp_path):
                                    str(tmp_path / "data"), "data"]
 
 
-def slot_app(root, slot, body):
-    """A stand-in application in data/app/<slot>: firmware/app.py with main(path)."""
-    fw = root / "data" / "app" / slot / "firmware"
+def slot_app(root, slot, body, k=None):
+    """A stand-in application in data/app/<slot>: firmware/app.py with main(path), its
+    manifest signed by the vendor key (or `k`), which root/vendor_keys.json trusts."""
+    folder = root / "data" / "app" / slot
+    fw = folder / "firmware"
     fw.mkdir(parents=True)
     (fw / "__init__.py").write_text("")
     (fw / "app.py").write_text(body)
+    files = {"firmware/" + n: {"size": len(t.encode()), "sha256": sha(t.encode())}
+             for n, t in (("__init__.py", ""), ("app.py", body))}
+    (folder / "manifest.json").write_text(json.dumps({"kind": "mpy", "version": "x",
+                                                      "files": files}))
+    signing.sign(folder, k)
+    signing.trust(root, signing.key())
 
 
 def test_loader_select_counts_starts_and_rolls_back(run, tmp_path):
@@ -389,6 +569,24 @@ def test_loader_select_counts_starts_and_rolls_back(run, tmp_path):
     state = json.loads(active.read_text())
     assert (state["slot"], state["report"], state["failed"]) == (
         "factory", "InstallationFailed", "a")
+
+
+def test_loader_never_imports_a_slot_without_the_vendor_signature(run, tmp_path):
+    """A slot written by anything else than the installer (here: signed by another key,
+    and one confirmed slot whose code was changed) is refused before any import."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"data_dir": "data"}))
+    marker = tmp_path / "marker"
+    evil = "open(%r, 'w').write('ran')\ndef main(path):\n    return 'quit'\n" % str(marker)
+    slot_app(tmp_path, "a", evil, k=signing.key("attacker"))
+    active = tmp_path / "data" / "app" / "active.json"
+    active.write_text(json.dumps({"slot": "a", "previous": "factory", "version": "2",
+                                  "tries": 0, "confirmed": True, "report": None}))
+    assert run([["select", [str(config)]]]) == [["ok", None]]
+    state = json.loads(active.read_text())
+    assert (state["slot"], state["report"], state["failed"]) == (
+        "factory", "InstallationFailed", "a")
+    assert not marker.exists()
 
 
 # As on the board: boot.py has imported the factory's firmware.compat before main.py runs.

@@ -264,8 +264,8 @@ def render(s, profile_name):
     e, tx = s["events"], s["transactions"]
     lines.append("links: connects %d, reconnects %d, failed connects %d, drops %d, storms %d "
                  "(%d links cut), offline periods %d, reboots %d"
-                 % (e.get("connects", 0), e.get("reconnects", 0), e.get("connect_failed", 0)
-                    + e.get("connect_offline", 0), e.get("drops", 0), e.get("storms", 0),
+                 % (e.get("connects", 0), e.get("reconnects", 0), e.get("connect_failed", 0),
+                    e.get("drops", 0), e.get("storms", 0),
                     e.get("storm_cuts", 0), e.get("offlines", 0), e.get("reboots", 0)))
     lines.append("%-26s %8s %8s %6s %6s %6s %8s %8s %8s %8s" % (
         "action", "sent", "answered", "error", "t/o", "lost", "p50 ms", "p95", "p99", "max"))

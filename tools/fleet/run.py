@@ -76,7 +76,6 @@ class Charger:
         self.rng = random.Random(fleet.seed * 1000003 + index)
         self.cp = None
         self.board = None
-        self.offline_until = 0.0
         self.connects = 0
         self.tx_in = 0         # transaction messages put in the journal (incl. recovered)
         self.tx_out = 0        # ... delivered
@@ -172,9 +171,6 @@ class Charger:
         connect = cp.link._connect
 
         async def connecting():
-            if time.monotonic() < self.offline_until:
-                stats.event("connect_offline")
-                raise OSError("network down (an offline period of the profile)")
             t = time.perf_counter()
             try:
                 conn = await connect()
@@ -335,11 +331,17 @@ class Charger:
             if self.cp is None:
                 continue
             stats.event(what + "s")
-            if what == "offline":
-                self.offline_until = time.monotonic() + rng.uniform(*link["offline_s"])
+            if what == "offline":  # the simulated access point goes away, then comes back
+                self.command("ap", "off")
+                asyncio.get_running_loop().call_later(rng.uniform(*link["offline_s"]),
+                                                      self._back_online)
             self.cut()
             if what == "reboot":  # a power cut: no close, no StopTransaction, then boot
                 self.cp.shutdown("hard")
+
+    def _back_online(self):
+        if self.board is not None:
+            self.command("ap", "on")
 
     def cut(self):
         """Break the link at once, as a dead network does: no close handshake."""
