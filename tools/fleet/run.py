@@ -77,7 +77,7 @@ class Charger:
         self.cp = None
         self.board = None
         self.connects = 0
-        self.tx_in = 0         # transaction messages put in the journal (incl. recovered)
+        self.tx_in = 0         # messages put in the journal (transactions, security events)
         self.tx_out = 0        # ... delivered
         self._left = 0         # ... still in the journal when the last run ended
         self._t_sent = 0.0     # when our CALL in flight went out
@@ -112,10 +112,11 @@ class Charger:
         fleet, stats = self.fleet, self.fleet.stats
         rpc, outbox = cp.rpc, cp.outbox
         send, handle, call, put_tx = rpc._send, rpc.handle, rpc.call, outbox.put_tx
-        recovered = len(outbox.journal) - self._left  # PowerLoss stops queued at boot
-        if recovered:
-            self.tx_in += recovered
-            stats.txn("recovered_at_boot", recovered)
+        # Queued while the charger was built: PowerLoss stops, the StartupOfTheDevice event.
+        at_boot = len(outbox.journal) - self._left
+        if at_boot:
+            self.tx_in += at_boot
+            stats.txn("queued_at_boot", at_boot)
 
         def sent(text):
             stats.frames_out += 1
@@ -164,8 +165,8 @@ class Charger:
                 stats.txn("meter_values_refused")
                 return
             self.tx_in += 1
-            stats.txn({"StartTransaction": "started", "StopTransaction": "stopped"}.get(
-                action, "meter_values_queued"))
+            stats.txn({"StartTransaction": "started", "StopTransaction": "stopped",
+                       "MeterValues": "meter_values_queued"}.get(action, action + " queued"))
 
         rpc._send, rpc.handle, rpc.call, outbox.put_tx = sent, read, timed, queued
         connect = cp.link._connect
@@ -202,6 +203,9 @@ class Charger:
         elif action == "MeterValues" and "transactionId" in payload:
             self.tx_out += 1
             stats.txn("meter_values_delivered")
+        elif action == "SecurityEventNotification":  # journaled too (firmware/secevents.py)
+            self.tx_out += 1
+            stats.txn("security_events_delivered")
         elif action == "Authorize" and reply["idTagInfo"]["status"] != "Accepted":
             stats.event("cards_refused")
         elif action == "BootNotification":
