@@ -385,6 +385,7 @@ class Fleet:
         self.marks = {}  # name -> (monotonic, user+system CPU s, RSS bytes, frames, system CPU s)
         self._stop = asyncio.Event()
         self._tasks = []
+        self._gc_t = 0.0
         self.profile_out = None  # cProfile the steady window into this file
         self._profiler = None
 
@@ -466,6 +467,7 @@ class Fleet:
         begins `settle_s` after every charger is booted (the first sessions start meanwhile)."""
         import gc
         gc.collect()
+        gc.callbacks.append(self._gc_timed)
         self.mark("base")
         ramp = self.profile["ramp_s"]
         loop_t0 = time.monotonic()
@@ -491,6 +493,11 @@ class Fleet:
                 if booted is None and starter.done() and c["booted"] == len(self.chargers):
                     booted = time.monotonic()
                     self.mark("booted")
+                    # Thousands of chargers are long-lived objects: a full collection would
+                    # walk them all again and again (seconds at 10 000 chargers, the loop
+                    # stalled meanwhile). Frozen, only what the steady state makes is seen.
+                    gc.collect()
+                    gc.freeze()
                 if not steady and booted is not None and time.monotonic() - booted >= settle_s:
                     steady = self.stats.steady = True
                     self.mark("steady")
@@ -511,6 +518,17 @@ class Fleet:
             interrupted = self._stop.is_set()
             await self._finish(0 if interrupted else drain_s)
             self.mark("done")
+            gc.callbacks.remove(self._gc_timed)
+            gc.unfreeze()
+
+    def _gc_timed(self, phase, info):
+        """The pauses of full collections, as "(gc full)" in the latency table."""
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._gc_t = time.perf_counter()
+        else:
+            self.stats.latency_of("(gc full)", time.perf_counter() - self._gc_t)
 
     def stop(self):
         """End the run now (Ctrl-C): no draining, every charger closes its websocket."""
