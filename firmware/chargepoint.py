@@ -557,6 +557,9 @@ class ChargePoint:
             await self._stop.wait()
         finally:
             self.log.flush()
+            # The link task first: while the close handshake waits for its echo, a link
+            # that saw its session end must not connect again.
+            tasks[1].cancel()
             await self.link.close(1001, "going away")
             for t in tasks:
                 t.cancel()

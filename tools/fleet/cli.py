@@ -245,6 +245,7 @@ def combine(reports):
     out["not_connected"] = stats.not_connected
     out["events"] = stats.events
     out["requests"] = stats.requests
+    out["warnings"] = stats.warnings
     out["transactions"] = stats.tx
     out["frames"] = {"in": stats.frames_in, "out": stats.frames_out}
     if stats.check:
@@ -316,6 +317,9 @@ def render(s, profile_name):
         for a, c in sorted(bad.items()):
             lines.append("  %s: %d of %d, e.g. %s" % (a, c["violations"], c["checked"],
                                                        "; ".join(c["examples"])))
+    if s["warnings"]:
+        top = sorted(s["warnings"].items(), key=lambda kv: -kv[1])[:6]
+        lines.append("chargers' warnings: " + "; ".join("%s (%d)" % kv for kv in top))
     if s["last_problem"]:
         lines.append("last warning: %s" % s["last_problem"])
     return "\n".join(lines)

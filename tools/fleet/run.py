@@ -57,8 +57,13 @@ class FleetLog(Log):
             return
         ch = self._charger
         if lvl >= 2:
-            ch.fleet.stats.event("log_error" if lvl == 3 else "log_warn")
+            stats = ch.fleet.stats
+            stats.event("log_error" if lvl == 3 else "log_warn")
             ch.fleet.last_problem = "%s %s: %s" % (ch.id, tag, msg[:160])
+            # Grouped by their words without numbers: "ws: link down: no reply to # within".
+            key = "%s: %s" % (tag, " ".join(w for w in msg[:60].split()[:8]
+                                            if not any(d in w for d in "0123456789")))
+            stats.warnings[key] = stats.warnings.get(key, 0) + 1
         if ch.fleet.echo:
             print("%s %s %s: %s" % (ch.id, "DIWE"[lvl], tag, msg[:200]), flush=True)
 

@@ -81,7 +81,7 @@ class Stats:
     """What one process of a fleet saw. Keys of `calls` etc. are OCPP actions."""
 
     COUNTERS = ("sent", "answered", "callerrors", "timeouts", "not_connected", "invalid",
-                "requests", "events", "tx")
+                "requests", "events", "tx", "warnings")
 
     def __init__(self):
         self.sent = {}           # our CALLs, by action
@@ -93,6 +93,7 @@ class Stats:
         self.requests = {}       # the Central System's CALLs, by action
         self.events = {}         # connects, reconnects, drops, storms, reboots, sessions...
         self.tx = {}             # started, stopped, start_delivered, stop_delivered, ...
+        self.warnings = {}       # the chargers' WARN and ERROR lines, by their first words
         self.latency = {}        # action -> Histogram
         self.all_latency = Histogram()     # every reply of the run, the ramp included
         self.steady_latency = Histogram()  # the replies once the fleet is steady
