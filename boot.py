@@ -10,16 +10,18 @@ Keys: wifi.ssid, wifi.password, wifi.hostname and wifi.static.{ip, netmask, gate
 (hal/hwspec.py, hal/wlan.py). On the unix port and on CPython there is no `network` module
 and this returns at once.
 """
-import json
 
 
 def load_config(path="config.json"):
+    from firmware import store  # strict JSON, as the charger reads the same file
     try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:
+        with open(path):
+            pass
+    except OSError as e:
         print("boot: cannot read", path, "-", e)
         return {}
+    cfg = store.read_json(path, {})  # a broken file is named on the console
+    return cfg if isinstance(cfg, dict) else {}
 
 
 def start(wifi, network):

@@ -158,6 +158,39 @@ def crashed(exc):
     sys.exit(1)
 
 
+USAGE = """usage: micropython main.py [CONFIG]    (or: python3 main.py [CONFIG])
+
+Runs the charger with CONFIG (default config.json; data_dir is relative to its folder).
+Commands are read on stdin (type help); the log goes to stdout. Exit codes: 0 after quit,
+1 when the application failed, 2 for a usage or config error, 130 after Ctrl-C."""
+
+
+def _arguments(argv):
+    """The config path from the command line; prints usage and exits for --help or a mistake.
+    On a board there is no command line: config.json, and its last good copy if it is gone."""
+    if argv and argv[0] in ("-h", "--help"):
+        print(USAGE)
+        sys.exit(0)
+    if len(argv) > 1 or (argv and argv[0].startswith("-")):
+        print(USAGE)
+        print("main.py: error: expected at most one argument, the config file; got %s"
+              % " ".join(argv))
+        sys.exit(2)
+    path = argv[0] if argv else "config.json"
+    host = sys.platform in ("linux", "darwin", "win32", "cygwin", "freebsd")
+    if host:
+        # A mistyped path must not start the charger as the one of the last good config.
+        try:
+            with open(path):
+                pass
+        except OSError as e:
+            why = "no such file" if e.args and e.args[0] == 2 else "cannot read it (%s)" % e
+            print("main.py: error: config file %s: %s" % (path, why))
+            print("usage: micropython main.py [CONFIG]  (--help for more)")
+            sys.exit(2)
+    return path
+
+
 def reset():
     """A new firmware image boots at a chip reset; a host process ends for its supervisor."""
     print("loader: resetting to boot the new firmware image")
@@ -172,7 +205,7 @@ def reset():
 
 
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else "config.json"
+    path = _arguments(sys.argv[1:])
     try:
         # CPython: a .pyc written into a slot's __pycache__ would be an unsigned file there,
         # and a crafted one would run instead of its checked source.
@@ -190,6 +223,8 @@ def main():
             reason = app.main(path)
         except Exception as e:
             crashed(e)
+        if reason == "interrupted":
+            sys.exit(130)  # as a shell reports Ctrl-C: a supervisor sees it did not quit
         if reason == "reset":
             reset()
         if reason not in ("soft", "hard"):

@@ -84,6 +84,8 @@ class ChargePoint:
         self.auth = Auth(self)
         self.sessions.recover()
         self.accepted = False      # BootNotification Accepted in this power cycle
+        self.boot_status = None    # the last BootNotification answer (console `status`)
+        self.ticks = 0             # hardware ticks done (the console waits on them)
         self.reported0 = None      # connector 0 status the CSMS has
         self.queued0 = None
         self._wake = asyncio.Event()   # the sender: something to send
@@ -301,6 +303,7 @@ class ChargePoint:
             await asyncio.sleep(_TICK_MS / 1000)
 
     def _tick(self):
+        self.ticks += 1
         tag = self.board.reader.poll()
         if tag:
             self.log.info("hw", "card %s presented" % tag)
@@ -504,7 +507,13 @@ class ChargePoint:
                 continue
             self._set_time(reply["currentTime"])
             status, interval = reply["status"], reply["interval"]
-            self.log.info("boot", "BootNotification %s (interval %d s)" % (status, interval))
+            self.boot_status = status
+            # Rejected: the Central System does not know this charger (csms.id?) - no session
+            # can start, so it is a warning, not news.
+            (self.log.warn if status == "Rejected" else self.log.info)(
+                "boot", "BootNotification %s (interval %d s)%s" % (
+                    status, interval, " - the Central System does not accept csms.id %s"
+                    % self.cfg["csms"]["id"] if status == "Rejected" else ""))
             if status == "Accepted":
                 if interval > 0:
                     self.keys.override("HeartbeatInterval", interval)
@@ -539,14 +548,18 @@ class ChargePoint:
             self.outbox.drop_volatile()
 
     async def _core(self, coro):
+        """Run a core task; when it ends (a bug), restart the charger at once."""
+        err = None
         try:
             await coro
         except asyncio.CancelledError:
             raise
         except Exception as e:
-            self.log.exc("cp", "core task failed", e)
-        if not self._stop.is_set():  # the ticker or link died: a bug, restart the charger
-            self.log.error("cp", "a core task ended; restarting")
+            err = e
+        if not self._stop.is_set():
+            self.log.error("cp", "a core task ended (%r); restarting" % (err,))
+            if isinstance(err, MemoryError):
+                self.security_event("MemoryExhaustion", "a core task")
             self.shutdown("soft")
 
     async def run(self):

@@ -23,6 +23,12 @@ if MICROPYTHON:
 
     def print_exception(exc, file=None):
         sys.print_exception(exc, file or sys.stdout)
+
+    def task_error(task):
+        """The exception a finished asyncio task ended with, or None."""
+        data = task.data  # a return ends as StopIteration(value)
+        ok = not isinstance(data, BaseException) or isinstance(data, StopIteration)
+        return None if ok else data
 else:
     import traceback
 
@@ -40,6 +46,10 @@ else:
 
     def print_exception(exc, file=None):
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=file or sys.stdout)
+
+    def task_error(task):
+        """The exception a finished asyncio task ended with, or None."""
+        return None if task.cancelled() else task.exception()
 
 # Seconds between 1970-01-01 and the port's epoch: the ESP32 counts from 2000,
 # unix builds and CPython from 1970. Firmware code works in unix seconds only.

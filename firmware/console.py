@@ -1,14 +1,24 @@
 """The host console: lines on stdin drive the simulated board and inspect the charger."""
-from firmware.compat import collect, mem_alloc, mem_free, stdin_reader
+from firmware.compat import MICROPYTHON, asyncio, collect, mem_alloc, mem_free, stdin_reader
 
-HELP = ("commands: plug N | unplug N | pilot N A-F | swipe TAG | power N W | fault N CODE"
-        " | clear N | lockfail N | ap on|off | data VENDOR [MESSAGE [DATA]] | csr | status"
-        " | flash | mem | seclog clear | help"
-        " | quit")
+# Every command, as `help` prints it; the README's console table lists the same ones
+# (tests/unit/test_console.py compares them).
+COMMANDS = ("plug N", "unplug N", "pilot N A-F", "swipe TAG", "power N W", "fault N CODE",
+            "clear N", "lockfail N", "ap on|off", "data VENDOR [MESSAGE [DATA]]", "csr", "status",
+            "flash", "mem", "seclog clear", "help", "quit")
+HELP = "commands: " + " | ".join(COMMANDS)
+# ChargePointErrorCode values a fault may take (NoError is `clear N`).
+ERROR_CODES = ("ConnectorLockFailure", "EVCommunicationError", "GroundFailure",
+               "HighTemperature", "InternalError", "LocalListConflict", "OtherError",
+               "OverCurrentFailure", "OverVoltage", "PowerMeterFailure", "PowerSwitchFailure",
+               "ReaderFailure", "ResetFailure", "UnderVoltage", "WeakSignal")
+_WAIT_TICKS = 2  # a board event is taken in by the charger's next full tick
 
 
 def describe(cp):
-    parts = ["boot %s, link %s, outbox %d" % ("accepted" if cp.accepted else "pending",
+    boot = ("accepted" if cp.accepted else
+            "rejected" if cp.boot_status == "Rejected" else "pending")
+    parts = ["boot %s, link %s, outbox %d" % (boot,
                                                 "up" if cp.rpc.connected else "down",
                                                 len(cp.outbox))]
     parts[0] += ", " + network_state(cp.board.network)
@@ -51,6 +61,11 @@ async def run(get_cp, board):
         words = line.split()
         cp = get_cp()
         if words[0] == "quit":
+            for c in cp.connectors:
+                if c.tx is not None:
+                    print("quit: the transaction on connector %d stays open; the contactor"
+                          " opens now and the next start stops it (StopTransaction, reason"
+                          " PowerLoss, at the last stored meter value)" % c.id)
             cp.shutdown("quit")
             return
         if words[0] == "status":
@@ -60,25 +75,45 @@ async def run(get_cp, board):
             print("flash: journal writes=%d bytes=%d pending=%d, mirror writes=%d, log writes=%d"
                   % (j.writes, j.written, len(j), cp.sessions.writes, cp.log.writes))
         elif words[0] == "mem":
-            collect()
-            print("mem: alloc=%d free=%d" % (mem_alloc(), mem_free()))
+            if MICROPYTHON:
+                collect()
+                print("mem: alloc=%d free=%d" % (mem_alloc(), mem_free()))
+            else:
+                print("mem: MicroPython only (CPython does not report its heap)")
         elif words[0] == "seclog" and words[1:] == ["clear"]:
             from firmware import secevents  # the technician empties the security log
             secevents.clear(cp)
             print("security log cleared")
         elif words[0] == "help":
             print(HELP)
-        elif words[0] == "data" and len(words) >= 2:
-            _data_transfer(cp, words)
+        elif words[0] == "data":
+            if len(words) >= 2:
+                _data_transfer(cp, words)
+            else:
+                print("usage: data VENDOR [MESSAGE [DATA]] - send a DataTransfer to the"
+                      " Central System")
         elif words[0] == "csr":  # a new key pair, and SignCertificate for its certificate
             _sign_request(cp)
+        elif words[0] == "fault" and len(words) == 3 and words[2] not in ERROR_CODES:
+            print("fault: unknown error code %r; one of: %s" % (words[2], ", ".join(ERROR_CODES)))
         else:
             reply = board.command(words)
             print(reply if reply else "unknown command %r; %s" % (line, HELP))
+            if reply:
+                await _taken_in(cp)
+
+
+async def _taken_in(cp):
+    """Wait until the charger's tick has seen the board event, so that events typed in
+    order (`plug 1`, then `swipe X`) are handled in that order (at most 2 s)."""
+    start = cp.ticks
+    for _ in range(100):
+        if cp.ticks - start >= _WAIT_TICKS:
+            return
+        await asyncio.sleep(0.02)
 
 
 def _data_transfer(cp, words):
-    from firmware.compat import asyncio
     payload = {"vendorId": words[1]}
     if len(words) > 2:
         payload["messageId"] = words[2]

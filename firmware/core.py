@@ -74,6 +74,8 @@ def RemoteStartTransaction(cp, req):
     reservations = cp.loaded("reservation")
     tag = req["idTag"]
     cid = req.get("connectorId")
+    cp.log.info("cp", "RemoteStartTransaction for %s on connector %s, asked by the Central"
+                " System" % (tag, "any" if cid is None else cid))
     profile = req.get("chargingProfile")
     if profile is not None and profile.get("chargingProfilePurpose") != "TxProfile":
         return {"status": "Rejected"}
@@ -155,6 +157,7 @@ def RemoteStopTransaction(cp, req):
     is given as if the conf had come first. (Half: the answer must leave before our own
     StartTransaction times out, when a silent link is given up, rpc.py.)"""
     tx_id = req["transactionId"]
+    cp.log.info("cp", "RemoteStopTransaction %d, asked by the Central System" % tx_id)
     if _remote_stop(cp, tx_id):
         return {"status": "Accepted"}
     if not _unconfirmed(cp):
@@ -174,6 +177,7 @@ def RemoteStopTransaction(cp, req):
 
 def Reset(cp, req):
     hard = req["type"] == "Hard"
+    cp.log.info("cp", "Reset %s, asked by the Central System" % req["type"])
 
     async def reset():
         for c in cp.connectors:
@@ -193,6 +197,7 @@ def Reset(cp, req):
 
 
 def UnlockConnector(cp, req):
+    cp.log.info("cp", "UnlockConnector %d, asked by the Central System" % req["connectorId"])
     conn = cp.connector(req["connectorId"])
     if conn is None or conn.hw.lock is None:
         return {"status": "NotSupported"}

@@ -89,10 +89,12 @@ class Diagnostics(Job):
             if held:  # transaction messages the Central System kept refusing (outbox.py)
                 f.write("# journal: %d pending, %s\n" % (len(cp.outbox.journal), held))
             for t, text in cp.log.lines(since, until):
-                # The line's own clock time (hh:mm:ss) gives way to the full UTC date-time.
+                # Lines carry their UTC date-time (firmware/log.py); older ones only hh:mm:ss,
+                # which gives way to the full date-time.
                 if text[2:3] == ":" and text[5:6] == ":":
-                    text = text[9:]
-                f.write("%s %s\n" % (clock.iso(t), text))
+                    text = "%s %s" % (clock.iso(t), text[9:])
+                f.write(text)
+                f.write("\n")
                 n += 1
         return n
 

@@ -107,7 +107,8 @@ class LogUpload(Job):
                 st["vendor"], st["model"], cp.cfg["csms"]["id"], cp.firmware_version, log_type,
                 clock.iso(since) if since is not None else "start",
                 clock.iso(until) if until is not None else "now"))
-            for t, text in self._lines(log_type, since, until):
+            lines = self._lines(log_type, since, until)
+            for t, text in lines:
                 # A diagnostics line's clock time (hh:mm:ss) gives way to the UTC date-time;
                 # a security log line has its date-time already.
                 if text[2:3] == ":" and text[5:6] == ":":
@@ -115,6 +116,9 @@ class LogUpload(Job):
                 f.write(text)
                 f.write("\n")
                 n += 1
+        sec = cp.loaded("secevents")
+        if sec is not None and not sec._last:
+            cp.drop("secevents")  # loaded for this copy only (secevents.py keeps it no longer)
         return n
 
     async def upload(self, req, name, since, until):

@@ -1,23 +1,18 @@
-"""Find where a JSON text goes wrong, with its line number.
+"""A strict JSON check (RFC 8259) that names the line of the first error.
 
-MicroPython's json says only "syntax error in JSON"; a technician needs the line.
-Only called after json.loads failed, so it costs nothing on a good file.
+MicroPython's json.loads is lenient: `{"a": 1 2}` gives {'a': 1}, `{"a": 26, "b": }` drops
+"b", `[1,,2]` is [1, 2]. A config or state file read that way is silently wrong, so every
+JSON file read from flash passes through check() before json.loads (firmware/store.py
+loads()), on every interpreter: the same file is refused with the same message everywhere.
+
+The scan is iterative (no recursion: the ESP32's stack is small) over the bytes (indexing a
+non-ASCII str is not O(1) on MicroPython) and allocates nothing per character.
 """
+from firmware.compat import const
 
-_WS = " \t\r\n"
-
-
-def locate(text):
-    """Return (line, message) of the first syntax error in `text`, or None if it parses."""
-    p = _Parser(text)
-    try:
-        p.value()
-        p.ws()
-        if p.i < len(text):
-            p.fail("unexpected text after the end of the JSON value")
-    except _Fail as e:
-        return text.count("\n", 0, min(e.pos, len(text))) + 1, e.msg
-    return None
+_DEPTH = const(32)  # nesting kept by the scan; our files use 3 or 4 levels
+_ESCAPES = b'"\\/bfnrtu'
+_HEX = b"0123456789abcdefABCDEF"
 
 
 class _Fail(Exception):
@@ -26,105 +21,154 @@ class _Fail(Exception):
         self.msg = msg
 
 
-class _Parser:
-    def __init__(self, text):
-        self.t = text
-        self.i = 0
+def check(text):
+    """(line, message) of the first error in `text` (str or bytes), or None when it is
+    strict JSON holding one value."""
+    b = text.encode() if isinstance(text, str) else text
+    try:
+        _scan(b)
+    except _Fail as e:
+        return b.count(b"\n", 0, min(e.pos, len(b))) + 1, e.msg
+    return None
 
-    def fail(self, msg):
-        raise _Fail(self.i, msg)
 
-    def ws(self):
-        t, n = self.t, len(self.t)
-        while self.i < n and t[self.i] in _WS:
-            self.i += 1
+locate = check  # the older name
 
-    def peek(self):
-        self.ws()
-        return self.t[self.i] if self.i < len(self.t) else ""
 
-    def value(self):
-        c = self.peek()
-        if c == "{":
-            self.obj()
-        elif c == "[":
-            self.arr()
-        elif c == '"':
-            self.string()
-        elif c and (c in "-0123456789"):
-            self.number()
+def _ws(b, i, n):
+    while i < n and b[i] in b" \t\r\n":
+        i += 1
+    return i
+
+
+def _scan(b):
+    n = len(b)
+    stack = bytearray(_DEPTH)  # b"{" / b"[" of the containers still open: stack[:depth]
+    depth = 0
+    i = _ws(b, 0, n)
+    while True:
+        # -- one value at i --
+        if i >= n:
+            raise _Fail(i, "unexpected end of file, a value is missing")
+        c = b[i]
+        if c == 0x7B or c == 0x5B:  # { [
+            if depth >= _DEPTH:
+                raise _Fail(i, "nested deeper than %d levels" % _DEPTH)
+            close = 0x7D if c == 0x7B else 0x5D
+            i = _ws(b, i + 1, n)
+            if i < n and b[i] == close:
+                i += 1
+            else:
+                stack[depth] = c
+                depth += 1
+                if c == 0x7B:
+                    i = _key(b, i, n)
+                continue
+        elif c == 0x22:  # "
+            i = _string(b, i, n)
+        elif c == 0x2D or 0x30 <= c <= 0x39:
+            i = _number(b, i, n)
+        elif b.startswith(b"true", i):
+            i += 4
+        elif b.startswith(b"false", i):
+            i += 5
+        elif b.startswith(b"null", i):
+            i += 4
+        elif c == 0x27:
+            raise _Fail(i, "strings need double quotes \", not '")
         else:
-            for word in ("true", "false", "null"):
-                if self.t.startswith(word, self.i):
-                    self.i += len(word)
-                    return
-            if c == "":
-                self.fail("unexpected end of file, a value is missing")
-            if c == "'":
-                self.fail("strings need double quotes \", not '")
-            self.fail("expected a value (string, number, true, false, null, object or array),"
-                      " found %r" % c)
-
-    def obj(self):
-        self.i += 1
-        if self.peek() == "}":
-            self.i += 1
-            return
+            raise _Fail(i, "expected a value (string, number, true, false, null, object or"
+                           " array), found %r" % chr(c) if c < 0x80 else "expected a value")
+        # -- after a value: close what ends here, then the next value --
         while True:
-            if self.peek() != '"':
-                self.fail("expected a key in double quotes")
-            self.string()
-            if self.peek() != ":":
-                self.fail("expected ':' after a key")
-            self.i += 1
-            self.value()
-            c = self.peek()
-            if c == "}":
-                self.i += 1
+            i = _ws(b, i, n)
+            if not depth:
+                if i < n:
+                    raise _Fail(i, "unexpected text after the end of the JSON value")
                 return
-            if c != ",":
-                self.fail("expected ',' or '}' after a value")
-            self.i += 1
-            if self.peek() == "}":
-                self.fail("trailing ',' before '}' is not allowed in JSON")
+            obj = stack[depth - 1] == 0x7B
+            c = b[i] if i < n else 0
+            if c == 0x2C:  # ,
+                i = _ws(b, i + 1, n)
+                if i < n and b[i] == (0x7D if obj else 0x5D):
+                    raise _Fail(i, "trailing ',' before '%s' is not allowed in JSON"
+                                % ("}" if obj else "]"))
+                if obj:
+                    i = _key(b, i, n)
+                break
+            if c == (0x7D if obj else 0x5D):
+                depth -= 1
+                i += 1
+                continue
+            raise _Fail(i, "expected ',' or '%s' after a value" % ("}" if obj else "]"))
 
-    def arr(self):
-        self.i += 1
-        if self.peek() == "]":
-            self.i += 1
-            return
-        while True:
-            self.value()
-            c = self.peek()
-            if c == "]":
-                self.i += 1
-                return
-            if c != ",":
-                self.fail("expected ',' or ']' after a value")
-            self.i += 1
 
-    def string(self):
-        t, n = self.t, len(self.t)
-        self.i += 1
-        while self.i < n:
-            c = t[self.i]
-            if c == '"':
-                self.i += 1
-                return
-            if c == "\\":
-                self.i += 1
-            elif c == "\n":
-                self.fail("string not closed before the end of the line")
-            self.i += 1
-        self.fail("string not closed")
+def _key(b, i, n):
+    """A key and its ':' at i -> where its value starts."""
+    if i >= n or b[i] != 0x22:
+        if i < n and b[i] == 0x27:
+            raise _Fail(i, "strings need double quotes \", not '")
+        raise _Fail(i, "expected a key in double quotes")
+    i = _ws(b, _string(b, i, n), n)
+    if i >= n or b[i] != 0x3A:
+        raise _Fail(i, "expected ':' after a key")
+    return _ws(b, i + 1, n)
 
-    def number(self):
-        t, n = self.t, len(self.t)
-        start = self.i
-        while self.i < n and t[self.i] in "+-0123456789.eE":
-            self.i += 1
-        try:
-            float(t[start:self.i])
-        except ValueError:
-            self.i = start
-            self.fail("bad number")
+
+def _string(b, i, n):
+    i += 1
+    while i < n:
+        c = b[i]
+        if c == 0x22:
+            return i + 1
+        if c == 0x5C:  # backslash
+            e = b[i + 1] if i + 1 < n else 0
+            if e not in _ESCAPES or e == 0:
+                raise _Fail(i, "bad escape in a string; JSON has \\\" \\\\ \\/ \\b \\f \\n \\r"
+                               " \\t \\uXXXX")
+            if e == 0x75:  # u
+                for k in range(i + 2, i + 6):
+                    if k >= n or b[k] not in _HEX:
+                        raise _Fail(i, "bad \\u escape in a string: 4 hex digits expected")
+                i += 4
+            i += 2
+            continue
+        if c < 0x20:
+            if c == 0x0A:
+                raise _Fail(i, "string not closed before the end of the line")
+            raise _Fail(i, "control character in a string; write it as \\t or \\uXXXX")
+        i += 1
+    raise _Fail(i, "string not closed")
+
+
+def _digits(b, i, n):
+    start = i
+    while i < n and 0x30 <= b[i] <= 0x39:
+        i += 1
+    return i, i > start
+
+
+def _number(b, i, n):
+    start = i
+    if b[i] == 0x2D:
+        i += 1
+    if i < n and b[i] == 0x30:
+        i += 1
+        if i < n and 0x30 <= b[i] <= 0x39:
+            raise _Fail(start, "bad number: no leading zeros in JSON")
+    else:
+        i, ok = _digits(b, i, n)
+        if not ok:
+            raise _Fail(start, "bad number: a digit is missing")
+    if i < n and b[i] == 0x2E:  # .
+        i, ok = _digits(b, i + 1, n)
+        if not ok:
+            raise _Fail(start, "bad number: digits must follow '.'")
+    if i < n and b[i] in b"eE":
+        i += 1
+        if i < n and b[i] in b"+-":
+            i += 1
+        i, ok = _digits(b, i, n)
+        if not ok:
+            raise _Fail(start, "bad number: digits must follow the exponent")
+    return i

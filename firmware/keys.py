@@ -18,7 +18,7 @@ Rows are in GetConfiguration's order.
 """
 import json
 
-from firmware import profiles
+from firmware import profiles, store
 from firmware.store import write_atomic
 
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import",
@@ -191,7 +191,7 @@ class Keys:
         self._values["SupportedFeatureProfiles"] = profiles.supported()
         try:
             with open(overlay_path) as f:
-                saved = json.load(f)
+                saved = store.loads(f.read())  # strict: a lenient parse may drop keys
             for name in saved:
                 try:
                     self._values[name] = parse(name, saved[name])

@@ -145,16 +145,22 @@ class Link:
         while True:
             self._indicator.show("connecting")
             started = ticks_ms()
+            up = False
             try:
                 if not await self._join():
                     raise OSError("no network")
                 self.conn = await self._connect()
+                up = True
                 self._log.info("ws", "connected")
                 await first_to_end((session(self.conn), self._keeper(self.conn)))
             except asyncio.CancelledError:
                 raise
             except (ws.WsError, NotConnected, OSError) as e:
-                self._log.warn("ws", "link down: %s" % e)
+                why = str(e)
+                if why.startswith("HTTP 401") or why.startswith("HTTP 403"):
+                    why += (" - the Central System refused our credentials: check csms.id (the"
+                            " Basic auth user name) and csms.password")
+                self._log.warn("ws", ("link down: %s" if up else "cannot connect: %s") % why)
             except Exception as e:
                 self._log.exc("cp", "connection task failed", e)
             finally:

@@ -1,7 +1,8 @@
 """Levelled console logger with a log ring on flash.
 
-Lines look like `12:00:01 I cp: BootNotification Accepted`; the time comes from the RTC
-(set by the CSMS), so logs of several chargers line up with the CSMS's.
+Lines look like `2026-12-03T12:00:01Z I cp: BootNotification Accepted`: ISO 8601 UTC from
+the RTC (set by the CSMS), so logs of several chargers line up with the CSMS's. Before the
+clock was set (a board wakes up in 2000) the time is marked: `unset:2000-01-01T00:00:07Z`.
 
 With a folder given, lines are also kept in `<folder>/log.0` (newest) and `log.1` (the
 half before): when log.0 passes `ring_bytes` / 2 it becomes log.1. Lines are batched in
@@ -21,6 +22,7 @@ the AuthorizationKey) become "***" in every line and traceback before it is prin
 and so does the password of any URL (firmware/redact.py): a last line of defence behind
 the callers, which never put a secret in a message.
 """
+from firmware.clock import iso, plausible
 from firmware.compat import print_exception, const, ticks_ms, ticks_diff
 
 _LEVELS = ("debug", "info", "warn", "error")
@@ -31,8 +33,7 @@ _ERROR_PER_S = const(2)  # ... an ERROR line (one more: it is never kept waiting
 
 
 def _line(t, lvl, tag, msg):
-    return "%02d:%02d:%02d %s %s: %s" % (
-        t // 3600 % 24, t // 60 % 60, t % 60, "DIWE"[lvl], tag, msg)
+    return "%s%s %s %s: %s" % ("" if plausible(t) else "unset:", iso(t), "DIWE"[lvl], tag, msg)
 
 
 class Log:

@@ -126,6 +126,11 @@ def record(cp, event_type, tech_info=None):
     try:
         _record(cp, event_type, tech_info)
         state = cp.loaded("secevents")
+        if state is not None:
+            now = ticks_ms()  # windows that ended with nothing counted need no memory
+            for kind in [k for k, v in state._last.items()
+                         if not v[1] and ticks_diff(now, v[0]) >= _QUIET_S * 1000]:
+                del state._last[kind]
         if state is not None and not state._last:
             # Nothing to remember (no repeats to count): give the RAM back until the next one.
             cp.drop("secevents")

@@ -189,6 +189,10 @@ async def _open(cfg, keys, log, cp, profile, key, extra):
         raise ws.WsError(str(e))
     url = ws.join_url(url, csms["id"])
     log.info("ws", "connecting to %s (SecurityProfile %d)" % (shown(url), profile))
+    if url.startswith("wss://") and not opts["verify"]:
+        # Said at every connection: a test setting must not stay on in the field unseen.
+        log.warn("ws", "TLS certificate NOT verified (csms.verify_tls false): anyone on the"
+                       " network path can pose as the Central System")
     timeout_ms = csms["connect_timeout"] * 1000
     try:
         # connect_timeout is the network's deadline: the connect, the handshake, and then

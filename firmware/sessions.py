@@ -81,7 +81,7 @@ class Sessions:
         """(header dict, last meter, its time) of a mirror, or None."""
         try:
             with open(path) as f:
-                head = json.loads(f.readline())
+                head = store.loads(f.readline())
                 meter, t = head["ms"], head["st"]
                 for line in f:
                     parts = line.split()
@@ -142,7 +142,12 @@ class Sessions:
         cp = self.cp
         status, parent = await cp.auth.authorize(tag)
         if status != "Accepted":
-            cp.log.info("auth", "card %s %s" % (tag, status))
+            if cp.rpc.connected and not cp.accepted:
+                cp.log.warn("auth", "card %s refused: the charger is not registered with the"
+                            " Central System (BootNotification %s)"
+                            % (tag, cp.boot_status or "not answered yet"))
+            else:
+                cp.log.info("auth", "card %s %s" % (tag, status))
             cp.board.indicator.show("error")
             return
         if parent is not None:

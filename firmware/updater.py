@@ -29,13 +29,14 @@ downloading, installing or waiting for transactions to end is kept and the new r
 ignored (SignedUpdateFirmware: Rejected).
 """
 import binascii
+import gc
 import json
 
 from firmware import clock, store
 from firmware.compat import asyncio, const, ticks_diff, ticks_ms, unload
 from firmware.job import Job, policy
 from firmware.outbox import Entry
-from firmware.updates import FACTORY, active_path, active_slot, kind, vendor_keys
+from firmware.updates import FACTORY, active_path, active_slot
 
 _MAX_BUNDLE = const(1000000)   # bytes of tar accepted: two slots and the tar fit on flash
 _MAX_IMAGE_TAR = const(2200000)  # an image bundle: a 2 MB firmware image and the manifest
@@ -103,6 +104,20 @@ def SignedUpdateFirmware(cp, req):
     cp.log.info("update", "SignedUpdateFirmware %d from %s at %s"
                 % (req["requestId"], fw["location"][:120], clock.iso(when)))
     return answer
+
+
+def kind():
+    """The bundles this charger takes: "image" when the application is frozen into the
+    MicroPython image (a folder on flash would not replace it), else "mpy"."""
+    import firmware
+    path = getattr(firmware, "__path__", "")
+    return "image" if isinstance(path, str) and path.startswith(".frozen") else "mpy"
+
+
+def vendor_keys(cfg):
+    """The trusted vendor keys: vendor_keys.json next to config.json (vendorsig.py)."""
+    from firmware import vendorsig
+    return vendorsig.load_keys(store.join(cfg["_dir"], vendorsig.KEYS_FILE))
 
 
 def manufacturer_roots(cp):
@@ -282,6 +297,9 @@ class Updater(Job):
         from firmware import install
         roots = vendor_keys(cp.cfg)
         signed = self.request_id is not None
+        # The signature check needs about 11 KB of big-number temporaries on a 32-bit
+        # build (README Crypto figures): start it from a collected heap.
+        gc.collect()
         image = kind() == "image"
         new = folder = part = None
         try:
@@ -305,7 +323,13 @@ class Updater(Job):
                 install.remove_tree(folder)
             self.status("InstallVerificationFailed" if signed else "InstallationFailed")
             return None
-        except (install.InstallError, OSError, MemoryError, ValueError) as e:
+        except MemoryError as e:
+            cp.log.exc("update", "installation failed", e)
+            if folder:
+                install.remove_tree(folder)
+            self.status("InstallationFailed")
+            return None
+        except (install.InstallError, OSError, ValueError) as e:
             cp.log.warn("update", "installation failed: %s" % e)
             if folder:
                 install.remove_tree(folder)

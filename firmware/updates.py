@@ -19,7 +19,7 @@ image otherwise. active.json of an image update:
      "confirmed": false, "report": "Installed", "request": null}
 
 Here: firmware_version(cfg), BootNotification's firmwareVersion (the charge point keeps it
-as cp.firmware_version), kind(), and confirm(cp), which the charge point calls once the
+as cp.firmware_version), and confirm(cp), which the charge point calls once the
 boot is Accepted: the confirmation of a new application and the report of how the last
 update ended (FirmwareStatusNotification, or SignedFirmwareStatusNotification with its
 requestId, Installed or InstallationFailed).
@@ -34,43 +34,17 @@ from firmware.outbox import Entry
 FACTORY = "factory"            # the application next to main.py (main.FACTORY)
 
 
-def kind():
-    """The bundles this charger takes: "image" when the application is frozen into the
-    MicroPython image (a folder on flash would not replace it), else "mpy"."""
-    import firmware
-    path = getattr(firmware, "__path__", "")
-    return "image" if isinstance(path, str) and path.startswith(".frozen") else "mpy"
-
-
-def vendor_keys(cfg):
-    """The trusted vendor keys: vendor_keys.json next to config.json (vendorsig.py)."""
-    from firmware import vendorsig
-    try:
-        return vendorsig.load_keys(store.join(cfg["_dir"], vendorsig.KEYS_FILE))
-    finally:
-        unload("firmware.vendorsig")
-
-
-def running_partition(cfg, which="RUNNING"):
-    """The label of the OTA partition running now (or set to boot: which="BOOT"), or None
-    without partitions."""
-    from hal import ota
-    try:
-        Part = ota.partition_class(cfg)
-        return None if Part is None else Part(getattr(Part, which)).info()[4]
-    finally:
-        unload("hal.ota")
-
-
 def image_switched(cfg):
     """True when a new image is set to boot and waits for the reset: the application must
     not restart in place (firmware/app.py), the chip (or on a host, the process) must."""
     active = read_active(cfg["_data"])
     if active.get("kind") != "image" or active.get("confirmed"):
         return False
-    label = active.get("partition")
-    return (running_partition(cfg, "BOOT") == label
-            and running_partition(cfg) != label)
+    from firmware import imageupdate
+    try:
+        return imageupdate.switched(cfg, active)
+    finally:
+        unload("firmware.imageupdate")
 
 
 def active_path(data):
@@ -93,8 +67,11 @@ def firmware_version(cfg):
     active = read_active(cfg["_data"])
     version = active.get("version")
     if active.get("kind") == "image":
-        if running_partition(cfg) != active.get("partition"):
-            version = active.get("previous_version")  # the new image did not stay
+        from firmware import imageupdate
+        try:
+            version = imageupdate.version(cfg, active)
+        finally:
+            unload("firmware.imageupdate")
         return version if isinstance(version, str) else cfg["station"]["firmware_version"]
     if active_slot(cfg["_data"]) != FACTORY and isinstance(version, str):
         return version
@@ -120,7 +97,12 @@ def confirm(cp):
     if not active:
         return
     if active.get("kind") == "image":
-        _confirm_image(cp, data, active)
+        from firmware import imageupdate
+        try:
+            imageupdate.confirm(cp, active_path(data), active)
+        finally:
+            unload("firmware.imageupdate")
+        _report(cp, data, active)
         return
     slot = active_slot(data)
     if not active.get("confirmed") or active.get("tries"):
@@ -133,28 +115,6 @@ def confirm(cp):
                     % (active["failed"], slot))
     if not busy:
         _remove_stale(cp, data, (slot, active.get("previous")))
-    _report(cp, data, active)
-
-
-def _confirm_image(cp, data, active):
-    # Running the new image: it came up to an Accepted boot, keep it. Running another one:
-    # the bootloader went back (the new one never confirmed), the update failed.
-    if active.get("report") not in ("Installed", "InstallationFailed"):
-        return
-    running = running_partition(cp.cfg)
-    if not active.get("confirmed"):
-        if running == active.get("partition"):
-            from hal import ota
-            ota.partition_class(cp.cfg).mark_app_valid_cancel_rollback()
-            unload("hal.ota")
-            cp.log.info("update", "image %s on %s confirmed" % (active.get("version"), running))
-        else:
-            cp.log.warn("update", "image %s on %s did not come up; back on %s"
-                        % (active.get("version"), active.get("partition"), running))
-            active["report"] = "InstallationFailed"
-            active["version"] = active.get("previous_version")
-        active["confirmed"] = True
-        store.write_atomic(active_path(data), json.dumps(active))
     _report(cp, data, active)
 
 

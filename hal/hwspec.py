@@ -180,3 +180,145 @@ def section(prefix):
             node = node.setdefault(p, {})
         node[parts[-1]] = r[2]
     return out
+
+
+# -- wiring that cannot work (checked by firmware/config.py for the firmware and tools.config) --
+# What each pin key does with its GPIO, by the end of its path (so a pin group per connector,
+# "hardware.<group>.relay.pin", gets the same rule): "out" drives it, "in" reads it, "adc"
+# samples it. And when the part is fitted: (path whose value says so, values meaning fitted);
+# None: always. Pins of parts that are not fitted may share a GPIO with anything.
+_ROLES = (
+    ("relay.pin", "out", None), ("relay.feedback_pin", "in", None),
+    ("lock.pin", "out", "lock"), ("lock.unlock_pin", "out", "lock"),
+    ("lock.sense_pin", "in", "lock"), ("pilot.pwm_pin", "out", None),
+    ("pilot.adc_pin", "adc", None), ("meter.s0_pin", "in", ("meter.type", ("s0",))),
+    ("meter.tx_pin", "out", ("meter.type", ("sdm120", "sdm630"))),
+    ("meter.rx_pin", "in", ("meter.type", ("sdm120", "sdm630"))),
+    ("meter.de_pin", "out", ("meter.type", ("sdm120", "sdm630"))),
+    ("rfid.sck_pin", "out", ("rfid.type", ("mfrc522", "pn532"))),
+    ("rfid.mosi_pin", "out", ("rfid.type", ("mfrc522", "pn532"))),
+    ("rfid.miso_pin", "in", ("rfid.type", ("mfrc522", "pn532"))),
+    ("rfid.cs_pin", "out", ("rfid.type", ("mfrc522", "pn532"))),
+    ("rfid.rst_pin", "out", ("rfid.type", ("mfrc522", "pn532", "pn532_i2c"))),
+    ("rfid.sda_pin", "out", ("rfid.type", ("pn532_i2c",))),
+    ("rfid.scl_pin", "out", ("rfid.type", ("pn532_i2c",))),
+    ("led.pin", "out", None), ("maintenance_pin", "in", None),
+)
+
+
+def _role(path):
+    for end, role, fitted in _ROLES:
+        if path == "hardware." + end or path.endswith("." + end):
+            return role, fitted
+    return None, None
+
+
+def _fitted(cfg, path, fitted):
+    group = path[:path.rfind(".", 0, path.rfind("."))]  # "hardware" or "hardware.<group>"
+    station = cfg.get("station")
+    if group.startswith("hardware.connector"):  # connector n's pins count when it is there
+        n = station.get("connectors") if isinstance(station, dict) else 1
+        if not (isinstance(n, int) and group[18:].isdigit() and int(group[18:]) <= n):
+            return False
+    if fitted is None:
+        return True
+    if fitted == "lock":  # a fixed cable has no lock
+        return not (isinstance(station, dict) and station.get("fixed_cable") is True)
+    key, values = fitted
+    # The meter and reader kinds are the board's, shared by every connector's group.
+    return get_at(cfg, "hardware." + key) in values
+
+
+def get_at(cfg, path):
+    """The value at a dotted path, the SPEC default of its last two parts when absent."""
+    node = cfg
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            tail = path.split(".")
+            for r in SPEC:
+                if r[0].endswith("." + ".".join(tail[-2:])):
+                    return r[2]
+            return None
+        node = node[part]
+    return node
+
+
+_CONNECTOR2 = ("hardware.connector2.relay.pin", "hardware.connector2.pilot.pwm_pin",
+               "hardware.connector2.pilot.adc_pin")
+
+
+def _connectors_wired(cfg):
+    """A board wires one or two connectors; the second needs its own contactor and pilot."""
+    station = cfg.get("station")
+    n = station.get("connectors") if isinstance(station, dict) else 1
+    if not isinstance(n, int) or n < 2:
+        return []
+    if n > 2:
+        return ["station.connectors = %d - an ESP32 board wires one or two connectors" % n]
+    return ["%s is missing - station.connectors is 2: the %s" % (path, row(path)[4])
+            for path in _CONNECTOR2 if get_at(cfg, path) is None]
+
+
+def dangers(cfg, board):
+    """Problems of wiring the board cannot do safely, each with its fix: an output on an
+    input-only pin, a pin of the SPI flash, a pilot ADC pin that cannot be read (ADC2 while
+    WiFi is on), one GPIO for two parts. `board` is the hal/boards module (its INPUT_ONLY,
+    FLASH_PINS, ADC, ADC2 rules; a board without pins has no dangers); `cfg` has its
+    defaults filled in."""
+    if board is None or getattr(board, "PINS", None) is None:
+        return []
+    input_only = getattr(board, "INPUT_ONLY", ())
+    flash = getattr(board, "FLASH_PINS", ())
+    adc = getattr(board, "ADC", None)
+    adc2 = getattr(board, "ADC2", ())
+    wifi = cfg.get("wifi")
+    wifi_on = isinstance(wifi, dict) and bool(wifi.get("ssid"))
+    problems = _connectors_wired(cfg)
+    used = {}  # type: dict  # GPIO -> first key using it
+    for path in _pin_paths(cfg):
+        pin = get_at(cfg, path)
+        role, fitted = _role(path)
+        if not isinstance(pin, int) or isinstance(pin, bool) or role is None:
+            continue
+        if not _fitted(cfg, path, fitted):
+            continue
+        where = "%s = %d - " % (path, pin)
+        if pin in flash:
+            problems.append(where + "GPIO %d-%d belong to the SPI flash: using one stops the"
+                            " chip; pick another GPIO" % (min(flash), max(flash)))
+        elif role == "out" and pin in input_only:
+            problems.append(where + "GPIO %d is input-only and cannot drive an output; pick an"
+                            " output-capable GPIO (not %d-%d)"
+                            % (pin, min(input_only), max(input_only)))
+        elif role == "adc" and adc and not adc[0] <= pin <= adc[1]:
+            if pin in adc2:
+                why = ("is on ADC2, which cannot be read while WiFi is on" if wifi_on else
+                       "is on ADC2, which the WiFi driver takes over")
+            else:
+                why = "has no ADC"
+            problems.append(where + "GPIO %d %s; use an ADC1 GPIO (%d-%d)"
+                            % (pin, why, adc[0], adc[1]))
+        if pin in used:
+            problems.append(where + "GPIO %d is already used by %s; give each part its own GPIO"
+                            % (pin, used[pin]))
+        else:
+            used[pin] = path
+    return problems
+
+
+def _pin_paths(cfg):
+    """Every pin key: SPEC's, and those of groups in cfg["hardware"] that SPEC has no row for."""
+    out = [r[0] for r in SPEC if r[1] == "pin"]
+    hw = cfg.get("hardware")
+    if isinstance(hw, dict):
+        _walk(hw, "hardware", out)
+    return out
+
+
+def _walk(node, path, out):
+    for name in node:
+        sub = path + "." + name
+        if isinstance(node[name], dict):
+            _walk(node[name], sub, out)
+        elif sub not in out and _role(sub)[0] is not None:
+            out.append(sub)

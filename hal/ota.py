@@ -56,7 +56,7 @@ def _write(root, data):
 
 class FilePartition:
     """One OTA app partition of the simulated flash (esp32.Partition's interface)."""
-    ROOT = None
+    ROOT = ""  # the simulated flash folder: set by partition_class()
     BOOT = 0
     RUNNING = 1
     TYPE_APP = 0

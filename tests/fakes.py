@@ -357,13 +357,14 @@ class Outbox:
 
 class ChargePoint:
     """What a feature module sees of firmware/chargepoint.py: cfg (data_dir `data`), log,
-    outbox, now(), connectors, the status attributes TriggerMessage reports, and
+    keys (a dict), outbox, now(), connectors, the status attributes TriggerMessage reports, and
     feature/loaded/drop. Plain attributes: a test sets `t` (unix seconds) or `online_`."""
 
     def __init__(self, data, cp_id="CP_1", t=1714564800):
         self.cfg = {"_data": data, "_dir": data,
                     "csms": {"id": cp_id, "ca_file": None, "verify_tls": True},
                     "station": {"vendor": "V", "model": "M", "firmware_version": "0.1.0"}}
+        self.keys = {"SecurityProfile": 0}  # the OCPP keys the modules under test read
         self.log = Log()
         self.outbox = Outbox()
         self.t = t

@@ -2,7 +2,8 @@
 
     python -m tools.config check [config.json]      every problem, exit code 1 when there is one
     python -m tools.config show [config.json]       the effective config, defaults filled in
-    python -m tools.config set KEY VALUE [--config config.json]
+    python -m tools.config set KEY VALUE [config.json]
+    (each also takes --config FILE instead of the file at the end)
 
 KEY is a dotted path (csms.url, ocpp.HeartbeatInterval, hardware.relay.pin). VALUE is read as
 JSON when it parses (300, 8.5, true, null, "0042") and as text otherwise. `set` refuses a value
@@ -50,17 +51,49 @@ def boards():
 
 
 def _explain(problems):
-    """The validator's problems, the board list added where the board is unknown."""
-    return [p + " (here: %s)" % ", ".join(boards()) if p.startswith("hardware.board = ") else p
-            for p in problems]
+    """The validator's problems, the board list added where the board is unknown and the
+    nearest known names where a key or section is unknown."""
+    out = []
+    for p in problems:
+        if p.startswith("hardware.board = "):
+            p += " (here: %s)" % ", ".join(boards())
+        name, _, why = p.partition(" - ")
+        if why.startswith("unknown"):
+            pool = (configspec.SECTIONS if why.startswith("unknown section")
+                    else known_paths())
+            near = difflib.get_close_matches(name, pool, n=3)
+            if near:
+                p += " (did you mean %s?)" % ", ".join(near)
+        out.append(p)
+    return out
+
+
+def is_board(cfg):
+    """Whether the config is for a real board (not the host simulator): a board has no CA
+    store of its own, so wss:// needs csms.ca_file."""
+    hw = cfg.get("hardware") if isinstance(cfg, dict) else None
+    name = hw.get("board") if isinstance(hw, dict) else None
+    return name != "sim"
+
+
+def problems_of(path, text, warnings=None):
+    """Every problem of the config text read from `path`, as the charger would see it."""
+    cfg, problems = fwconfig.parse(text, warnings)
+    if cfg is not None and not problems:
+        base = os.path.dirname(os.path.abspath(path))
+        problems = fwconfig.check_paths(cfg, base, is_board(cfg))
+    return _explain(problems)
 
 
 def check(path, out=print):
     """Print every problem of `path` and a closing line; returns the number of problems."""
     text, problem = _read(path)
-    problems = [problem] if problem else _explain(fwconfig.parse(text)[1])
+    warnings = []
+    problems = [problem] if problem else problems_of(path, text, warnings)
     for p in problems:
         out("%s: %s" % (path, p))
+    for w in warnings:
+        out("%s: warning: %s" % (path, w))
     if problems:
         out("%s: %d problem%s - the charger would not use this file (it keeps its last good"
             " config)" % (path, len(problems), "" if len(problems) == 1 else "s"))
@@ -100,6 +133,14 @@ def masked(cfg):
 def known_paths():
     paths = [row[0] for row in configspec.SPEC] + [row[0] for row in hwspec.SPEC]
     return paths + ["ocpp." + name for name in keys.names()]
+
+
+def _kind(key):
+    """The spec type of a config key ("str", "int", ...), None for an OCPP key."""
+    for row in configspec.SPEC + hwspec.SPEC:
+        if row[0] == key:
+            return row[1]
+    return None
 
 
 def parse_value(text):
@@ -148,14 +189,18 @@ def set_value(path, key, raw, out=print):
             return 1
         node = child
     node[parts[-1]] = value
-    problems = _explain(fwconfig.validate(json.loads(json.dumps(cfg))))
+    warnings = []
+    problems = problems_of(path, json.dumps(cfg), warnings)
     if problems:
         for p in problems:
             out("%s: %s" % (path, p))
-        if not isinstance(value, str) and key not in configspec.SECRETS:
+        if (not isinstance(value, str) and _kind(key) == "str"
+                and key not in configspec.SECRETS):
             out("%s: (to store %s as text, quote it: '\"%s\"')" % (path, raw, raw))
         out("%s: refused; nothing changed" % path)
         return 1
+    for w in warnings:
+        out("%s: warning: %s" % (path, w))
     new = json.dumps(cfg, indent=_indent(text), ensure_ascii=False)
     new += "\n" if text.endswith("\n") else ""
     folder = os.path.dirname(os.path.abspath(path))
@@ -178,26 +223,33 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m tools.config",
                                  description="Check, show or change config.json.")
     sub = ap.add_subparsers(dest="cmd", required=True)
+    # Every command takes the file the same way: last on the line, or --config FILE.
     p = sub.add_parser("check", help="validate; exit code 1 when there is a problem")
-    p.add_argument("file", nargs="?", default=DEFAULT)
+    p.add_argument("file", nargs="?", help="config file (default config.json)")
+    p.add_argument("--config", help="the same, as an option")
     p = sub.add_parser("show", help="print the effective config with defaults filled in")
-    p.add_argument("file", nargs="?", default=DEFAULT)
+    p.add_argument("file", nargs="?", help="config file (default config.json)")
+    p.add_argument("--config", help="the same, as an option")
     p = sub.add_parser("set", help="change one key, e.g. set csms.url wss://csms.example.com/ocpp")
     p.add_argument("key", help="dotted path, e.g. ocpp.HeartbeatInterval")
     p.add_argument("value", help="JSON value (300, true, null, \"text\") or plain text")
-    p.add_argument("--config", default=DEFAULT, help="file to change (default config.json)")
+    p.add_argument("file", nargs="?", help="config file to change (default config.json)")
+    p.add_argument("--config", help="the same, as an option")
     args = ap.parse_args(argv)
+    if args.file and args.config and args.file != args.config:
+        ap.error("two config files given: %s and --config %s" % (args.file, args.config))
+    path = args.file or args.config or DEFAULT
     if args.cmd == "check":
-        return 1 if check(args.file) else 0
+        return 1 if check(path) else 0
     if args.cmd == "set":
-        return set_value(args.config, args.key, args.value)
-    text, problem = _read(args.file)
-    cfg, problems = fwconfig.parse(text) if text is not None else (None, [problem])
+        return set_value(path, args.key, args.value)
+    text, problem = _read(path)
+    problems = problems_of(path, text) if text is not None else [problem]
     if problems:
         for p in problems:
-            print("%s: %s" % (args.file, p), file=sys.stderr)
+            print("%s: %s" % (path, p), file=sys.stderr)
         return 1
-    print(json.dumps(masked(effective(cfg)), indent=2, ensure_ascii=False))
+    print(json.dumps(masked(effective(fwconfig.parse(text)[0])), indent=2, ensure_ascii=False))
     return 0
 
 

@@ -21,6 +21,7 @@ import calendar
 import collections
 import datetime
 import decimal
+import errno
 import hmac
 import json
 import re
@@ -352,6 +353,15 @@ class Session(ocpp.v16.ChargePoint):
 
 # ------------------------------------------------------------ central system
 
+
+def stamp(now=None):
+    """The time of a timeline line: ISO 8601 UTC to the millisecond, on the charger's time
+    base (its log lines are ISO 8601 UTC to the second), so the two read side by side."""
+    now = time.time() if now is None else now
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % (
+        int(now * 1000) % 1000)
+
+
 class CentralSystem:
     """Strict local OCPP 1.6J Central System.
 
@@ -430,6 +440,7 @@ class CentralSystem:
 
         self.ledger = []
         self.violations = []
+        self.closes = []  # (charge point id, websocket close code) of each ended connection
         self.refused = []               # (cp_id or path, reason)
         self.transactions = {}          # tx_id -> {"cp_id","start","meter_values","stop"}
         self.meter_values = []          # Record for every MeterValues
@@ -453,7 +464,8 @@ class CentralSystem:
             close_timeout=self.close_timeout)
         self.port = self._server.sockets[0].getsockname()[1]
         scheme = "wss" if self.ssl else "ws"
-        self._say(f"listening on {scheme}://{self.host}:{self.port}/ocpp/<id>",
+        self._say(f"listening on {scheme}://{self.host}:{self.port}"
+                  f"{self.path_prefix or '/ocpp'}/<id>",
                   always=True)
         return self
 
@@ -461,7 +473,7 @@ class CentralSystem:
     def url(self):
         """Base URL for a charger's config on this machine; the charger appends "/<id>"."""
         host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
-        return f"{'wss' if self.ssl else 'ws'}://{host}:{self.port}/ocpp"
+        return f"{'wss' if self.ssl else 'ws'}://{host}:{self.port}{self.path_prefix or '/ocpp'}"
 
     async def stop(self):
         if self._server is not None:
@@ -565,6 +577,7 @@ class CentralSystem:
         finally:
             if self.sessions.get(cp_id) is session:
                 del self.sessions[cp_id]
+            self.closes.append((cp_id, ws.close_code))
             self._say(f"{cp_id} disconnected (code {ws.close_code}"
                       f"{' ' + ws.close_reason if ws.close_reason else ''})",
                       always=True)
@@ -887,9 +900,7 @@ class CentralSystem:
     def _say(self, line, always=False):
         if self.quiet and not always:
             return
-        now = time.time()
-        stamp = time.strftime("%H:%M:%S", time.localtime(now))
-        print(f"{stamp}.{int(now * 1000) % 1000:03d} {line}", flush=True)
+        print(f"{stamp()} {line}", flush=True)
 
     # --- waiting (used by tests; all on the event loop)
 
@@ -1044,7 +1055,9 @@ def _parse_args(argv):
         description="Strict local OCPP 1.6J Central System. Chargers connect to "
                     "ws[s]://HOST:PORT/<any path>/<charge point id> with "
                     "subprotocol ocpp1.6. Prints a timeline; Ctrl-C stops.")
-    ap.add_argument("--host", default="0.0.0.0", help="listen address (0.0.0.0)")
+    ap.add_argument("--host", default="127.0.0.1",
+                    help="listen address (127.0.0.1: this machine only; 0.0.0.0 lets a board"
+                         " on the network in)")
     ap.add_argument("--port", type=int, default=9000, help="listen port (9000)")
     ap.add_argument("--password", help="require HTTP Basic auth with this password "
                                        "(user = charge point id)")
@@ -1126,6 +1139,15 @@ def main(argv=None):
         asyncio.run(_main(args))
     except KeyboardInterrupt:
         pass
+    except OSError as e:  # the listening socket: one line, not a traceback
+        if e.errno == errno.EADDRINUSE:
+            why = "port %d is in use (another Central System?); choose another with --port" \
+                % args.port
+        else:
+            why = e.strerror or str(e)
+        print("csms: cannot listen on %s:%d: %s" % (args.host, args.port, why),
+              file=sys.stderr)
+        return 1
     return 0
 
 

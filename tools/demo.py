@@ -11,7 +11,7 @@ import shutil
 import sys
 import time
 
-from tools.csms import CentralSystem
+from tools.csms import CentralSystem, stamp
 from tools.driver import ROOT, launch, micropython_path
 
 TAG = "DEMO-TAG-1"
@@ -27,7 +27,8 @@ class Demo:
         self.t0 = time.monotonic()
 
     def step(self, text):
-        print("%6.1f s  ==> %s" % (time.monotonic() - self.t0, text), flush=True)
+        # The Central System's and the charger's time base: ISO 8601 UTC (tools/csms.py).
+        print("%s ==> %s  (+%.1f s)" % (stamp(), text, time.monotonic() - self.t0), flush=True)
 
     async def console(self, line):
         self.step("console: " + line)

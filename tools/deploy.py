@@ -109,7 +109,15 @@ class Mpremote:
         self.name = port or "auto-detected serial port"
         self.restarts = True
 
+    def check(self):
+        """BoardError when the named serial device is not there (said plainly, at once)."""
+        if self.port and self.port.startswith("/dev/") and not os.path.exists(self.port):
+            raise BoardError("no serial device %s: is the board plugged in (and powered)?"
+                             " `.venv/bin/mpremote connect list` shows the ports there are"
+                             % self.port)
+
     def _argv(self, cmds):
+        self.check()
         return [mpremote_path(), "connect", self.port or "auto", "resume"] + cmds
 
     def run(self, code, timeout=120):
@@ -121,6 +129,9 @@ class Mpremote:
             raise BoardError("no answer from the board within %d s" % timeout)
         if r.returncode != 0:
             why = r.stderr.strip() or r.stdout.strip() or "mpremote failed"
+            if "no device found" in why:
+                raise BoardError("no board found on a USB serial port: plug it in, or name"
+                                 " the port (PORT=/dev/ttyUSB0)")
             raise BoardError(why.splitlines()[-1])
         return r.stdout
 
@@ -391,6 +402,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     board = Folder(args.local) if args.local else Mpremote(args.port)
     try:
+        if not args.local and not args.dry_run:
+            board.check()  # before the bundle is built: the likeliest mistake, said first
         deploy(board, args.dest, include_config=not args.no_config, config=args.config,
                dry_run=args.dry_run, romfs=args.romfs, scripts_only=args.scripts_only)
     except (bundle.BundleError, BoardError) as e:

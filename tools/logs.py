@@ -14,7 +14,9 @@ Reading the board interrupts the running charger; it is reset afterwards so it s
 (--no-restart leaves it at the REPL).
 """
 import argparse
+import re
 import sys
+import time
 
 from tools.deploy import BoardError, Folder, Mpremote
 
@@ -119,8 +121,27 @@ else:
 
 
 def read(board):
-    """The status text of `board` (a tools.deploy Mpremote or Folder)."""
-    return board.run(BOARD_SCRIPT)
+    """The status text of `board` (a tools.deploy Mpremote or Folder), ring lines dated."""
+    return dated(board.run(BOARD_SCRIPT))
+
+
+_RING_LINE = re.compile(r"^(\d+) (\d\d:\d\d:\d\d )?(.*)$")
+
+
+def dated(text):
+    """Ring lines (`<unix seconds> <line>`) as a person reads them: the line, which carries
+    its ISO 8601 UTC time; a line of older firmware (hh:mm:ss only) gets its date from the
+    stored seconds. Other lines stay as they are."""
+    out = []
+    for line in text.splitlines(True):
+        m = _RING_LINE.match(line)
+        if m and m.group(2):
+            t = int(m.group(1))
+            line = time.strftime("%Y-%m-%dT%H:%M:%SZ ", time.gmtime(t)) + m.group(3) + "\n"
+        elif m and (re.match(r"\d{4}-\d\d-\d\dT", m.group(3)) or m.group(3).startswith("unset:")):
+            line = m.group(3) + "\n"
+        out.append(line)
+    return "".join(out)
 
 
 def main(argv=None):

@@ -113,8 +113,9 @@ def test_finding_4_an_unconfirmed_start_keeps_its_transaction(csms, charger, lin
     csms.wait_for_status(1, "Charging")            # energy flows as before
     csms.expect_none("StartTransaction", 2.5)      # held: samples queue behind it
     assert kept(cp) >= 3                           # the Start and its MeterValues
-    assert logged(cp, "E outbox: StartTransaction #1 held after 3 attempts")
-    assert "1 held: StartTransaction #1" in status(cp, "outbox")
+    # The journal's first record is the boot's StartupOfTheDevice security event: the Start is #2.
+    assert logged(cp, "E outbox: StartTransaction #2 held after 3 attempts")
+    assert "1 held: StartTransaction #2" in status(cp, "outbox")
     held_on_the_board(cp, "StartTransaction")
     cp.console("swipe BILL1")
     cp.wait_log("tx: stop on connector 1")

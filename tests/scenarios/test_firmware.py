@@ -3,6 +3,7 @@ install into an app slot, reboot, rollback) and GetDiagnostics (log upload), aga
 HTTP and FTP servers. Every bundle is signed with a throwaway vendor key (tests/signing.py)
 that the charger's vendor_keys.json trusts; the unsigned and wrongly signed ones write a
 marker file if any of their code is ever imported."""
+import calendar
 import datetime
 import http.server
 import json
@@ -170,8 +171,8 @@ def bundles(tmp_path_factory):
     config.write_text(json.dumps(cfg))
     with open(os.path.join(bundle.ROOT, "firmware", "app.py")) as f:
         app = f.read()
-    marked = app.replace('log.info("main", "charger %s starting',
-                         'log.info("main", "' + MARK + ': charger %s starting')
+    marked = app.replace('log.info("main", _startup_line(',
+                         'log.info("main", "' + MARK + ': " + _startup_line(')
     assert marked != app
     cache = {}
 
@@ -427,6 +428,26 @@ def test_update_firmware_never_installs_a_bundle_without_the_vendor_signature(
     assert len(csms.messages("BootNotification")) == 1 and cp.running
 
 
+def test_update_firmware_refuses_an_image_bundle_on_an_mpy_charger(csms, charger, interpreter,
+                                                                    web, tmp_path):
+    """This charger runs firmware/ from files: a whole MicroPython image, even one signed by
+    the vendor, is the wrong kind for it."""
+    src = tmp_path / "image.bin"
+    src.write_bytes(b"\xe9" + b"an image" * 1000)
+    dest = str(tmp_path / "image")
+    bundle.build_image(dest, str(src), NEW_VERSION, key=signing.key())
+    with open(dest + ".tar", "rb") as f:
+        url = serve_http(web, "%s-%s.tar" % (tmp_path.name, os.path.basename(interpreter)),
+                         f.read())
+    cp = charger()
+    booted(csms)
+    update(csms, url)
+    statuses(csms, "Downloading", "Downloaded", "Installing", "InstallationFailed")
+    cp.wait_log("installation failed: a bundle of kind image; this charger takes mpy")
+    csms.expect_none("BootNotification", 1.5)
+    assert active(cp) is None
+
+
 def signed_update(csms, location, signature, request_id=7, cert=None, **kw):
     """SignedUpdateFirmware -> its reply's status."""
     root_pem, signer_pem, _ = signing.manufacturer()
@@ -527,8 +548,9 @@ def test_signed_update_firmware_pauses_replaces_and_schedules(csms, charger, int
     signed_statuses(csms, "Downloading", "Downloaded", "SignatureVerified", "InstallScheduled",
                     request_id=3)
     line = cp.wait_log("signed firmware status Installing (request 3)", timeout=15)
-    h, m, sec = (int(x) for x in line.split()[0].split(":"))  # the charger's (UTC) clock
-    assert h * 3600 + m * 60 + sec >= install_at % 86400  # not before installDateTime
+    # The line's time is the charger's clock, ISO 8601 UTC (firmware/log.py).
+    logged = calendar.timegm(time.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%SZ"))
+    assert logged >= install_at  # not before installDateTime
     signed_statuses(csms, "Installing", "InstallRebooting", request_id=3)
     signed_statuses(csms, "Installed", request_id=3, timeout=20)
     assert not [m for m in csms.messages("SignedFirmwareStatusNotification")

@@ -144,7 +144,7 @@ def test_invalid_messages_and_clock_changes_are_security_events(csms, charger, m
 
 def test_failed_authentication_at_the_central_system(csms, charger):
     """HTTP 401 at the websocket upgrade: FailedToAuthenticateAtCentralSystem in the security
-    log (it cannot be sent on a link that is refused), read back with GetLog later."""
+    log (it cannot be sent on a link that is refused)."""
     csms.password = "right-password"
     cp = charger(csms_config={"password": "wrong-password", "allow_plain_basic_auth": True,
                               "reconnect_min": 0.2, "reconnect_max": 1})
@@ -205,6 +205,21 @@ def test_get_log_failures_and_retries(csms, charger, web):
     log_statuses(csms, 32, "BadMessage")
     assert get_log(csms, "DiagnosticsLog", "sftp://h/x/", 33).status == "Accepted"
     log_statuses(csms, 33, "NotSupportedOperation")
+
+
+def test_get_log_replaces_an_upload_waiting_to_retry(csms, charger, web, tmp_path):
+    charger()
+    booted(csms)
+    reply = get_log(csms, "SecurityLog", web.url + "/denied/", 41, retries=3, retry_interval=60)
+    log_statuses(csms, 41, "Uploading")
+    time.sleep(2)  # the first attempt failed: it waits 60 s for the next
+    assert [p for _, p in web.puts if p.startswith("/denied/")]
+    reply = get_log(csms, "SecurityLog", "%s/%s/" % (web.url, tmp_path.name), 42)
+    assert reply.status == "AcceptedCanceled"
+    log_statuses(csms, 42, "Uploading", "Uploaded")
+    assert "/%s/%s" % (tmp_path.name, reply.filename) in web.uploads
+    # The replaced upload says nothing more.
+    csms.expect_none("LogStatusNotification", 3, match={"requestId": 41})
 
 
 # ---- ExtendedTriggerMessage --------------------------------------------------------------

@@ -20,7 +20,7 @@ def test_access_point_down_at_boot_then_up_the_charger_joins_and_boots(
     monkeypatch.setenv("UCHARGE_SIM_AP_OFF", "1")
     cp = charger()
     cp.wait_log("wifi: joining the network")
-    csms.expect_none("BootNotification", 4)     # several backoff rounds without a network
+    csms.expect_none("BootNotification", 4)     # nothing reaches the CSMS while the AP is off
     cp.console("status")
     cp.wait_log("wifi down")
     cp.console("ap on")

@@ -124,6 +124,34 @@ def test_link_waits_for_the_network_and_ends_a_link_whose_network_is_lost():
     asyncio.run(scenario())
 
 
+def test_a_failed_join_backs_off_and_the_wait_ends_when_the_network_returns(monkeypatch):
+    monkeypatch.setattr(linkmod, "_JOIN_MS", 600)     # CPython reads the module's value
+    async def scenario():
+        sim = SimNetwork()
+        sim.set_ap(False)
+        log, connects = Log(), []
+        cfg = {"csms": {"reconnect_min": 30.0, "reconnect_max": 60.0, "connect_timeout": 5},
+               "_dir": ".", "_data": "."}
+
+        async def connect():
+            connects.append(sim.up())
+            return _Conn()
+
+        async def session(conn):
+            await asyncio.sleep(30)
+        link = linkmod.Link(cfg, {"WebSocketPingInterval": 0}, log, base.Indicator(), connect,
+                            sim)
+        task = asyncio.create_task(link.run(session))
+        await asyncio.sleep(1.5)
+        assert "not joined after" in log.text()
+        assert "reconnecting in" in log.text() and connects == []   # a 15-30 s backoff
+        sim.set_ap(True)
+        await asyncio.sleep(1.2)                   # 0.5 s association, looked at every 0.25 s
+        assert connects == [True], log.text()      # long before the backoff would end
+        task.cancel()
+    asyncio.run(scenario())
+
+
 # -- DNS ----------------------------------------------------------------------------------------
 
 def test_resolve_keeps_the_last_good_address_and_uses_it_when_a_lookup_fails():

@@ -146,7 +146,7 @@ def test_log_lines_never_show_hidden_values_or_url_passwords():
     log.info("t", "password s3cret-pass for ftp://user:pw1@host/x and ws://h/a@b")
     log.flush()
     lines = [text for _, text in log.lines()]
-    assert lines == ["12:00:00 I t: password *** for ftp://user:***@host/x and ws://h/a@b"]
+    assert lines == ["2024-05-01T12:00:00Z I t: password *** for ftp://user:***@host/x and ws://h/a@b"]
     assert hide_credentials("http://u:p@h:1/?q=a@b") == "http://u:***@h:1/?q=a@b"
     assert hide_credentials("ftp://anonymous@h/") == "ftp://anonymous@h/"
 
@@ -163,6 +163,24 @@ def test_a_memory_error_given_to_the_log_is_a_security_event_once():
     log.exc("rpc", "other failure", ValueError("x"))
     assert seen == [("MemoryExhaustion", "rpc: GetConfiguration handler failed")]
     assert log.on_event is hook
+
+
+def test_the_exception_that_ended_a_task_is_found_on_both_interpreters():
+    from firmware.compat import asyncio, task_error
+
+    async def bad():
+        raise MemoryError("x")
+
+    async def ok():
+        return 1
+    got = []
+
+    async def main():
+        a, b = asyncio.create_task(bad()), asyncio.create_task(ok())
+        await asyncio.sleep(0.01)
+        got.extend([task_error(a), task_error(b)])
+    asyncio.run(main())
+    assert isinstance(got[0], MemoryError) and got[1] is None
 
 
 def _cleanup():

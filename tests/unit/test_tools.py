@@ -599,6 +599,11 @@ def test_config_set_changes_one_line_and_keeps_the_format(tmp_path):
     assert cfgtool.main(["set", "csms.id", "0042", "--config", str(path)]) == 0
     assert cfgtool.main(["set", "hardware.relay.feedback_pin", "25", "--config", str(path)]) == 0
     assert cfgtool.main(["set", "hardware.lock.unlock_pin", "null", "--config", str(path)]) == 0
+    # A board has no CA store: wss:// needs the CA file first.
+    assert cfgtool.main(["set", "csms.url", "wss://csms.example.com/ocpp",
+                         "--config", str(path)]) == 1
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    assert cfgtool.main(["set", "csms.ca_file", "ca.pem", "--config", str(path)]) == 0
     assert cfgtool.main(["set", "csms.url", "wss://csms.example.com/ocpp",
                          "--config", str(path)]) == 0
     cfg = json.loads(path.read_text())
@@ -606,7 +611,7 @@ def test_config_set_changes_one_line_and_keeps_the_format(tmp_path):
     assert cfg["hardware"]["lock"]["unlock_pin"] is None
     assert cfg["csms"]["url"] == "wss://csms.example.com/ocpp"
     assert list(cfg) == list(json.loads(good_text()))
-    assert os.listdir(str(tmp_path)) == ["config.json"]   # no temporary file left behind
+    assert sorted(os.listdir(str(tmp_path))) == ["ca.pem", "config.json"]  # no temporary file
 
 
 @pytest.mark.parametrize("key,value,expected", [
@@ -696,3 +701,45 @@ def test_logs_of_a_charger_that_never_ran(tmp_path):
     assert "== journal data/journal: none" in r.stdout
     r = run_tool("tools.logs", "--local", str(tmp_path / "nowhere"))
     assert r.returncode == 1 and "cannot read" in r.stderr
+
+
+def test_logs_prints_dates_not_raw_epochs(tmp_path, capsys):
+    from firmware.log import Log
+    store = fabricate(tmp_path)
+    (store / "log.1").write_text("1764761310 11:28:30 I cp: from older firmware\n")
+    (store / "log.0").unlink()
+    log = Log("info", lambda: 1764761400, str(store))
+    log.warn("ws", "a line of today")
+    log.flush()
+    assert logs.main(["--local", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "2025-12-03T11:28:30Z I cp: from older firmware" in lines
+    assert "2025-12-03T11:30:00Z W ws: a line of today" in lines
+    assert not any(line.startswith("17647") for line in lines)
+
+
+def test_csms_reports_a_port_in_use_in_one_line(capfd):
+    import socket
+    from tools import csms
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    try:
+        assert csms.main(["--port", str(port), "--quiet"]) == 1
+    finally:
+        busy.close()
+    err = capfd.readouterr().err
+    assert err == ("csms: cannot listen on 127.0.0.1:%d: port %d is in use (another Central"
+                   " System?); choose another with --port\n" % (port, port))
+
+
+def test_csms_listens_on_this_machine_only_by_default():
+    from tools import csms
+    assert csms._parse_args([]).host == "127.0.0.1"
+
+
+def test_deploy_names_a_missing_serial_device_plainly(capsys):
+    assert deploy.main(["--port", "/dev/ttyNOSUCH0"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("deploy: no serial device /dev/ttyNOSUCH0: is the board plugged in")
