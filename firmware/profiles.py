@@ -8,7 +8,8 @@ A feature module has, for each action in its row, a plain function named after i
     def ReserveNow(cp, req):          # -> reply dict, or (reply, after)
         ...
 
-(`after` is a coroutine function started once the reply is on the wire, see rpc.py.) A module
+(`after` is a coroutine function started once the reply is on the wire, see rpc.py. A reply
+that must wait for one of our own CALLs is a coroutine giving either later.) A module
 that keeps state also has `load(cp) -> state`; the charge point calls it on the first
 `cp.feature(name)`, caches the state, and `cp.drop(name)` forgets it and unloads the module.
 Rpc asks `ChargePoint.handler(action)` on every CALL, so a module is imported on its first

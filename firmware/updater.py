@@ -29,6 +29,7 @@ downloading, installing or waiting for transactions to end is kept and the new r
 ignored (SignedUpdateFirmware: Rejected).
 """
 import binascii
+import gc
 import json
 
 from firmware import clock, store
@@ -296,6 +297,9 @@ class Updater(Job):
         from firmware import install
         roots = vendor_keys(cp.cfg)
         signed = self.request_id is not None
+        # The signature check needs about 11 KB of big-number temporaries on a 32-bit
+        # build (README Crypto figures): start it from a collected heap.
+        gc.collect()
         image = kind() == "image"
         new = folder = part = None
         try:
@@ -319,7 +323,13 @@ class Updater(Job):
                 install.remove_tree(folder)
             self.status("InstallVerificationFailed" if signed else "InstallationFailed")
             return None
-        except (install.InstallError, OSError, MemoryError, ValueError) as e:
+        except MemoryError as e:
+            cp.log.exc("update", "installation failed", e)
+            if folder:
+                install.remove_tree(folder)
+            self.status("InstallationFailed")
+            return None
+        except (install.InstallError, OSError, ValueError) as e:
             cp.log.warn("update", "installation failed: %s" % e)
             if folder:
                 install.remove_tree(folder)

@@ -21,6 +21,10 @@ from tools import bundle
 pytestmark = needs_mp32
 
 OLD, NEW = "0.1.0", "9.9.9"
+# The smallest heap at which the whole update passed in every run measured (11 of 11 at 80K;
+# 72K failed now and then; at 64K, the session budget, the HTTP download's 1 KB reads fail
+# with MemoryError: README Benchmarks). IMAGE_OTA_HEAP=64K measures again.
+HEAP = os.environ.get("IMAGE_OTA_HEAP", "80K")
 
 
 def image_bundle(tmp_path, image_bytes, version, key=None):
@@ -36,7 +40,8 @@ class Board:
     """A simulated ESP32 running the frozen image: flash in <cp>/ota, a reset starts
     whatever the bootloader picks."""
 
-    def __init__(self, tmp_path, csms, mp32):
+    def __init__(self, tmp_path, csms, mp32, heap=None):
+        self.heap = heap  # -X heapsize for every image started (None: the port's default)
         self.home = tmp_path / "CP_1"
         self.cwd = run_folder(tmp_path / "run")
         self.config = write_config(self.home, csms.url, "CP_1")
@@ -47,7 +52,13 @@ class Board:
 
     def reset(self):
         image = ota.bootloader(self.flash)
-        cp = Charger(image, self.config, repo_root=self.cwd,
+        program = image
+        if self.heap:  # the image with a heap the size of a board's
+            program = str(self.home / ("heap-%d.sh" % len(self.runs)))
+            with open(program, "w") as f:
+                f.write('#!/bin/sh\nexec "%s" -X heapsize=%s "$@"\n' % (image, self.heap))
+            os.chmod(program, 0o755)
+        cp = Charger(program, self.config, repo_root=self.cwd,
                      log_path=str(self.home / ("run%d.log" % len(self.runs))))
         self.runs.append((os.path.basename(image), cp))
         cp.start()
@@ -74,12 +85,16 @@ def web():
 
 
 @pytest.fixture
-def board(tmp_path, csms):
-    b = Board(tmp_path, csms, binary())
+def board(tmp_path, csms, request):
+    b = Board(tmp_path, csms, binary(), getattr(request, "param", None))
     yield b
     b.stop()
 
 
+# With a heap near a board's (HEAP): the download, write and verify must fit next to the
+# running charger, no MemoryError anywhere in the runs.
+@pytest.mark.parametrize("board", [None, HEAP], ids=["default-heap", "heap-" + HEAP],
+                         indirect=True)
 def test_image_update_switches_reboots_and_confirms(csms, board, web, tmp_path):
     with open(binary(), "rb") as f:
         old = f.read()
@@ -107,6 +122,8 @@ def test_image_update_switches_reboots_and_confirms(csms, board, web, tmp_path):
     assert boot["firmwareVersion"] == NEW
     statuses(csms, "Installed", timeout=30)
     cp2.wait_log("image 9.9.9 on ota_1 confirmed")
+    for _, run in board.runs:
+        assert not [x for x in run.output() if "MemoryError" in x], run.tail()
     data = board.otadata()
     assert data["states"]["ota_1"] == "valid" and data["running"] == "ota_1"
     assert active(cp2)["confirmed"] is True

@@ -162,6 +162,28 @@ def test_tc_050_3_reservation_of_the_charge_point_unavailable(csms, charger):
     csms.wait_for_status(1, "Reserved")
 
 
+def test_tc_046_1_reserve_connector_with_the_other_connector_unavailable(csms, charger):
+    """TC_046_1 as the suite runs it: the other connector Unavailable, a foreign card is not
+    given the reserved one, the reserved card starts with the reservationId."""
+    cp = charger(ocpp=FAST, station={"connectors": 2})
+    booted(csms, connectors=2)
+    assert change_availability(csms, 2, "Inoperative") == "Accepted"
+    csms.wait_for_status(2, "Unavailable")
+    assert reserve(csms, 67, "RESV7", connector=1) == "Accepted"
+    csms.wait_for_status(1, "Reserved")
+    cp.console("plug 1")
+    csms.wait_for_status(1, "Preparing")
+    cp.console("swipe STRANGER")
+    csms.wait_for("Authorize", {"idTag": "STRANGER"})
+    csms.expect_none("StartTransaction", 1.5)
+    cp.console("swipe RESV7")
+    start = csms.wait_for("StartTransaction", {"idTag": "RESV7", "connectorId": 1})
+    assert start["reservationId"] == 67
+    csms.wait_for_status(1, "Charging")
+    assert statuses(csms, 1) == ["Available", "Reserved", "Preparing", "Charging"]
+    assert statuses(csms, 2) == ["Available", "Unavailable"]
+
+
 def test_tc_049_reservation_of_the_charge_point_two_connectors(csms, charger):
     """Connector 0 reserved: the other card still gets a connector while two are free, never
     the last one; the reserved card may use any."""

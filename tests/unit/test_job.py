@@ -252,7 +252,7 @@ def test_get_diagnostics_uploads_the_window(cp, monkeypatch):
 
     async def upload(url, path, **kw):
         with open(path) as f:
-            sent.append((url, kw["filename"], f.read()))
+            sent.append((url, kw.get("filename"), f.read()))
         return 100, "0" * 64
     monkeypatch.setattr(transfer, "upload", upload)
     reply, after = diagnostics.GetDiagnostics(cp, {"location": "ftp://h/up/",
@@ -261,7 +261,8 @@ def test_get_diagnostics_uploads_the_window(cp, monkeypatch):
     assert diagnostics.GetDiagnostics(cp, {"location": "ftp://h/up/"}) == {}  # busy
     run(after())
     url, name, text = sent[0]
-    assert (url, name) == ("ftp://h/up/", "CP_1-20240501T120000Z.log")
+    # The location is a directory: the file name is in the URL (transfer.in_folder).
+    assert (url, name) == ("ftp://h/up/CP_1-20240501T120000Z.log", None)
     assert text.splitlines() == [
         "# V M CP_1, firmware 0.1.0, log 2024-05-01T11:50:00Z to now",
         "2024-05-01T11:58:20Z I cp: connector 1 Preparing"]

@@ -375,6 +375,12 @@ def test_concurrent_sends_do_not_interleave():
 def test_join_url():
     assert ws.join_url("ws://host:9000/ocpp", "CP 1/é") == "ws://host:9000/ocpp/CP%201%2F%C3%A9"
     assert ws.join_url("ws://host/ocpp/", "A-b_c.~9") == "ws://host/ocpp/A-b_c.~9"
+    # SteVe's form, copied whole: the id is not appended twice.
+    steve = "ws://h:8180/steve/websocket/CentralSystemService"
+    assert ws.join_url(steve, "CP_1") == steve + "/CP_1"
+    assert ws.join_url(steve + "/CP_1", "CP_1") == steve + "/CP_1"
+    assert ws.join_url(steve + "/CP_1/", "CP_1") == steve + "/CP_1"
+    assert ws.join_url("ws://h/CP 1", "CP 1") == "ws://h/CP 1/CP%201"  # raw is not encoded
 
 
 WS = ("ws", "wss")
