@@ -1,10 +1,13 @@
 """The charge point, composition root of one charger: it builds the parts (keys, connectors,
 outbox, sessions, auth, link), runs the boot sequence, the heartbeat, the outbox sender and the
 tick that polls the hardware, and loads feature modules on first use (firmware/profiles.py).
+A board that is not polled (hal/base.py Board.polled: the simulator in a fleet) is ticked
+only when something may have changed and at the charger's own deadlines; each task sleeps
+until its next deadline, so an idle charger costs no CPU.
 Built by app.py from a config and a board; `connect` replaces the websocket (in-process tests).
 """
 from firmware import clock, profiles, store, updates
-from firmware.compat import asyncio, const, task_error, ticks_ms, ticks_diff, unload
+from firmware.compat import asyncio, const, ticks_ms, ticks_diff, unload
 from firmware.auth import Auth
 from firmware.connector import Connector
 from firmware.journal import Journal
@@ -85,7 +88,9 @@ class ChargePoint:
         self.ticks = 0             # hardware ticks done (the console waits on them)
         self.reported0 = None      # connector 0 status the CSMS has
         self.queued0 = None
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()   # the sender: something to send
+        self._poked = asyncio.Event()  # the ticker of a board that is not polled
+        self._flushed = ticks_ms()
         self._stop = asyncio.Event()
         self.exit_reason = None
         self._aligned = None  # last ClockAlignedDataInterval slot seen
@@ -108,7 +113,24 @@ class ChargePoint:
         if name is None:
             return None
         fn = getattr(profiles.module(name), action)
-        return lambda req: fn(self, req)
+
+        def handle(req):
+            reply = fn(self, req)
+            # A request may change what the next tick decides (availability, a remote start)
+            # or when the sender is due (a key).
+            self.kick()
+            if isinstance(reply, tuple):
+                return reply[0], self._then(reply[1])
+            return reply
+        return handle
+
+    def _then(self, after):
+        async def run():
+            try:
+                await after()
+            finally:
+                self._poked.set()
+        return run
 
     def feature(self, name):
         """The state of feature module `name`, loaded (module and state) on first use."""
@@ -150,6 +172,11 @@ class ChargePoint:
 
     def kick(self):
         self._wake.set()
+        self._poked.set()
+
+    def poke(self):
+        """An input of a board that is not polled changed: tick now."""
+        self._poked.set()
 
     def shutdown(self, reason):
         """End run(): "quit", "soft" or "hard" (reset)."""
@@ -255,6 +282,10 @@ class ChargePoint:
     # -- tasks ------------------------------------------------------------------------------
     async def _ticker(self):
         board = self.board
+        board.changed = self.poke
+        if not board.polled:
+            await self._ticker_on_events()
+            return
         n = 0
         while True:
             n += 1
@@ -266,17 +297,76 @@ class ChargePoint:
                 if reservations is not None:
                     reservations.tick()
                 self._clock_aligned()
-            self.ticks += 1
             board.watchdog.feed()
             board.poll()
-            tag = board.reader.poll()
-            if tag:
-                self.log.info("hw", "card %s presented" % tag)
-                self.sessions.present_tag(tag)
-            for c in self.connectors:
-                self.sessions.tick(c)
-            self._update_statuses()
+            self._tick()
             await asyncio.sleep(_TICK_MS / 1000)
+
+    def _tick(self):
+        self.ticks += 1
+        tag = self.board.reader.poll()
+        if tag:
+            self.log.info("hw", "card %s presented" % tag)
+            self.sessions.present_tag(tag)
+        for c in self.connectors:
+            self.sessions.tick(c)
+        self._update_statuses()
+
+    async def _ticker_on_events(self):
+        """The tick of a board that is not polled: when poked (an input changed, a request
+        came, something was queued), once more a tick later (for what the tasks it let run
+        decided meanwhile), and at the next deadline (_next_tick_ms)."""
+        board = self.board
+        again = False
+        while True:
+            if self.log.waiting() and ticks_diff(ticks_ms(), self._flushed) >= 5000:
+                self._flushed = ticks_ms()
+                self.log.flush()
+            self.apply_limits()
+            reservations = self.loaded("reservation")
+            if reservations is not None:
+                reservations.tick()
+            self._clock_aligned()
+            board.watchdog.feed()
+            self._tick()
+            wait = self._next_tick_ms()
+            if again and (wait is None or wait > _TICK_MS):
+                wait = _TICK_MS
+            self._poked.clear()
+            again = False
+            if wait is None:
+                await self._poked.wait()
+                again = True
+                continue
+            try:
+                await asyncio.wait_for(self._poked.wait(), max(wait, _TICK_MS) / 1000)
+                again = True
+            except asyncio.TimeoutError:
+                pass
+
+    def _next_tick_ms(self):
+        """Milliseconds until something is due without any input changing, or None."""
+        now = ticks_ms()
+        waits = []
+        if self.log.waiting():
+            waits.append(5000 - ticks_diff(now, self._flushed))
+        if self.loaded("smart") is not None or self.loaded("reservation") is not None:
+            waits.append(1000)  # profile periods and reservation expiry, as when polled
+        interval = self.keys["ClockAlignedDataInterval"]
+        if interval > 0:
+            waits.append((interval - self.now() % interval) * 1000)
+        hold = self.keys["MinimumStatusDuration"] * 1000
+        for c in self.connectors:
+            if c.status() != c.queued:
+                waits.append(hold - ticks_diff(now, c.seen_ms))
+            if c.auth_tag is not None:
+                waits.append(ticks_diff(c.auth_until, now))
+            tx = c.tx
+            if tx is not None:
+                waits.append(ticks_diff(tx.next_sample, now))
+                if tx.rejected and c.hw.relay.is_on():
+                    waits.append(1000)  # MaxEnergyOnInvalidId
+        return min(waits) if waits else None
 
     def _clock_aligned(self):
         interval = self.keys["ClockAlignedDataInterval"]
@@ -300,7 +390,7 @@ class ChargePoint:
                     continue
                 self._wake.clear()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), 0.5)
+                    await asyncio.wait_for(self._wake.wait(), self._sender_wait())
                 except asyncio.TimeoutError:
                     pass
                 continue
@@ -330,12 +420,26 @@ class ChargePoint:
     def _heartbeat_due(self):
         if self.rpc.tx_count != self._last_tx_count:
             self._last_tx_count = self.rpc.tx_count
-            self._last_send_ms = ticks_ms()
+            self._last_send_ms = self.rpc.sent_ms
             return False
+        return ticks_diff(ticks_ms(), self._last_send_ms) >= self._heartbeat_every()
+
+    def _heartbeat_every(self):
         every = self.keys["HeartbeatInterval"]
         if self.keys["WebSocketPingInterval"] <= 0:  # then the Heartbeat probes the link
             every = min(every, _PROBE_S)             # (README "Link liveness")
-        return ticks_diff(ticks_ms(), self._last_send_ms) >= every * 1000
+        return every * 1000
+
+    def _sender_wait(self):
+        """Seconds the sender sleeps unless kicked: half a second on a polled board; else
+        until the heartbeat is due or a transaction message's retry wait is over."""
+        if not self.accepted or self.board.polled:
+            return 0.5
+        wait = self._heartbeat_every() - ticks_diff(ticks_ms(), self._last_send_ms)
+        retry = self.outbox.wait_ms()
+        if retry is not None and retry < wait:
+            wait = retry
+        return max(wait, 50) / 1000
 
     async def heartbeat(self):
         try:
@@ -443,25 +547,32 @@ class ChargePoint:
             self.rpc.detach()
             self.outbox.drop_volatile()
 
+    async def _core(self, coro):
+        """Run a core task; when it ends (a bug), restart the charger at once."""
+        err = None
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            err = e
+        if not self._stop.is_set():
+            self.log.error("cp", "a core task ended (%r); restarting" % (err,))
+            if isinstance(err, MemoryError):
+                self.security_event("MemoryExhaustion", "a core task")
+            self.shutdown("soft")
+
     async def run(self):
         """Run until shutdown(); returns the reason ("quit", "soft", "hard")."""
-        tasks = [asyncio.create_task(self._ticker()),
-                 asyncio.create_task(self.link.run(self._session))]
+        tasks = [asyncio.create_task(self._core(self._ticker())),
+                 asyncio.create_task(self._core(self.link.run(self._session)))]
         try:
-            while not self._stop.is_set():
-                for t in tasks:
-                    if t.done():  # the ticker or link died: that is a bug, restart the charger
-                        err = task_error(t)
-                        self.log.error("cp", "a core task ended (%r); restarting" % (err,))
-                        if isinstance(err, MemoryError):
-                            self.security_event("MemoryExhaustion", "a core task")
-                        self.shutdown("soft")
-                try:
-                    await asyncio.wait_for(self._stop.wait(), 1)
-                except asyncio.TimeoutError:
-                    pass
+            await self._stop.wait()
         finally:
             self.log.flush()
+            # The link task first: while the close handshake waits for its echo, a link
+            # that saw its session end must not connect again.
+            tasks[1].cancel()
             await self.link.close(1001, "going away")
             for t in tasks:
                 t.cancel()

@@ -69,6 +69,9 @@ class Link:
         self._connect = connect or self._websocket
         self.conn = None
         self.owner = None  # the ChargePoint, for security events
+        # The keeper's longest sleep: a charger of a fleet (tools/fleet) looks less often,
+        # then only at the ping deadlines and every look_s for a link marked dead.
+        self.look_s = _LOOK_S
         self._network = network
         self._joined = False  # the network was up at the last look (for the log)
         self._dns_path = store.join(cfg.get("_data") or cfg["_dir"], "dns.json")
@@ -173,8 +176,10 @@ class Link:
     async def _keeper(self, conn):
         """Ends a dead link by raising WsError (see the module docstring for the rules)."""
         pinged = None
+        wait = _LOOK_S
         while True:
-            await asyncio.sleep(_LOOK_S)
+            await asyncio.sleep(wait)
+            wait = self.look_s
             if conn.dead:  # found by rpc, or a send that failed in another task
                 raise ws.WsError(conn.dead)
             net = self._network
@@ -184,12 +189,15 @@ class Link:
             if interval <= 0:
                 continue
             idle = conn.idle_ms()
-            if idle > interval + min(interval, self._csms["connect_timeout"] * 1000):
+            limit = interval + min(interval, self._csms["connect_timeout"] * 1000)
+            if idle > limit:
                 raise ws.WsError("no frame from the Central System for %d s" % (idle // 1000))
             # One ping per silence: any frame since the last ping starts a new one.
             if idle >= interval and (pinged is None or ticks_diff(ticks_ms(), pinged) > idle):
                 pinged = ticks_ms()
                 await conn.ping(b"")
+            due = (interval if idle < interval else limit) - idle
+            wait = min(wait, max(_LOOK_S, due // 1000 + 1))
 
     async def close(self, code, reason=""):
         """Close the link now (a later run() loop connects again)."""

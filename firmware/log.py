@@ -128,6 +128,10 @@ class Log:
         else:
             print_exception(e)
 
+    def waiting(self):
+        """Lines batched in RAM for the next flush."""
+        return len(self._pending)
+
     def flush(self):
         """Append the batched lines to the ring on flash (no budget: the caller's call)."""
         if not self._pending or self._folder is None:

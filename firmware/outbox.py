@@ -181,6 +181,14 @@ class Outbox:
             return e
         return None
 
+    def wait_ms(self):
+        """Milliseconds until the transaction message waiting out its retry interval may go,
+        or None when none waits (the sender sleeps until then, or until kicked)."""
+        if self._cur is None or not self._attempts:
+            return None
+        left = ticks_diff(self._not_before, ticks_ms())
+        return left if left > 0 else None
+
     def _candidate(self):
         """The oldest pending record whose transaction is not held: (seq, record) or None."""
         if not self._parked:

@@ -19,7 +19,7 @@ before they are logged or echoed back; unmatched replies are logged at the 1st, 
 8th... only, so a flood of them costs a few log lines.
 """
 from firmware import ocppj
-from firmware.compat import asyncio, const, urandom
+from firmware.compat import asyncio, const, ticks_ms, urandom
 from firmware.ws import WsError
 
 _MAX_LOGGED = const(300)
@@ -61,6 +61,7 @@ class Rpc:
         self.timeout_ms = timeout_ms
         self.silent = False  # BootNotification Rejected: send nothing, answer nothing
         self.tx_count = 0  # messages sent, so the heartbeat can stay quiet while others flow
+        self.sent_ms = ticks_ms()  # ... and when the last one went
         self._unmatched = 0  # replies to no call of ours (logged at powers of two)
         self.on_event = None  # on_event(type, info): a security event (InvalidMessages)
 
@@ -87,6 +88,7 @@ class Rpc:
                 text = "".join(text)
             self._log.debug("rpc", "> " + text[:_MAX_LOGGED])
         self.tx_count += 1
+        self.sent_ms = ticks_ms()
         try:
             await self._ws.send(text)
         except (WsError, OSError) as e:  # the link failed under us (ws.py's deadlines)

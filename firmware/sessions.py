@@ -176,6 +176,7 @@ class Sessions:
         conn.arm(tag, parent, cp.keys["ConnectionTimeOut"])
         conn.finishing = False
         cp.log.info("auth", "card %s accepted for connector %d" % (tag, conn.id))
+        cp.kick()  # a board that is not polled ticks when told (hal/base.py Board.polled)
 
     # -- transactions ----------------------------------------------------------------------
     def start(self, conn):

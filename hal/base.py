@@ -165,7 +165,15 @@ class Connector:
 
 class Board:
     """connectors (index 0 is OCPP connectorId 1), rtc, reader, indicator, watchdog, network.
-    `polled` parts get poll() from the firmware's loop (every ~100 ms)."""
+    `polled` parts get poll() from the firmware's loop (every ~100 ms).
+
+    `polled`: True (every real board) when the firmware must look at the parts every tick.
+    False when the board itself calls changed() as soon as any input changes (the simulator
+    in a fleet, tools/fleet): the firmware then ticks only when told or at its own deadlines,
+    so an idle charger costs nothing. The firmware sets changed() to its wake-up."""
+
+    polled = True
+    changed = _none
 
     def __init__(self, connectors, rtc=None, reader=None, indicator=None, watchdog=None,
                  network=None, polled=()):

@@ -4,6 +4,8 @@ Console: `plug N`, `unplug N`, `pilot N A-F`, `swipe TAG`, `power N W`, `fault N
 `clear N` (the fault, and a broken lock), `lockfail N`, `ap off` / `ap on` (the WiFi access
 point goes away / comes back; with the environment variable UCHARGE_SIM_AP_OFF set it is
 off when the charger starts).
+Every command calls the board's changed(): with `polled` False (a fleet, or the environment
+variable UCHARGE_SIM_EVENTS set) the firmware ticks only then and at its own deadlines.
 The physical world outlives the charger: cables, EV draw and meter registers are kept in
 `<data_dir>/sim.json`, so a killed and restarted process finds the cable still plugged in
 and the meter where it was, as a board does after a power cut. With the environment
@@ -206,6 +208,7 @@ class SimBoard(Board):
                                            st["fixed_cable"])
                               for i in range(st["connectors"])], SimRtc(), self._cards,
                        network=self._ap)
+        self.polled = not getenv("UCHARGE_SIM_EVENTS")
         self._path = store.join(cfg["_data"], "sim.json")
         self._saved = ticks_ms()
         world = store.read_json(self._path, [])
@@ -232,6 +235,7 @@ class SimBoard(Board):
         cmd = words[0]
         if cmd == "swipe" and len(words) == 2:
             self._cards.queue.append(words[1][:20])
+            self.changed()
             return "card %s presented" % words[1]
         if cmd == "ap":
             if len(words) != 2 or words[1] not in ("on", "off"):
@@ -276,6 +280,7 @@ class SimBoard(Board):
             return ("usage: plug N | unplug N | pilot N A-F | power N W | fault N CODE | clear N"
                     " | lockfail N")
         self._save()
+        self.changed()
         return "ok"
 
     def _stamp(self, c):

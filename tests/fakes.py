@@ -30,6 +30,9 @@ class Log:
     def exc(self, tag, msg, e):
         self._add("error", tag, "%s: %r" % (msg, e))
 
+    def waiting(self):
+        return 0  # nothing batched: every line is in `lines` at once
+
     def flush(self):
         pass
 

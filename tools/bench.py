@@ -2,6 +2,7 @@
 request latency.
 
     python -m tools.bench [--quick | --flash | --ram | --growth N] [--romfs]
+    python -m tools.bench --fleet [--count N] ...   (fleet figures: tools/bench_fleet.py)
 
 Prints:
   * flash writes (journal, transaction mirror, log ring) of one online transaction, of one
@@ -725,6 +726,9 @@ async def main(args):
 
 
 if __name__ == "__main__":
+    if "--fleet" in sys.argv[1:]:  # fleet figures: tools/bench_fleet.py
+        from tools import bench_fleet
+        sys.exit(bench_fleet.main([a for a in sys.argv[1:] if a != "--fleet"]))
     ap = argparse.ArgumentParser(prog="python -m tools.bench",
                                  description="Print RAM and latency figures.")
     ap.add_argument("--quick", action="store_true", help="200 calls instead of 2000")

@@ -340,6 +340,7 @@ class Session(ocpp.v16.ChargePoint):
     def on_status_notification(self, **_):
         self.cs.status_notifications.append(
             Record(time.monotonic(), self.id, self.payload))
+        self.cs._status_seen(self.id, self.payload)
         return call_result.StatusNotification()
 
     @on(Action.stop_transaction)
@@ -388,6 +389,15 @@ class CentralSystem:
                           the Basic auth password (security profile 3) (True)
       refuse_client_certs answer 403 to a connection that presents a client
                           certificate (a Central System not ready for profile 3)
+      remote_start_after  seconds a connector may stay Preparing before this
+                          Central System sends it RemoteStartTransaction with
+                          remote_start_tag ("REMOTE"), as a driver's app would
+                          (None: never; for fleet load tests)
+    id_tags keys ending in "*" match every tag with that prefix.
+    fast=True (tools.fleet load tests with thousands of chargers): no strict
+      checks, no ledger and no `ocpp` library on the path; frames are answered
+      from the same policies and counted in `counts` (action -> n), and
+      transactions are kept as in strict mode. The default stays strict.
     Records: ledger, violations, refused, transactions, meter_values,
       status_notifications, registration, csrs (Record of each SignCertificate
       csr), peers ((cp_id, client certificate subject CN or None) per accepted
@@ -395,7 +405,13 @@ class CentralSystem:
     """
 
     def __init__(self, host="127.0.0.1", port=0, password=None, ssl=None,
-                 quiet=False, ping_interval=20, close_timeout=2):
+                 quiet=False, ping_interval=20, close_timeout=2, fast=False):
+        self.fast = fast
+        self.counts = collections.Counter()
+        self.remote_start_after = None
+        self.remote_start_tag = "REMOTE"
+        self.last_status = {}           # (cp_id, connectorId) -> status
+        self._starts = {}               # (cp_id, start payload as JSON) -> tx_id
         self.host = host
         self.port = port
         self.password = password
@@ -532,6 +548,9 @@ class CentralSystem:
         return connection.respond(status, f"{reason}\n")
 
     async def _serve_connection(self, ws):
+        if self.fast:
+            await self._serve_fast(ws)
+            return
         cp_id = cp_id_from_path(ws.request.path)
         session = Session(self, cp_id, ws)
         old = self.sessions.get(cp_id)
@@ -725,10 +744,10 @@ class CentralSystem:
         # A charger that lost power between sending StartTransaction and storing the reply
         # sends the very same request again: answer with the same transaction, as a
         # production CSMS does, instead of opening a second one.
-        for tx_id, tx in self.transactions.items():
-            if tx["cp_id"] == cp_id and tx["start"] == payload:
-                return tx_id
-        tx_id = self._next_tx
+        key = (cp_id, json.dumps(payload, sort_keys=True))
+        if key in self._starts:
+            return self._starts[key]
+        tx_id = self._starts[key] = self._next_tx
         self._next_tx += 1
         self.transactions[tx_id] = {"cp_id": cp_id, "start": payload,
                                     "meter_values": [], "stop": None}
@@ -748,9 +767,18 @@ class CentralSystem:
     def _close_transaction(self, cp_id, payload):
         self._tx(cp_id, payload["transactionId"])["stop"] = payload
 
+    def _tag_entry(self, tag):
+        entry = self.id_tags.get(tag)
+        if entry is None:
+            for key, value in self.id_tags.items():
+                if key.endswith("*") and tag.startswith(key[:-1]):
+                    return value
+            return self.default_tag_status
+        return entry
+
     def id_tag_info(self, tag):
         """idTagInfo (snake_case dict) for `tag` under the id_tags policy."""
-        entry = self.id_tags.get(tag, self.default_tag_status)
+        entry = self._tag_entry(tag)
         if isinstance(entry, str):
             return {"status": entry}
         if isinstance(entry, (tuple, list)):
@@ -759,6 +787,103 @@ class CentralSystem:
                 info["parent_id_tag"] = entry[1]
             return info
         return camel_to_snake_case(dict(entry))
+
+    # --- the driver's app: RemoteStartTransaction for a connector left Preparing
+
+    def _status_seen(self, cp_id, payload):
+        key = (cp_id, payload.get("connectorId"))
+        self.last_status[key] = payload.get("status")
+        if (self.remote_start_after is not None and key[1]
+                and payload.get("status") == "Preparing"):
+            asyncio.get_running_loop().call_later(
+                self.remote_start_after, self._remote_start_due, key)
+
+    def _remote_start_due(self, key):
+        if self.last_status.get(key) == "Preparing" and key[0] in self.sessions:
+            asyncio.ensure_future(self._remote_start(*key))
+
+    async def _remote_start(self, cp_id, connector_id):
+        self.counts["RemoteStartTransaction sent"] += 1
+        try:
+            if self.fast:
+                frame = json.dumps([2, str(uuid.uuid4()), "RemoteStartTransaction",
+                                    {"connectorId": connector_id,
+                                     "idTag": self.remote_start_tag}])
+                await self.sessions[cp_id].send(frame)
+            else:
+                await self.call(cp_id, ocpp.v16.call.RemoteStartTransaction(
+                    id_tag=self.remote_start_tag, connector_id=connector_id))
+        except Exception as e:  # the charger went away meanwhile: the driver gives up
+            self._say(f"{cp_id} RemoteStartTransaction failed: {e!r}")
+
+    # --- fast mode (load tests): answers from the policies, counts only
+
+    async def _serve_fast(self, ws):
+        cp_id = cp_id_from_path(ws.request.path)
+        old = self.sessions.get(cp_id)
+        self.sessions[cp_id] = ws
+        self.counts["(connections)"] += 1
+        if old is not None:
+            await old.close(1000, "replaced by a new connection")
+        try:
+            async for data in ws:
+                msg = None
+                try:
+                    msg = json.loads(data)
+                    uid, action, payload = msg[1], msg[2], msg[3]
+                except (ValueError, IndexError, KeyError, TypeError):
+                    self.counts["(not a call)" if isinstance(msg, list) else "(bad)"] += 1
+                    continue
+                if msg[0] != 2:
+                    continue
+                self.counts[action] += 1
+                reply = self._fast_reply(cp_id, action, payload)
+                if reply is None:
+                    text = json.dumps([4, uid, "NotImplemented", action, {}])
+                else:
+                    text = json.dumps([3, uid, reply], separators=(",", ":"))
+                await ws.send(text)
+        except ConnectionClosed:
+            pass
+        finally:
+            if self.sessions.get(cp_id) is ws:
+                del self.sessions[cp_id]
+
+    def _fast_tag(self, tag):
+        info = self.id_tag_info(tag)
+        out = {"status": info["status"]}
+        if info.get("parent_id_tag"):
+            out["parentIdTag"] = info["parent_id_tag"]
+        return out
+
+    def _fast_reply(self, cp_id, action, p):
+        if action == "Heartbeat":
+            return {"currentTime": utc_now_iso()}
+        if action in ("StatusNotification", "MeterValues"):
+            if action == "StatusNotification":
+                self._status_seen(cp_id, p)
+            return {}
+        if action == "BootNotification":
+            status, interval = self.default_boot_status, self.heartbeat_interval
+            self.registration[cp_id] = status
+            return {"currentTime": utc_now_iso(), "interval": interval, "status": status}
+        if action == "Authorize":
+            return {"idTagInfo": self._fast_tag(p["idTag"])}
+        if action == "StartTransaction":
+            tx_id = self._open_transaction(cp_id, p)
+            return {"transactionId": tx_id, "idTagInfo": self._fast_tag(p["idTag"])}
+        if action == "StopTransaction":
+            self._close_transaction(cp_id, p)
+            return {"idTagInfo": self._fast_tag(p["idTag"])} if "idTag" in p else {}
+        if action == "DataTransfer":
+            return {"status": self.data_transfer_status}
+        if action in ("DiagnosticsStatusNotification", "FirmwareStatusNotification",
+                      "SecurityEventNotification", "LogStatusNotification",
+                      "SignedFirmwareStatusNotification"):
+            return {}
+        if action == "SignCertificate":
+            return {"status": self.sign_certificate_status}
+        return None
 
     def _append(self, frame, session):
         self.ledger.append(frame)
@@ -957,6 +1082,12 @@ def _parse_args(argv):
                     help="do not flag messages sent before an accepted "
                          "BootNotification (for a charger that was already "
                          "booted when this CSMS started)")
+    ap.add_argument("--remote-start-after", type=float, metavar="S",
+                    help="send RemoteStartTransaction to a connector left Preparing "
+                         "for S seconds (a driver's app; for fleet load tests)")
+    ap.add_argument("--fast", action="store_true",
+                    help="no strict checks, no ledger: answer and count only (load "
+                         "tests with thousands of chargers; implies --quiet)")
     ap.add_argument("--path-prefix", metavar="PATH",
                     help="accept only PATH/<id>, e.g. SteVe's "
                          "/steve/websocket/CentralSystemService (any path)")
@@ -980,8 +1111,9 @@ async def _main(args):
     if args.cert:
         ctx = tls_context(args.cert, args.key, args.client_ca, args.require_client_cert)
     cs = CentralSystem(host=args.host, port=args.port, password=args.password,
-                       ssl=ctx, quiet=args.quiet,
-                       ping_interval=args.ping_interval or None)
+                       ssl=ctx, quiet=args.quiet or args.fast,
+                       ping_interval=args.ping_interval or None, fast=args.fast)
+    cs.remote_start_after = args.remote_start_after
     cs.default_boot_status = args.boot_status
     cs.heartbeat_interval = args.heartbeat_interval
     cs.default_tag_status = args.default_tag_status
@@ -993,6 +1125,9 @@ async def _main(args):
         await asyncio.Event().wait()
     finally:
         await cs.stop()
+        if cs.fast:
+            print("calls: " + ", ".join(f"{a} {n}" for a, n in sorted(cs.counts.items())),
+                  flush=True)
         print(f"{len(cs.ledger)} frames, {len(cs.violations)} violations", flush=True)
         for v in cs.violations:
             print("  " + v, flush=True)
