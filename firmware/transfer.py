@@ -12,8 +12,9 @@ on its first URL (a charger that never sees an FTP URL never loads the FTP clien
 import binascii
 import hashlib
 import os
+import sys
 
-from firmware.compat import const, first_bytes
+from firmware.compat import const, first_bytes, unload
 from firmware.net import NetError, Url, quote
 
 _CHUNK = const(512)   # small blocks find room in a fragmented heap
@@ -128,6 +129,17 @@ class Source:
         if self._f is not None:
             self._f.close()
             self._f = None
+
+
+def release():
+    """Unload the transfer code (this module, the HTTP and FTP clients, and the network layer
+    unless a websocket handshake is using it) once a transfer is over: a charger transfers
+    files rarely, and the 3-4 KB they take are what a firmware installation or the next
+    upload needs. A transfer still running keeps the modules it holds."""
+    for name in ("firmware.httpc", "firmware.ftp", "firmware.transfer"):
+        unload(name)
+    if "firmware.wsopen" not in sys.modules:
+        unload("firmware.net")
 
 
 def in_folder(location, name):
