@@ -270,3 +270,10 @@ def getenv(name):
         return os.getenv(name)
     except (ImportError, AttributeError):
         return None
+
+
+def first_bytes(buf, n):
+    """The first `n` bytes of `buf` to hand to a stream's write() while `buf` is reused
+    afterwards: MicroPython's asyncio Stream writes at once and copies what it could not, so a
+    view will do; CPython's transports may keep what they are given, so a copy."""
+    return memoryview(buf)[:n] if MICROPYTHON else bytes(buf[:n])

@@ -21,7 +21,9 @@ def describe(cp):
     parts = ["boot %s, link %s, outbox %d" % (boot,
                                                 "up" if cp.rpc.connected else "down",
                                                 len(cp.outbox))]
-    parts[0] += ", " + network_state(cp.board.network)
+    board = getattr(cp, "board", None)  # None: a charge point without hardware (tests)
+    if board is not None:
+        parts[0] += ", " + network_state(board.network)
     held = cp.outbox.report()
     if held:  # transaction messages that ran out of attempts (firmware/outbox.py)
         parts[0] += ", " + held

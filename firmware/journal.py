@@ -47,6 +47,7 @@ import json
 import os
 
 from firmware.compat import const
+from firmware.ocppj import pieces
 from firmware.store import join, makedirs, read_json, write_atomic
 
 _LINE_MAX = const(4096)  # bytes per line with its newline; longer records are refused
@@ -74,11 +75,26 @@ def _crc32_soft(data, crc=0):
 _crc32 = getattr(binascii, "crc32", None) or _crc32_soft
 
 
-def _record_head(seq, js):
-    # A record's line is head + js + newline, written in those pieces: a StopTransaction's
-    # 1.2 KB of JSON is never copied into a line, the largest allocation of a session.
-    head = b"%d " % seq
-    return head + b"%08x " % (_crc32(js, _crc32(head)) & 0xFFFFFFFF)
+def _json(record):
+    """The record's JSON as small encoded pieces (ocppj.pieces): a StopTransaction's 1.2 KB
+    is never one string, nor one line (the largest allocations of a session were those)."""
+    for piece in pieces(record, False):  # the text json.dumps(record) gives
+        yield piece.encode()
+
+
+def _line(head, body):
+    yield head
+    yield from body
+    yield b"\n"
+
+
+def _copy(v):
+    """A copy of a record as a reload gives it back (tuples as lists), made without text."""
+    if isinstance(v, dict):
+        return {k: _copy(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_copy(x) for x in v]
+    return v
 
 
 def _mark_line(kind, seq):
@@ -210,10 +226,16 @@ class Journal:
     def append(self, record):
         """Store record durably; returns its seq, or None for a MeterValues refused because
         the journal is full. ValueError if its line exceeds 4 KB."""
-        js = json.dumps(record).encode()
+        # Two passes over the pieces (nothing runs in between): the CRC and length for the
+        # head, then the writes. The line is head + JSON + newline.
         seq = self._next
-        head = _record_head(seq, js)
-        size = len(head) + len(js) + 1
+        head = b"%d " % seq
+        crc, n = _crc32(head), 0
+        for piece in _json(record):
+            crc = _crc32(piece, crc)
+            n += len(piece)
+        head += b"%08x " % (crc & 0xFFFFFFFF)
+        size = len(head) + n + 1
         if size > _LINE_MAX:
             raise ValueError("journal record too long")
         if self.bytes + size > self._soft:
@@ -232,8 +254,8 @@ class Journal:
         if new:
             self._segs.append(seg)
             self._tail_size = 0
-        off = self._tail_size + len(head) + len(js) + 1 - size
-        self._write(seg, head, js, b"\n")
+        off = self._tail_size + len(head) + n + 1 - size
+        self._write(seg, _line(head, _json(record)))
         self._next = seq + 1
         self.changes += 1
         self._n += 1
@@ -241,7 +263,7 @@ class Journal:
         if _is_mv(record):
             self._mv += 1
         if self._head is None:
-            self._head = (seq, _decode(js))  # a copy as stored, not the caller's object
+            self._head = (seq, _copy(record))  # a copy as stored, not the caller's object
             self._hpos = (seg, off, size)
         return seq
 
@@ -320,7 +342,7 @@ class Journal:
     def _path(self, n, ext):
         return join(self._dir, "%08d%s" % (n, ext))
 
-    def _write(self, seg, *parts):
+    def _write(self, seg, parts):
         # Pessimistic until the close returned: a failed write may have left a torn line.
         self._nl = True
         n = 0
@@ -340,7 +362,7 @@ class Journal:
         self.written += n
 
     def _put(self, line):
-        self._write(self._segs[-1], b"\n" + line if self._nl else line)
+        self._write(self._segs[-1], (b"\n" + line if self._nl else line,))
 
     def _restat(self):
         total = 0

@@ -90,7 +90,14 @@ def _row(name):
 
 
 def names():
-    return [row[:row.find(" ")] for row in _T[1:-1].split(";")]
+    """Every key name in table order, cut from the table in place (a copy of the 1.5 KB
+    table was the largest allocation of a GetConfiguration)."""
+    out, i, end = [], 0, len(_T) - 1
+    while i < end:
+        j = _T.find(" ", i)
+        out.append(_T[i + 1:j])
+        i = _T.find(";", j)
+    return out
 
 
 def parse(name, value):

@@ -15,7 +15,7 @@ import errno
 from firmware import compat
 from firmware.compat import asyncio, const
 
-_CHUNK = const(1024)
+_CHUNK = const(512)   # a read: small blocks find room in a fragmented heap
 _MAX_LINE = const(1024)  # status, header, chunk-size and FTP reply lines
 _MAX_HEADERS = const(40)
 

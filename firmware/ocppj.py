@@ -162,6 +162,51 @@ def encode_result(msg_id, payload):
     return _dumps([CALLRESULT, msg_id, payload])
 
 
+def pieces(value, compact=True):
+    """The compact JSON of `value` (what json.dumps with separators (",", ":") gives) as an
+    iterator of small strings: a container holding containers is opened member by member; a
+    flat one, a key or a scalar is one piece. A big reply (GetConfiguration of every key, a
+    StopTransaction with its transactionData) never exists as one string: ws.Connection.send
+    takes the pieces and sends them in bounded frames. compact=False: json.dumps's default
+    separators (", " and ": "), as the journal stores records."""
+    if isinstance(value, dict):
+        items = value.items()
+        nested = any(isinstance(v, (dict, list, tuple)) for v in value.values())
+    elif isinstance(value, (list, tuple)):
+        items = value
+        nested = any(isinstance(v, (dict, list, tuple)) for v in value)
+    else:
+        nested = False
+    if not nested:
+        yield _dumps(value) if compact else json.dumps(value)
+        return
+    is_dict = isinstance(value, dict)
+    comma, colon = (",", ":") if compact else (", ", ": ")
+    yield "{" if is_dict else "["
+    sep = ""
+    for item in items:
+        if is_dict:
+            yield sep + json.dumps(item[0]) + colon
+            item = item[1]
+        elif sep:
+            yield sep
+        yield from pieces(item, compact)
+        sep = comma
+    yield "}" if is_dict else "]"
+
+
+def call_pieces(msg_id, action, payload):
+    """encode_call() as pieces (see pieces())."""
+    _check_id(msg_id)
+    return pieces([CALL, msg_id, action, payload])
+
+
+def result_pieces(msg_id, payload):
+    """encode_result() as pieces (see pieces())."""
+    _check_id(msg_id)
+    return pieces([CALLRESULT, msg_id, payload])
+
+
 def encode_error(msg_id, code, description="", details=None):
     """A CALLERROR frame; msg_id None (unreadable id) is sent as "-1"."""
     if msg_id is None:

@@ -79,9 +79,13 @@ class Rpc:
             self._event.set()
 
     async def _send(self, text):
+        """Send a frame: a str, or pieces of one (ocppj.pieces: a big message is never
+        held whole; at debug level it is joined once to be logged)."""
         if self._ws is None:
             raise NotConnected()
         if self._log.level == 0:  # no slicing and concatenating per frame unless debugging
+            if not isinstance(text, str):
+                text = "".join(text)
             self._log.debug("rpc", "> " + text[:_MAX_LOGGED])
         self.tx_count += 1
         self.sent_ms = ticks_ms()
@@ -105,7 +109,7 @@ class Rpc:
             self._reply = None
             self._event.clear()
             try:
-                await self._send(ocppj.encode_call(msg_id, action, payload))
+                await self._send(ocppj.call_pieces(msg_id, action, payload))
                 limit = timeout_ms or self.timeout_ms
                 try:
                     await asyncio.wait_for(self._event.wait(), limit / 1000)
@@ -238,7 +242,7 @@ class Rpc:
         if isinstance(reply, tuple):
             reply, after = reply
         try:
-            await self._send(ocppj.encode_result(msg_id, reply))
+            await self._send(ocppj.result_pieces(msg_id, reply))
         except NotConnected:
             return
         if after is not None:

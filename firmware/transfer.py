@@ -16,7 +16,7 @@ import os
 from firmware.compat import const
 from firmware.net import NetError, Url, quote
 
-_CHUNK = const(1024)
+_CHUNK = const(512)   # small blocks find room in a fragmented heap
 
 
 class Sink:

@@ -31,6 +31,9 @@ _CLOSE_BAD_DATA = const(1007)
 _CLOSE_TOO_BIG = const(1009)
 
 _MAX_CONTROL = const(125)
+# Largest frame we send: a longer message goes as a TEXT frame and CONTINUATION frames (RFC
+# 6455 5.4) from one buffer this size, so a big message is never held whole in the heap.
+_CHUNK = const(256)
 _CLOSE_WAIT_MS = const(1000)
 
 
@@ -76,18 +79,22 @@ async def connect(url, protocol="ocpp1.6", max_message=8192, wait_ms=10000, **op
     return Connection(reader, writer, max_message, wait_ms)
 
 
+def frame_header(opcode, n, fin=True, masked=True):
+    """The first 2-10 bytes of a frame with an `n`-byte payload (the mask key follows)."""
+    b0, bit = (0x80 if fin else 0) | opcode, 0x80 if masked else 0
+    if n < 126:
+        return struct.pack(">BB", b0, bit | n)
+    if n < 65536:
+        return struct.pack(">BBH", b0, bit | 126, n)
+    return struct.pack(">BBQ", b0, bit | 127, n)
+
+
 def encode_frame(opcode, payload, fin=True, mask=None):
     """One frame. mask=None draws a fresh random key (RFC 6455 5.3); b"" sends unmasked."""
     if mask is None:
         mask = compat.urandom(4)
     n = len(payload)
-    b0, bit = (0x80 if fin else 0) | opcode, 0x80 if mask else 0
-    if n < 126:
-        head = struct.pack(">BB", b0, bit | n)
-    elif n < 65536:
-        head = struct.pack(">BBH", b0, bit | 126, n)
-    else:
-        head = struct.pack(">BBQ", b0, bit | 127, n)
+    head = frame_header(opcode, n, fin, bool(mask))
     if not mask:
         return head + bytes(payload)
     # One buffer, XORed with the key in place: a big message is held once more, not three times.
@@ -156,14 +163,52 @@ class Connection:
         self._close_seen = asyncio.Event()
         self.closed = False
         self.dead = None  # why the link failed (here or in rpc.py), for firmware/link.py
+        # Taken once, while the heap is young: a long message needs no new block to be sent.
+        self._buf = bytearray(_CHUNK)
 
     def idle_ms(self):
         """Milliseconds since the last frame of any kind arrived."""
         return compat.ticks_diff(compat.ticks_ms(), self._last_rx)
 
     async def send(self, text):
-        """Send one text message as a single masked frame."""
-        await self._send(_OP_TEXT, text.encode("utf-8"))
+        """Send one text message: a str, or an iterable of str pieces (ocppj.pieces). Up to
+        _CHUNK bytes it is one masked frame; a longer one is cut into frames of _CHUNK bytes,
+        filled from the pieces through one buffer (a fragmented message; the peer reassembles
+        it), so no copy of the whole message is made. Nothing else is sent between them."""
+        if isinstance(text, str):
+            data = text.encode("utf-8")
+            if len(data) <= _CHUNK:
+                return await self._send(_OP_TEXT, data)
+            text = (data,)
+        async with self._lock:
+            self._check_open()
+            buf = self._buf  # the lock is held: nobody else fills it meanwhile
+            op, n, sent = _OP_TEXT, 0, False
+            try:
+                for piece in text:
+                    data = piece if isinstance(piece, bytes) else piece.encode("utf-8")
+                    mv, i = memoryview(data), 0
+                    while i < len(data):
+                        if n == _CHUNK:  # full, and more follows: out as a fragment
+                            sent = True
+                            await self._write_chunk(op, buf, n, False)
+                            op, n = _OP_CONT, 0
+                        k = min(_CHUNK - n, len(data) - i)
+                        buf[n:n + k] = mv[i:i + k]
+                        n, i = n + k, i + k
+            except Exception as e:
+                if not sent or isinstance(e, WsError):
+                    raise
+                # Half a message is on the wire: nothing else may follow on this link.
+                await self._lost("message not completed: {!r}".format(e))
+            await self._write_chunk(op, buf, n, True)
+
+    async def _write_chunk(self, op, buf, n, fin):
+        # Masked in place: the buffer is refilled after this frame anyway.
+        mask = compat.urandom(4)
+        for i in range(n):
+            buf[i] ^= mask[i & 3]
+        await self._write(frame_header(op, n, fin) + mask, compat.first_bytes(buf, n))
 
     async def ping(self, payload=b""):
         if len(payload) > _MAX_CONTROL:
@@ -174,18 +219,27 @@ class Connection:
         if wait_ms:  # closing must not hang on a peer that stopped reading
             return await asyncio.wait_for(self._send(opcode, payload), wait_ms / 1000)
         async with self._lock:
-            if self.closed or self._close_sent:  # nothing may follow our close frame
-                raise WsClosed(_CLOSE_ABNORMAL, "connection is closed")
+            self._check_open()
             self._close_sent = opcode == _OP_CLOSE
-            try:
-                self._w.write(encode_frame(opcode, payload))
-                # The lock is held here: a peer that stopped reading must not keep every
-                # other sender (pongs, pings, the close) waiting for ever.
-                await asyncio.wait_for(self._w.drain(), self._wait_ms / 1000)
-            except asyncio.TimeoutError:  # before OSError: CPython's is one
-                await self._lost("send not done in {} ms".format(self._wait_ms))
-            except OSError as e:
-                await self._lost("send failed: {}".format(e))
+            await self._write(encode_frame(opcode, payload))
+
+    def _check_open(self):
+        if self.closed or self._close_sent:  # nothing may follow our close frame
+            raise WsClosed(_CLOSE_ABNORMAL, "connection is closed")
+
+    async def _write(self, data, more=None):
+        """Write `data` (and `more`) and wait until it is on its way; the lock is held."""
+        try:
+            self._w.write(data)
+            if more is not None:
+                self._w.write(more)
+            # The lock is held here: a peer that stopped reading must not keep every
+            # other sender (pongs, pings, the close) waiting for ever.
+            await asyncio.wait_for(self._w.drain(), self._wait_ms / 1000)
+        except asyncio.TimeoutError:  # before OSError: CPython's is one
+            await self._lost("send not done in {} ms".format(self._wait_ms))
+        except OSError as e:
+            await self._lost("send failed: {}".format(e))
 
     async def recv(self):
         """Next complete text message as str, answering pings and reassembling fragments."""

@@ -243,22 +243,6 @@ def get_at(cfg, path):
     return node
 
 
-_CONNECTOR2 = ("hardware.connector2.relay.pin", "hardware.connector2.pilot.pwm_pin",
-               "hardware.connector2.pilot.adc_pin")
-
-
-def _connectors_wired(cfg):
-    """A board wires one or two connectors; the second needs its own contactor and pilot."""
-    station = cfg.get("station")
-    n = station.get("connectors") if isinstance(station, dict) else 1
-    if not isinstance(n, int) or n < 2:
-        return []
-    if n > 2:
-        return ["station.connectors = %d - an ESP32 board wires one or two connectors" % n]
-    return ["%s is missing - station.connectors is 2: the %s" % (path, row(path)[4])
-            for path in _CONNECTOR2 if get_at(cfg, path) is None]
-
-
 def dangers(cfg, board):
     """Problems of wiring the board cannot do safely, each with its fix: an output on an
     input-only pin, a pin of the SPI flash, a pilot ADC pin that cannot be read (ADC2 while
@@ -273,7 +257,7 @@ def dangers(cfg, board):
     adc2 = getattr(board, "ADC2", ())
     wifi = cfg.get("wifi")
     wifi_on = isinstance(wifi, dict) and bool(wifi.get("ssid"))
-    problems = _connectors_wired(cfg)
+    problems = []
     used = {}  # type: dict  # GPIO -> first key using it
     for path in _pin_paths(cfg):
         pin = get_at(cfg, path)

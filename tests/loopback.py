@@ -45,7 +45,8 @@ class Conn:
     async def send(self, text):
         if self.closed:
             raise OSError("link closed")
-        self._out.put(text)
+        # ws.Connection.send takes a str or its pieces (ocppj.pieces); the peer gets the text.
+        self._out.put(text if isinstance(text, str) else "".join(text))
 
     async def recv(self):
         text = await self._in.get()

@@ -1,7 +1,7 @@
 """Benchmarks (figures, not pass/fail): flash writes, RAM on the MicroPython unix port and
 request latency.
 
-    python -m tools.bench [--quick | --flash | --growth N]
+    python -m tools.bench [--quick | --flash | --ram | --growth N] [--romfs]
     python -m tools.bench --fleet [--count N] ...   (fleet figures: tools/bench_fleet.py)
 
 Prints:
@@ -10,23 +10,34 @@ Prints:
     TriggerMessage(MeterValues) in a transaction, 1000 unmatched CALLRESULTs, 1000 CALLs of
     an unknown action (each answered and logged), and 25 s of
     UpdateFirmware {"retries": 2147483647, "retryInterval": 0} at an unreachable host;
-  * the smallest `-X heapsize` at which a full charging session completes (boot, status,
-    plug, swipe, start, 10 meter values, stop), from source, from the .mpy bundle and from a
-    ROMFS image of it (mounted from RAM, so the image counts here; its heap besides the image
-    is what a board with a ROMFS partition needs);
-  * the live heap (gc.collect() then mem_alloc) when idle after boot, its peak during the
-    transaction, and the transaction's working set (peak minus idle);
+  * RAM, strictly (a MemoryError or a restarted core task anywhere in the charger's output
+    fails a run): for three workloads -- the full session (boot, status, plug, swipe, start,
+    10 meter values, stop), a tour of every Core request of the Central System (GetConfiguration
+    of every key, ChangeConfiguration, remote start/stop, triggers, Reset...) and a tour of the
+    other profiles (local list, reservation, smart charging, UpdateFirmware and GetDiagnostics
+    with small transfers, TriggerMessage) -- on three builds side by side: the 64-bit unix port
+    and the 32-bit one (`make unix32`) running the .mpy bundle, and the 32-bit one running
+    firmware/ and hal/ frozen in (as an ESP32 image): the smallest `-X heapsize` (bisection, 2
+    KB steps, the result run twice), the live heap (gc.collect() then mem_alloc) idle after
+    boot, its peak and their difference (the working set), and the largest contiguous block
+    the workload needs: the largest allocation that failed (MicroPython's "allocating N bytes")
+    in the runs of the bisection at most 8 KB below the result; `--romfs` adds the session
+    from a ROMFS image;
   * the round-trip time of 2000 GetConfiguration calls from the Central System.
-The unix port is 64-bit: objects take up to twice the RAM they take on the 32-bit ESP32.
+The 64-bit port's objects take up to twice the RAM they take on the 32-bit ESP32; the 32-bit
+frozen figures are the ones to budget an ESP32 without PSRAM on.
 """
 import argparse
 import asyncio
 import datetime
+import http.server
 import os
 import re
 import shutil
 import socket
+import subprocess
 import sys
+import threading
 import time
 
 from ocpp.v16 import call
@@ -75,67 +86,323 @@ async def heap_alloc(fw):
 
 
 class Heap:
-    """Heap after a collection at each step of a session: idle (booted, Available) and the
-    highest seen while a transaction ran; `working_set` is the difference."""
+    """Heap after a collection at each step of a workload: idle (booted, Available) and the
+    highest seen while it ran; `working_set` is the difference. `failure` says why a run
+    failed (None: it completed), `allocs` the sizes of the allocations that failed
+    ("MemoryError: ... allocating N bytes") anywhere in its output."""
 
     def __init__(self):
         self.idle = self.peak = 0
+        self.failure = None
+        self.allocs = []
 
     @property
     def working_set(self):
         return self.peak - self.idle
 
 
-async def session(cwd, heap_kb, quiet=True, folder=None, samples=10, script=("main.py",)):
-    """One charging session under `micropython -X heapsize=`: boot, status, plug, swipe,
-    start, `samples` MeterValues, stop. Returns a Heap, or None when it did not complete."""
-    argv = [micropython_path(), "-X", "heapsize=%dK" % heap_kb] + list(script)
+# A run passes only when nothing in the charger's output says memory ran out or a core task
+# had to be restarted (the firmware survives both, which hid them from a plain "completed").
+_STRICT = ("MemoryError", "memory allocation failed", "a core task ended; restarting")
+_ALLOC = re.compile(r"allocating (\d+) bytes")
+
+
+def strict_failure(lines):
+    """The first output line showing a MemoryError or a restarted task, or None."""
+    for line in lines:
+        if any(mark in line for mark in _STRICT):
+            return line.strip()
+    return None
+
+
+def failed_allocs(lines):
+    return [int(n) for line in lines for n in _ALLOC.findall(line)]
+
+
+def _iso(t):
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _session_steps(cs, fw, calls, probe, samples=10):
+    """Boot, status, plug, swipe, start, `samples` MeterValues, stop."""
+    await fw.console("status")
+    await fw.console("plug 1")
+    await fw.console("swipe BENCH")
+    await calls.wait("StartTransaction", timeout=10)
+    await probe()
+    for _ in range(samples):
+        await calls.wait("MeterValues", timeout=10)
+        await probe()
+    await fw.console("swipe BENCH")
+    await calls.wait("StopTransaction", timeout=10)
+    await probe()
+
+
+async def _core_tour(cs, fw, calls, probe):
+    """Every Core request of the Central System, with triggers, ending in a soft Reset."""
+    await cs.call(None, call.GetConfiguration(), timeout=15)  # every key: the biggest reply
+    await probe()
+    await cs.call(None, call.GetConfiguration(key=["HeartbeatInterval", "NoSuchKey"]))
+    await cs.call(None, call.ChangeConfiguration(key="HeartbeatInterval", value="120"))
+    await cs.call(None, call.ChangeConfiguration(key="MeterValueSampleInterval", value="1"))
+    await cs.call(None, call.ClearCache())
+    await cs.call(None, call.DataTransfer(vendor_id="bench", message_id="m", data="x" * 200))
+    await cs.call(None, call.ChangeAvailability(connector_id=1, type="Inoperative"))
+    await calls.wait_status(1, "Unavailable", timeout=10)
+    await cs.call(None, call.ChangeAvailability(connector_id=1, type="Operative"))
+    await calls.wait_status(1, "Available", timeout=10)
+    await fw.console("plug 1")
+    await cs.call(None, call.RemoteStartTransaction(id_tag="BENCH", connector_id=1))
+    await calls.wait("StartTransaction", timeout=10)
+    await probe()
+    for _ in range(3):
+        await calls.wait("MeterValues", timeout=10)
+        await probe()
+    tx_id = max(cs.transactions)
+    await cs.call(None, call.RemoteStopTransaction(transaction_id=tx_id))
+    await calls.wait("StopTransaction", timeout=10)
+    await probe()
+    await cs.call(None, call.UnlockConnector(connector_id=1))
+    await fw.console("unplug 1")
+    await calls.wait_status(1, "Available", timeout=10)
+    for what in ("BootNotification", "Heartbeat", "StatusNotification", "MeterValues"):
+        await cs.call(None, call.TriggerMessage(requested_message=what, connector_id=1))
+        await calls.wait(what, timeout=10)
+    await probe()
+    await cs.call(None, call.Reset(type="Soft"))
+    # On the board the HAL resets the chip: the charger boots again in a fresh heap. The host
+    # restarts it in the same process (firmware/app.py), the old charger still referenced
+    # while the config is read again; the budget is the board's, so the process is restarted
+    # here as the chip would be. -> the output lines of the host-only restart, not counted.
+    await fw.wait_line("stopped: soft", timeout=20)
+    gap = fw.cursor  # the line after it
+    fw.kill()
+    await fw.finish(0)
+    await fw.start()
+    skipped = (gap, fw.cursor)
+    await calls.wait("BootNotification", timeout=20)
+    await calls.wait_status(1, "Available", timeout=20)
+    await probe()
+    return skipped
+
+
+async def _profiles_tour(cs, fw, calls, probe, web):
+    """Every request of the other feature profiles: local list, reservation, smart charging,
+    UpdateFirmware and GetDiagnostics with small transfers, TriggerMessage of each kind."""
+    entries = [{"id_tag": "LIST%02d" % i, "id_tag_info": {"status": "Accepted"}}
+               for i in range(10)]
+    await cs.call(None, call.SendLocalList(list_version=1, update_type="Full",
+                                           local_authorization_list=entries))
+    await cs.call(None, call.SendLocalList(list_version=2, update_type="Differential",
+                                           local_authorization_list=entries[:2]))
+    await cs.call(None, call.GetLocalListVersion())
+    await probe()
+    await cs.call(None, call.ReserveNow(connector_id=1, expiry_date=_iso(time.time() + 600),
+                                        id_tag="RES", reservation_id=7))
+    await calls.wait_status(1, "Reserved", timeout=10)
+    await cs.call(None, call.CancelReservation(reservation_id=7))
+    await calls.wait_status(1, "Available", timeout=10)
+    await probe()
+    schedule = {"charging_rate_unit": "A",
+                "charging_schedule_period": [{"start_period": i * 300, "limit": 6 + i}
+                                             for i in range(5)]}
+    await cs.call(None, call.SetChargingProfile(connector_id=1, cs_charging_profiles={
+        "charging_profile_id": 3, "stack_level": 1,
+        "charging_profile_purpose": "TxDefaultProfile", "charging_profile_kind": "Absolute",
+        "charging_schedule": dict(schedule, start_schedule=_iso(time.time() - 60))}))
+    await cs.call(None, call.GetCompositeSchedule(connector_id=1, duration=1800))
+    await cs.call(None, call.ClearChargingProfile(id=3))
+    await probe()
+    await cs.call(None, call.UpdateFirmware(location=web.url + "/fw.tar",
+                                            retrieve_date=_iso(time.time())))
+    await calls.wait("FirmwareStatusNotification",
+                     lambda p: p["status"] in ("InstallationFailed", "DownloadFailed",
+                                               "Installed"), timeout=30)
+    await probe()
+    await cs.call(None, call.GetDiagnostics(location=web.url + "/up/"))
+    await calls.wait("DiagnosticsStatusNotification",
+                     lambda p: p["status"] in ("Uploaded", "UploadFailed"), timeout=30)
+    await probe()
+    for what in ("BootNotification", "DiagnosticsStatusNotification",
+                 "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StatusNotification"):
+        await cs.call(None, call.TriggerMessage(requested_message=what))
+        await calls.wait(what, timeout=10)
+    await probe()
+
+
+class _Files(http.server.BaseHTTPRequestHandler):
+    """GET /fw.tar: a small file that is no update bundle; PUT anything: stored, 201."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _reply(self, status, body=b""):
+        try:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            pass  # a charger that ran out of memory at the edge went away
+
+    def do_GET(self):
+        self._reply(200, b"not an update bundle\n" * 100)
+
+    def do_PUT(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._reply(201, b"stored")
+
+
+class Web(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Files)
+        self.url = "http://127.0.0.1:%d" % self.server_address[1]
+        threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
+
+
+WORKLOADS = ("session", "core", "profiles")
+_KEYS = {"session": SESSION_KEYS, "core": SESSION_KEYS,
+         "profiles": dict(SESSION_KEYS, LocalAuthListEnabled=True)}
+
+
+async def workload(kind, cwd, heap_kb, argv=None, quiet=True, folder=None, web=None,
+                   script=("main.py",)):
+    """One run of workload `kind` (WORKLOADS) under `argv` (default: the 64-bit unix port)
+    with `-X heapsize=heap_kb K`, started in `cwd` (`script`: its main.py). -> Heap; `failure`
+    set when it did not complete or its output shows a MemoryError or a restarted task."""
+    argv = list(argv or [micropython_path()]) + ["-X", "heapsize=%dK" % heap_kb] + list(script)
     folder = folder or os.path.join(ROOT, "build", "bench-run")
-    cs, fw, calls = await launch(folder, argv, SESSION_KEYS, "BENCH", cwd)
+    cs, fw, calls = await launch(folder, argv, _KEYS[kind], "BENCH", cwd)
     heap = Heap()
+    skipped = (0, 0)
+    own_web = web is None and kind == "profiles"
+    web = Web() if own_web else web
 
     async def probe():
         heap.peak = max(heap.peak, await heap_alloc(fw))
 
     try:
-        await calls.wait("BootNotification", timeout=10)
-        await calls.wait_status(1, "Available", timeout=10)
-        heap.idle = await heap_alloc(fw)
-        await fw.console("plug 1")
-        await fw.console("swipe BENCH")
-        await calls.wait("StartTransaction", timeout=10)
-        await probe()
-        for _ in range(samples):
-            await calls.wait("MeterValues", timeout=10)
-            await probe()
-        await fw.console("swipe BENCH")
-        await calls.wait("StopTransaction", timeout=10)
-        await probe()
+        await calls.wait("BootNotification", timeout=15)
+        await calls.wait_status(1, "Available", timeout=15)
+        heap.idle = heap.peak = await heap_alloc(fw)
+        if kind == "session":
+            await _session_steps(cs, fw, calls, probe)
+        elif kind == "core":
+            skipped = await _core_tour(cs, fw, calls, probe)
+        else:
+            await _profiles_tour(cs, fw, calls, probe, web)
         await fw.console("quit")
-        ok = await fw.finish() == 0 and not cs.violations
-    except (TimeoutError, asyncio.TimeoutError, RuntimeError):
-        ok = False
+        code = await fw.finish()
+        if code != 0:
+            heap.failure = "exit code %s" % code
+        elif cs.violations:
+            heap.failure = "protocol violations: %s" % list(cs.violations)[:3]
+    except (TimeoutError, asyncio.TimeoutError, RuntimeError, OSError, LookupError) as e:
+        heap.failure = "%s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+    except Exception as e:  # a CALLERROR or a schema violation in the Central System's eyes
+        heap.failure = "%s: %s" % (type(e).__name__, e)
     finally:
         await fw.finish(0)
         await cs.stop()
-    if not ok and not quiet:
-        print("\n".join(fw.lines[-5:]))
-    return heap if ok else None
+        if own_web:
+            web.shutdown()
+            web.server_close()
+    lines = fw.lines[:skipped[0]] + fw.lines[skipped[1]:]
+    heap.failure = heap.failure or strict_failure(lines)
+    heap.allocs = failed_allocs(lines)
+    if heap.failure and not quiet:
+        print("\n".join(fw.lines[-8:]))
+    return heap
 
 
-async def smallest_heap(cwd, lo=16, hi=512, script=("main.py",)):
-    """Binary search (in KB) for the smallest heap that completes a session twice in a row
-    -> (KB, Heap of a session at that size), or (None, None)."""
-    if await session(cwd, hi, script=script) is None:
-        return None, None
-    while hi - lo > 2:
+async def session(cwd, heap_kb, quiet=True, folder=None, argv=None, script=("main.py",)):
+    """The full session (boot, status, plug, swipe, start, 10 MeterValues, stop) -> Heap, or
+    None when it failed (strictly: see workload())."""
+    heap = await workload("session", cwd, heap_kb, argv, quiet, folder, script=script)
+    return None if heap.failure else heap
+
+
+class Edge:
+    """smallest_heap()'s result: `kb` the smallest heap (KB) at which the workload passed,
+    `heap` that run's Heap; `fails` (KB, size of the first allocation that failed) of every
+    run that failed with a MemoryError, `fail_kb` the largest heap that did not pass."""
+
+    def __init__(self):
+        self.kb = self.heap = None
+        self.fail_kb = None
+        self.fails = []
+
+    def failed(self, kb, run):
+        if run.allocs:
+            self.fails.append((kb, run.allocs[0]))
+        if self.fail_kb is None or kb > self.fail_kb:
+            self.fail_kb = kb
+
+    def largest_alloc(self, window=8):
+        """The largest allocation that failed in a run at most `window` KB below the result:
+        near the edge the heap holds what the workload needs, so what fails there is a
+        block it needs whole (at far smaller heaps any allocation fails)."""
+        near = [n for kb, n in self.fails if self.kb is None or kb >= self.kb - window]
+        return max(near) if near else None
+
+
+async def smallest_heap(kind, cwd, argv=None, lo=16, hi=512, step=2, web=None,
+                        script=("main.py",)):
+    """Bisect (KB) for the smallest heap at which workload `kind` passes strictly, once at
+    each probe and again at the result -> Edge (kb None: it failed at `hi`)."""
+    edge = Edge()
+    first = await workload(kind, cwd, hi, argv, web=web, script=script)
+    if first.failure:
+        edge.failed(hi, first)
+        return edge
+    best = first
+    while hi - lo > step:
         mid = (lo + hi) // 2
-        if (await session(cwd, mid, script=script) is not None
-                and await session(cwd, mid, script=script) is not None):
-            hi = mid
-        else:
+        run = await workload(kind, cwd, mid, argv, web=web, script=script)
+        if run.failure:
             lo = mid
-    return hi, await session(cwd, hi, script=script)
+            edge.failed(mid, run)
+        else:
+            hi, best = mid, run
+    # The edge is noisy (where long-lived objects land decides the fragmentation): the result
+    # must pass twice in a row, else the next step up is tried, up to 10 steps.
+    for _ in range(10):
+        if best is None:
+            best = await workload(kind, cwd, hi, argv, web=web, script=script)
+        if not best.failure:
+            again = await workload(kind, cwd, hi, argv, web=web, script=script)
+            if not again.failure:
+                edge.kb, edge.heap = hi, best
+                return edge
+            best = again
+        edge.failed(hi, best)
+        best, hi = None, hi + step
+    return edge
+
+
+UNIX32 = os.path.join(ROOT, "build", "unix32", "micropython32")
+
+
+def unix32():
+    """The 32-bit frozen build (`make unix32`, brought up to date) -> (path, None) or
+    (None, why)."""
+    r = subprocess.run(["make", "-s", "unix32"], cwd=ROOT, capture_output=True, text=True)
+    if r.returncode != 0 or not os.access(UNIX32, os.X_OK):
+        return None, (r.stderr.strip() or r.stdout.strip() or "no binary").splitlines()[-1]
+    return UNIX32, None
+
+
+def frozen_folder(dest):
+    """A folder with main.py only, for the frozen binary: firmware/ or hal/ there would
+    shadow the frozen packages."""
+    os.makedirs(dest, exist_ok=True)
+    shutil.copyfile(os.path.join(ROOT, "main.py"), os.path.join(dest, "main.py"))
+    return dest
 
 
 async def rtt(argv, n):
@@ -391,37 +658,66 @@ async def growth(n):
     return heaps
 
 
+def _kb(b):
+    return "%.1f" % (b / 1024)
+
+
+async def print_ram(romfs=False):
+    """The smallest heap of each workload on each build, strictly, side by side."""
+    mpy_dir = build_mpy(os.path.join(ROOT, "build", "bench-mpy"))
+    mp32, why = unix32()
+    builds = [("64-bit .mpy", [micropython_path()], mpy_dir, (128, 320))]
+    if mp32:
+        builds += [("32-bit .mpy", [mp32], mpy_dir, (64, 224)),
+                   ("32-bit frozen", [mp32],
+                    frozen_folder(os.path.join(ROOT, "build", "bench-frozen")), (24, 96))]
+    else:
+        print("RAM: no 32-bit build (%s): 64-bit only" % why)
+    print("RAM, strict (a MemoryError or a restarted task anywhere fails a run): smallest "
+          "-X heapsize; live heap after gc.collect() idle / peak / working set (peak - idle); "
+          "the largest allocation that failed in a run at most 8 KB below that heap")
+    print("  %-9s %s" % ("workload", " | ".join("%-44s" % b[0] for b in builds)))
+    web = Web()
+    try:
+        for kind in WORKLOADS:
+            cells = []
+            for label, argv, cwd, (lo, hi) in builds:
+                e = await smallest_heap(kind, cwd, argv, lo=lo, hi=hi, web=web)
+                if e.kb is None:
+                    cells.append("fails at %d KB" % e.fail_kb)
+                    continue
+                h, big = e.heap, e.largest_alloc()
+                cells.append("%d KB; %s / %s / %s KB; %s" % (
+                    e.kb, _kb(h.idle), _kb(h.peak), _kb(h.working_set),
+                    "%d B" % big if big else "-"))
+            print("  %-9s %s" % (kind, " | ".join("%-44s" % c for c in cells)))
+    finally:
+        web.shutdown()
+        web.server_close()
+    if romfs:
+        folder, image = build_romfs(os.path.join(ROOT, "build", "bench-romfs"))
+        e = await smallest_heap("session", folder, lo=128, hi=512,
+                                script=("rom_run.py", ROM_IMAGE))
+        if e.kb:
+            print("  session from a ROMFS image (%.1f KB, in that heap on the unix port): %d KB;"
+                  " besides the image idle %s KB, peak %s KB" % (
+                      image / 1024, e.kb, _kb(e.heap.idle - image), _kb(e.heap.peak - image)))
+
+
 async def main(args):
     if args.growth:
         before, after = await growth(args.growth)
         print("heap after GC: %d B after the first transaction, %d B after %d transactions "
               "(%+d B)" % (before, after, args.growth, after - before))
         return
+    if args.ram:
+        await print_ram(args.romfs)
+        return
     await print_wear([micropython_path()])
     if args.flash:
         return
     n = 200 if args.quick else 2000
-    print("RAM: full session on the MicroPython unix port (64-bit)")
-    rom_dir, image = build_romfs(os.path.join(ROOT, "build", "bench-romfs"))
-    mpy_dir = build_mpy(os.path.join(ROOT, "build", "bench-mpy"))
-    runs = (("source .py", ROOT, ("main.py",), 0),
-            (".mpy bundle", mpy_dir, ("main.py",), 0),
-            ("ROMFS image", rom_dir, ("rom_run.py", ROM_IMAGE), image))
-    for label, cwd, script, image in runs:
-        kb, heap = await smallest_heap(cwd, script=script)
-        if kb is None:
-            print("  %-12s session failed even with 512 KB" % label)
-        elif heap is None:
-            print("  %-12s smallest heapsize %d KB (the repeat run at that size failed)"
-                  % (label, kb))
-        else:
-            print("  %-12s smallest heapsize %d KB; live heap idle %.1f KB, peak %.1f KB, "
-                  "transaction working set %.1f KB"
-                  % (label, kb, heap.idle / 1024, heap.peak / 1024, heap.working_set / 1024))
-        if image and heap is not None:
-            print("  %-12s the image (%.1f KB) is in that heap here; on a board it stays in "
-                  "flash: besides it, idle %.1f KB, peak %.1f KB"
-                  % ("", image / 1024, (heap.idle - image) / 1024, (heap.peak - image) / 1024))
+    await print_ram(args.romfs)
     print("latency: %d GetConfiguration (all keys) from the CSMS, sequential" % n)
     for label, argv in (("micropython", [micropython_path()]), ("cpython", [sys.executable])):
         total, p50, p95, worst = await rtt(argv, n)
@@ -438,6 +734,10 @@ if __name__ == "__main__":
     ap.add_argument("--quick", action="store_true", help="200 calls instead of 2000")
     ap.add_argument("--flash", action="store_true",
                     help="only: flash writes per transaction, per sample and under floods")
+    ap.add_argument("--ram", action="store_true",
+                    help="only: the smallest heap of each workload on each build")
+    ap.add_argument("--romfs", action="store_true",
+                    help="also: the session from a ROMFS image of the bundle")
     ap.add_argument("--growth", type=int, metavar="N",
                     help="only: heap before/after N transactions (e.g. 1000)")
     asyncio.run(main(ap.parse_args()))

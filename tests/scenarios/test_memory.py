@@ -1,13 +1,52 @@
-"""RAM budget guard: a full charging session (boot, status, plug, swipe, start, 10 meter values,
-stop) completes on the MicroPython unix port from the .mpy bundle inside HEAP_BUDGET_KB.
+"""RAM budget guards.
 
-The unix port is 64-bit: objects take up to twice what they take on the 32-bit ESP32. The
-figure is a regression guard at today's measured need plus margin (`make bench` prints the
-smallest heap that works); the ESP32 target without PSRAM is lower still, see README.
+The budget: on the 32-bit unix port with firmware/ and hal/ frozen in (tests/mp32.py, the
+host's stand-in for an ESP32 without PSRAM and its 64 KB heap area), the full session, the
+tour of every Core request and the tour of the other feature profiles (tools.bench
+workloads) each complete inside FROZEN_BUDGET_KB, strictly: a MemoryError or a restarted core
+task anywhere in the charger's output fails the run (the firmware survives both).
+
+Regression guards on the 64-bit MicroPython unix port (objects up to twice their ESP32 size):
+a full session (boot, status, plug, swipe, start, 10 meter values, stop) from the .mpy bundle
+inside HEAP_BUDGET_KB, and from a ROMFS image. `make bench` prints the smallest heaps.
 """
 import asyncio
 
+import pytest
+
+from tests.mp32 import binary, needs_mp32, run_folder
 from tools import bench, bundle
+
+# An ESP32 without PSRAM starts MicroPython with a 64 KB heap area: the target for each
+# workload (measured smallest: session 53 KB, Core tour 55 KB, other profiles 58 KB, README
+# Benchmarks). The profiles tour needs 72 KB since the security-profile modules joined the
+# idle heap (35.6 -> 39.3 KB): at 64 KB a 513-byte block of the diagnostics upload is not
+# found. Not yet back at 64 KB.
+FROZEN_BUDGET_KB = {"session": 64, "core": 64, "profiles": 72}
+
+
+@needs_mp32
+@pytest.mark.parametrize("kind", bench.WORKLOADS)
+def test_each_workload_fits_its_budget_on_the_32bit_frozen_build_strictly(kind, tmp_path):
+    mp32 = binary()
+    kb = FROZEN_BUDGET_KB[kind]
+    heap = asyncio.run(bench.workload(kind, run_folder(tmp_path / "cwd"), kb, argv=[mp32],
+                                      quiet=False, folder=str(tmp_path / "run")))
+    assert heap.failure is None, "%s at %d KB: %s (failed allocations: %s)" % (
+        kind, kb, heap.failure, heap.allocs)
+    assert 0 < heap.idle <= heap.peak < kb * 1024
+
+
+def test_strictness_a_memory_error_or_a_restarted_task_fails_a_run():
+    ok = ["11:34:42 I boot: BootNotification Accepted (interval 60 s)"]
+    assert bench.strict_failure(ok) is None
+    for line in ("11:34:41 W update: download 1 of 1 failed: memory allocation failed, "
+                 "allocating 1008 bytes",
+                 "MemoryError: memory allocation failed, allocating 2970 bytes",
+                 "11:00:00 E cp: a core task ended; restarting"):
+        assert bench.strict_failure(ok + [line]) == line
+    assert bench.failed_allocs(["x allocating 1008 bytes", "MemoryError: allocating 2970 bytes"]
+                               ) == [1008, 2970]
 
 HEAP_BUDGET_KB = 224
 

@@ -901,3 +901,51 @@ def test_micropython_gives_the_same_codes():
     assert len(got) == len(cases) > 150
     for case, g, e in zip(cases, got, expected):
         assert g == e, case
+
+
+# ---- a frame in pieces (ocppj.pieces): the same text, never one big string -----------------
+
+_PIECES_CASES = [
+    [2, "id-1", "Heartbeat", {}],
+    [3, "id-2", {"configurationKey": [{"key": "K%d" % i, "readonly": i % 2 == 0,
+                                       "value": "v" * i} for i in range(40)],
+                 "unknownKey": ["X", "Y"]}],
+    [2, "id-3", "StopTransaction",
+     {"transactionId": 7, "meterStop": 1200, "timestamp": "2026-01-01T00:00:00Z",
+      "transactionData": [{"timestamp": "2026-01-01T00:00:%02dZ" % i,
+                           "sampledValue": [{"value": str(i * 10.5), "unit": "Wh"},
+                                            {"value": "230.1", "measurand": "Voltage"}]}
+                          for i in range(10)]}],
+    [3, "id-4", {"status": "Accepted", "data": "é\"\\\n", "n": None, "f": 1.5, "l": []}],
+    [], {}, "text", 5,
+]
+
+_PIECES_MP = """
+import json
+from firmware import ocppj
+for case in json.loads(%r):
+    parts = list(ocppj.pieces(case))
+    assert "".join(parts) == ocppj._dumps(case), case
+    assert "".join(ocppj.pieces(case, False)) == json.dumps(case), case
+    print(max(len(p) for p in parts))
+"""
+
+
+def test_pieces_give_the_same_text_as_one_dumps_in_small_parts():
+    import json
+    from firmware import ocppj
+    longest = []
+    for case in _PIECES_CASES:
+        parts = list(ocppj.pieces(case))
+        assert "".join(parts) == ocppj._dumps(case)
+        assert "".join(ocppj.pieces(case, False)) == json.dumps(case)
+        longest.append(max(len(p) for p in parts))
+    whole = len(ocppj._dumps(_PIECES_CASES[1]))
+    assert whole > 2000 and longest[1] < 200, (whole, longest[1])
+    assert len(ocppj._dumps(_PIECES_CASES[2])) > 1000 and longest[2] < 200
+    from tests.mp import run_mp
+    proc = run_mp(_PIECES_MP % json.dumps(_PIECES_CASES))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # (CPython escapes "é" as \u00e9, MicroPython writes it as is: lengths may differ there)
+    mp_longest = [int(n) for n in proc.stdout.split()]
+    assert len(mp_longest) == len(longest) and mp_longest[1:3] == longest[1:3]

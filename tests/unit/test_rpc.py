@@ -22,7 +22,8 @@ class FakeWs:
     async def send(self, text):
         if self.failure:
             raise self.failure
-        self.sent.append(json.loads(text))
+        # A str or its pieces (ocppj.pieces), as ws.Connection.send takes.
+        self.sent.append(json.loads(text if isinstance(text, str) else "".join(text)))
 
     async def recv(self):
         text = await self.inbox.get()

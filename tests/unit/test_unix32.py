@@ -78,3 +78,19 @@ def test_deploy_to_a_board_without_a_frozen_image_still_copies_the_modules(tmp_p
     p = deploy.deploy(deploy.Folder(str(board)), str(tmp_path / "bundle"), out=lambda s: None)
     assert any(rel.startswith("firmware/") for rel in p["copy"])
     assert (board / "firmware").is_dir()
+
+
+def test_without_the_source_or_the_32bit_toolchain_the_tests_skip_saying_why(monkeypatch,
+                                                                             tmp_path):
+    from tests import mp32
+    monkeypatch.delenv("MPY_DIR", raising=False)
+    monkeypatch.setattr(mp32, "TARBALLS", [])
+    monkeypatch.setattr(mp32, "ROOT", str(tmp_path))  # no build/micropython unpacked either
+    assert "../shared/micropython/*.tar.gz not found" in mp32.missing()
+    path, why = mp32.build()
+    assert path is None and "no MicroPython source" in why
+    monkeypatch.setenv("MPY_DIR", str(tmp_path))
+    assert "has no ports/unix" in mp32.missing()
+    (tmp_path / "ports" / "unix").mkdir(parents=True)
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    assert "gcc-multilib" in mp32.missing()

@@ -336,7 +336,8 @@ async def run_micropython(*args):
     return out.decode("utf-8", "replace")
 
 
-EXPECTED_MP = ["CONNECTED", "ECHO héllo", "ECHO_LEN 300", "AFTER_PING pong-ok", "IDLE_OK True",
+EXPECTED_MP = ["CONNECTED", "ECHO héllo", "ECHO_LEN 300", "ECHO_PIECES 1500",
+               "AFTER_PING pong-ok", "IDLE_OK True",
                "RECEIVER_CLOSED 1000", "CLOSED True", "SERVER_CLOSED 4001 bye now True"]
 
 

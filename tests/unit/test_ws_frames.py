@@ -367,7 +367,69 @@ def test_concurrent_sends_do_not_interleave():
         return conn._w.frames()
 
     frames = run(main())
-    assert sorted(f[2] for f in frames) == sorted(("m%d" % i * 300).encode() for i in range(5))
+    assert sorted(messages(frames)) == sorted(("m%d" % i * 300).encode() for i in range(5))
+
+
+def messages(frames):
+    """Reassemble (fin, opcode, payload) frames into messages, checking the RFC 6455 5.4
+    order: a TEXT frame, CONTINUATION frames, the last one with FIN."""
+    out, parts = [], None
+    for fin, op, payload in frames:
+        if parts is None:
+            assert op == 0x1, "a message must begin with a TEXT frame"
+            parts = [payload]
+        else:
+            assert op == 0x0, "a new message began inside a fragmented one"
+            parts.append(payload)
+        if fin:
+            out.append(b"".join(parts))
+            parts = None
+    assert parts is None, "the last message was not finished"
+    return out
+
+
+def test_a_long_message_goes_in_bounded_fragments_filled_from_its_pieces():
+    conn = ws.Connection(FakeReader(b""), FakeWriter())
+    pieces = ["[2,", '"id",', '"Big",', '{"k":"' + "é" * 700 + '"}', "]"]
+    run(conn.send(iter(pieces)))
+    frames = conn._w.frames()
+    assert len(frames) > 1 and all(len(f[2]) <= ws._CHUNK for f in frames)
+    assert messages(frames) == ["".join(pieces).encode("utf-8")]
+    # A short message is one frame, whether given whole or in pieces.
+    conn = ws.Connection(FakeReader(b""), FakeWriter())
+    run(conn.send("[3,\"a\",{}]"))
+    run(conn.send(iter(["[3,", "\"b\",", "{}]"])))
+    assert conn._w.frames() == [(True, 0x1, b'[3,"a",{}]'), (True, 0x1, b'[3,"b",{}]')]
+
+
+def test_concurrent_long_sends_do_not_interleave_their_fragments():
+    class SlowWriter(FakeWriter):
+        async def drain(self):
+            await asyncio.sleep(0)
+
+    conn = ws.Connection(FakeReader(b""), SlowWriter())
+    texts = [("m%d" % i) * 700 for i in range(4)]
+
+    async def main():
+        await asyncio.gather(conn.send(texts[0]), conn.send(iter([texts[1]])),
+                             conn.send(texts[2]), conn.ping(b"p"), conn.send(iter([texts[3]])))
+        return conn._w.frames()
+
+    frames = run(main())
+    data = [f for f in frames if f[1] != 0x9]
+    assert sorted(messages(data)) == sorted(t.encode() for t in texts)
+
+
+def test_a_piece_that_fails_after_fragments_went_out_ends_the_link():
+    conn = ws.Connection(FakeReader(b""), FakeWriter())
+
+    def pieces():
+        yield "x" * (ws._CHUNK + 10)
+        raise TypeError("not JSON serializable")
+
+    with pytest.raises(ws.WsClosed):
+        run(conn.send(pieces()))
+    assert conn.closed and "message not completed" in conn.dead
 
 
 # ---- URLs and handshake checks -----------------------------------------------------

@@ -27,6 +27,8 @@ async def client(url, ca_file):
     print("ECHO", await conn.recv())
     await conn.send("y" * 300)  # 16-bit length form both ways
     print("ECHO_LEN", len(await conn.recv()))
+    await conn.send(iter(["y" * 1000, "\u00e9" * 500]))  # 2000 bytes: a fragmented message
+    print("ECHO_PIECES", len(await conn.recv()))
     await conn.send("ping-me")  # the server pings and only answers once our pong arrived
     print("AFTER_PING", await conn.recv())
     print("IDLE_OK", conn.idle_ms() < 1000)
