@@ -61,8 +61,9 @@ def _args(argv):
     ap.add_argument("--interpreter", default="python", choices=["python", "micropython"],
                     help="run the chargers on CPython (default) or in MicroPython unix-port "
                          "processes (--procs of them; no link cuts, reboots or --check)")
-    ap.add_argument("--mp-heap", default="64M", metavar="SIZE",
-                    help="heap of each MicroPython process (64M; fixed at its start)")
+    ap.add_argument("--mp-heap", metavar="SIZE",
+                    help="heap of each MicroPython process, fixed at its start (default: "
+                         "2 MiB + 48 KiB per charger: ~18 KiB live each, room to collect)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.count < 1 or args.procs < 1 or args.first < 0:
