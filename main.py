@@ -65,14 +65,23 @@ def data_dir(config_path):
     """config.json's data_dir (default "data"), relative to the config file's folder."""
     data = "data"
     try:
-        with open(config_path) as f:
-            value = json.load(f).get("data_dir")
+        with open(config_path, "rb") as f:
+            text = f.read()
+        value = _strict(text).get("data_dir")
         if isinstance(value, str) and value:
             data = value
     except (OSError, ValueError, AttributeError):
-        pass  # the application reports a broken config
+        pass  # the application reports a broken config and falls back to "data" as well
     i = config_path.rfind("/")
     return data if data.startswith("/") or i < 0 else config_path[:i + 1] + data
+
+
+def _strict(text):
+    """json.loads after the strict check: the factory's (or frozen) firmware.store, as
+    vendorsig in trusted(). A lenient parse would read `{"a": 1 2}` as {"a": 1} on
+    MicroPython, and the loader would then follow a file the application refuses."""
+    from firmware import store
+    return store.loads(text)
 
 
 def _is_dir(path):
@@ -100,9 +109,12 @@ def select(config_path):
     apps = data_dir(config_path) + "/app"
     path = apps + "/active.json"
     try:
-        with open(path) as f:
-            active = json.load(f)
-    except (OSError, ValueError):
+        with open(path, "rb") as f:
+            active = _strict(f.read())
+    except OSError:
+        active = None
+    except ValueError as e:
+        print("loader: %s: %s; running the factory application" % (path, e))
         active = None
     seen = {}
 

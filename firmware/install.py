@@ -10,7 +10,6 @@ signature verified (firmware/vendorsig.py).
 """
 import binascii
 import hashlib
-import json
 import os
 
 from firmware import store
@@ -233,11 +232,12 @@ async def open_bundle(tar_path, mpath, spath, roots, kind, load_mpy=MICROPYTHON,
     if why:
         raise SignatureError(why)
     try:
-        # Parsed from the file: MicroPython reads it as it goes, no copy of the text in RAM.
-        with open(mpath) as f:
-            manifest = json.load(f)
-    except ValueError:
-        raise InstallError("manifest.json is not valid JSON")
+        # The text is read whole (at most _MAX_MANIFEST bytes, a few KB in practice) for the
+        # strict check: MicroPython's lenient json would take `{"a": 1 2}` as {"a": 1}.
+        with open(mpath, "rb") as f:
+            manifest = store.loads(f.read())
+    except ValueError as e:
+        raise InstallError("manifest.json is not valid JSON: %s" % e)
     version = check_manifest(manifest, load_mpy, kind)
     return version, manifest["files"]
 

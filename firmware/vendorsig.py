@@ -19,9 +19,9 @@ it again before the application is imported).
 """
 import binascii
 import hashlib
-import json
 import os
 
+from firmware import store
 from firmware.compat import const
 
 KEYS_FILE = "vendor_keys.json"
@@ -30,6 +30,7 @@ SIGNATURE = "manifest.sig"
 KEY_TAG = b"vendor key "   # what a chain link signs, followed by the new key's point
 ALG = "ES256"
 
+_MAX_MANIFEST = const(32768)  # as install.py's
 _MAX_SIG_FILE = const(4096)  # manifest.sig: a signature and a few endorsed keys
 _MAX_CHAIN = const(4)        # rotations a bundle may carry
 _MAX_KEYS = const(8)
@@ -59,8 +60,8 @@ def load_keys(path):
     """The trusted vendor keys from `path` -> list of (x, y); [] when there is no usable
     file (then no update verifies: a charger without a vendor key takes none)."""
     try:
-        with open(path) as f:
-            doc = json.load(f)
+        with open(path, "rb") as f:
+            doc = store.loads(f.read())  # strict: a lenient parse could drop a key
         keys = doc["keys"][:_MAX_KEYS]
         return [parse_key(k) for k in keys]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -83,7 +84,7 @@ def parse_signature(text):
     """manifest.sig's text -> its dict; ValueError when malformed."""
     if len(text) > _MAX_SIG_FILE:
         raise ValueError("manifest.sig is over %d bytes" % _MAX_SIG_FILE)
-    doc = json.loads(text)
+    doc = store.loads(text)
     if not isinstance(doc, dict) or doc.get("alg") != ALG or not isinstance(doc.get("sig"), str):
         raise ValueError("manifest.sig is not an %s signature" % ALG)
     chain = doc.get("chain") or []
@@ -142,6 +143,8 @@ def check_slot(folder, roots):
     and sha256, and no other file there (a module written by anything else would run)."""
     try:
         n, digest = _hash_file(folder + "/" + MANIFEST)
+        if n > _MAX_MANIFEST:  # read whole for the strict JSON check below
+            raise ValueError("manifest.json is over %d bytes" % _MAX_MANIFEST)
         if os.stat(folder + "/" + SIGNATURE)[6] > _MAX_SIG_FILE:
             raise ValueError("manifest.sig is over %d bytes" % _MAX_SIG_FILE)
         with open(folder + "/" + SIGNATURE) as f:
@@ -152,8 +155,8 @@ def check_slot(folder, roots):
     if why:
         return why
     try:
-        with open(folder + "/" + MANIFEST) as f:
-            files = json.load(f)["files"]
+        with open(folder + "/" + MANIFEST, "rb") as f:
+            files = store.loads(f.read())["files"]
         present = []
         _walk(folder, "", present)
     except (OSError, ValueError, KeyError, TypeError) as e:

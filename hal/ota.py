@@ -44,8 +44,9 @@ def partition_class(cfg):
 
 
 def _read(root):
-    with open(root + "/otadata.json") as f:
-        return json.load(f)
+    from firmware import store  # strict on every interpreter (firmware/jsonlint.py)
+    with open(root + "/otadata.json", "rb") as f:
+        return store.loads(f.read())
 
 
 def _write(root, data):

@@ -74,6 +74,14 @@ def run(op, args):
         return loader.data_dir(args[0])
     if op == "select":
         return loader.select(args[0])
+    if op == "keys":
+        return len(vendorsig.load_keys(args[0]))
+    if op == "otadata":
+        from hal import ota
+        try:
+            return ota._read(args[0])
+        except ValueError as e:
+            return "ValueError: %s" % e
 
 for op, args in json.loads(sys.stdin.read()):
     try:
@@ -462,7 +470,7 @@ def test_install_refuses_bundles_without_a_usable_manifest(run, source_bundle, t
                for k, v in cases.items()])
     assert got == [
         ["error", "the bundle has no manifest.json"],
-        ["error", "manifest.json is not valid JSON"],
+        ["error", "manifest.json is not valid JSON: line 1: expected a key in double quotes"],
         ["error", "firmware/app.py is in the bundle but not in the manifest"],  # a second copy
         ["ok", "2"],                                              # order does not matter
     ]
@@ -538,6 +546,74 @@ def test_loader_data_dir_follows_the_config(run, tmp_path):
               + [["data_dir", ["config.json"]]])
     assert [r[1] for r in got] == [str(tmp_path / "state"), "/abs/state", str(tmp_path / "data"),
                                    str(tmp_path / "data"), "data"]
+
+
+# Strict JSON (firmware/jsonlint.py) for every JSON file the loader and the installer read:
+# MicroPython's json takes `{"a": 1 2}` as {"a": 1}; on both interpreters these are refused.
+LENIENT_ONLY = b' 2}'  # appended to a JSON object whose closing brace was cut off
+
+
+def lenient(doc):
+    """JSON text of `doc` that only a lenient parser reads (as `doc`)."""
+    return json.dumps(doc).encode()[:-1] + LENIENT_ONLY
+
+
+def test_strict_json_in_manifests_signatures_keys_and_otadata(run, tmp_path, keys):
+    app = b"def main(path):\n    return 'quit'\n"
+    manifest = lenient({"kind": "mpy", "version": "2",
+                        "files": {"firmware/app.py": {"size": len(app), "sha256": sha(app)}}})
+    tar = write(tmp_path, "m.tar", signed_members(manifest) + member("firmware/app.py", app)
+                + END)
+    sig = lenient({"alg": "ES256", "sig": signing.ecdsa_b64(signing.key(), manifest)})
+    good_manifest = json.dumps({"kind": "mpy", "version": "2", "files": {
+        "firmware/app.py": {"size": len(app), "sha256": sha(app)}}}).encode()
+    sig_tar = write(tmp_path, "s.tar", member("manifest.json", good_manifest)
+                    + member("manifest.sig", sig) + member("firmware/app.py", app) + END)
+    key_file = tmp_path / "k" / "vendor_keys.json"
+    key_file.parent.mkdir()
+    key_file.write_bytes(lenient(json.load(open(keys))))
+    # A slot whose signed manifest is lenient-only: refused by the loader's check too.
+    slot = tmp_path / "slot"
+    (slot / "firmware").mkdir(parents=True)
+    (slot / "firmware" / "app.py").write_bytes(app)
+    (slot / "manifest.json").write_bytes(manifest)
+    signing.sign(slot)
+    ota = tmp_path / "ota"
+    ota.mkdir()
+    (ota / "otadata.json").write_bytes(lenient({"boot": 0, "states": ["valid", "new"]}))
+    got = run([["install", [tar, str(tmp_path / "a"), True, keys]],
+               ["install", [sig_tar, str(tmp_path / "b"), True, keys]],
+               ["keys", [keys]], ["keys", [str(key_file)]],
+               ["slot", [str(slot), keys]],
+               ["otadata", [str(ota)]]])
+    bad = "line 1: expected ',' or '}' after a value"
+    assert got == [
+        ["error", "manifest.json is not valid JSON: " + bad],
+        ["error", bad],                  # manifest.sig: a SignatureError, nothing installed
+        ["ok", 1], ["ok", 0],            # the lenient-only key file trusts no key
+        ["ok", "unreadable slot: " + bad],
+        ["ok", "ValueError: " + bad],
+    ]
+    assert not (tmp_path / "a" / "firmware").exists()
+    assert not (tmp_path / "b" / "firmware").exists()
+
+
+def test_loader_reads_active_json_and_the_config_strictly(run, tmp_path):
+    """A lenient-only active.json naming slot "a" starts the factory application (and is
+    left as it is); a lenient-only config's data_dir is not followed (the application
+    refuses that config too and falls back to "data")."""
+    config = tmp_path / "config.json"
+    config.write_bytes(lenient({"data_dir": "state"}))
+    (tmp_path / "good.json").write_text(json.dumps({"data_dir": "state"}))
+    slot_app(tmp_path, "a", "")
+    active = tmp_path / "data" / "app" / "active.json"
+    text = lenient({"slot": "a", "previous": "factory", "version": "2", "tries": 0,
+                    "confirmed": True, "report": None})
+    active.write_bytes(text)
+    got = run([["data_dir", [str(config)]], ["data_dir", [str(tmp_path / "good.json")]],
+               ["select", [str(config)]]])
+    assert [r[1] for r in got] == [str(tmp_path / "data"), str(tmp_path / "state"), None]
+    assert active.read_bytes() == text
 
 
 def slot_app(root, slot, body, k=None):

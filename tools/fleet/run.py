@@ -88,6 +88,7 @@ class Charger:
         self._t_sent = 0.0     # when our CALL in flight went out
         self._t_reply = 0.0    # when the answer to it was read
         self._reply_kind = 0
+        self._sent_id = None   # the id of the last CALL of ours timed
         self._tasks = []
 
     # -- the firmware ------------------------------------------------------------------------
@@ -123,9 +124,11 @@ class Charger:
             self.tx_in += at_boot
             stats.txn("queued_at_boot", at_boot)
 
-        def sent(text):
+        def sent(text):  # a str, or the pieces of one (ocppj.pieces)
             stats.frames_out += 1
-            if text[1] == "2":
+            pending = rpc._pending  # set by Rpc.call just before it sends its CALL
+            if pending is not None and pending[0] != self._sent_id:
+                self._sent_id = pending[0]
                 self._t_sent = time.perf_counter()
                 self._reply_kind = 0
             return send(text)
