@@ -132,16 +132,23 @@ class Store:
         return _count(self._dir)
 
     def hashes(self, kind):
-        """[(path, CertificateHashData)] of the installed certificates of `kind`."""
+        """[(path, CertificateHashData)] of the installed certificates of `kind`. The issuer
+        of a certificate that is not self-issued is looked for among all installed ones (by
+        name); when it is not installed its issuerKeyHash is x509.KEY_UNKNOWN ("")."""
         from firmware import x509
         items = self._read(kind)
         certs = [x509.Cert(der) for _p, der in items]
+        pool = None  # (DER, Cert) of every installed certificate, read when first needed
         out = []
         for (path, der), c in zip(items, certs):
-            issuer = der if c.issuer == c.subject else None
-            if issuer is None:  # an installed intermediate: its issuer may be installed too
-                for (_q, o_der), o in zip(items, certs):
-                    if o.subject == c.issuer:
+            issuer = None
+            if not c.self_issued():
+                if pool is None:
+                    other = MFR_ROOT if kind == CSMS_ROOT else CSMS_ROOT
+                    pool = [(d, x) for (_q, d), x in zip(items, certs)]
+                    pool += [(d, x509.Cert(d)) for _q, d in self._read(other)]
+                for o_der, o in pool:
+                    if o is not c and o.subject == c.issuer:
                         issuer = o_der
                         break
             out.append((path, x509.hash_data(der, issuer)))
@@ -196,20 +203,12 @@ def InstallCertificate(cp, req):
     return {"status": status}
 
 
-def _same(a, b):
-    """CertificateHashData equality: hex case and a serial's leading zeros do not matter."""
-    for f in ("issuerNameHash", "issuerKeyHash"):
-        if a[f].lower() != b[f].lower():
-            return False
-    return (a["hashAlgorithm"] == b["hashAlgorithm"]
-            and a["serialNumber"].lower().lstrip("0") == b["serialNumber"].lower().lstrip("0"))
-
-
 def DeleteCertificate(cp, req):
     want = req["certificateHashData"]
+    from firmware.x509 import matches
     st = cp.feature("certificates")
     for kind in (CSMS_ROOT, MFR_ROOT):
-        found = [p for p, h in st.hashes(kind) if _same(h, want)]
+        found = [p for p, h in st.hashes(kind) if matches(h, want)]
         if not found:
             continue
         # The whitepaper's DeleteCertificateStatus has no Rejected: a refusal is Failed.

@@ -90,6 +90,21 @@ async def open_connection(host, port, ssl_ctx=None, server_hostname=None):
     return await asyncio.open_connection(host, port, ssl=ssl_ctx, server_hostname=server_hostname)
 
 
+async def read_into(reader, buf):
+    """Up to len(buf) bytes from an open_connection stream into `buf` (a bytearray or a view
+    of one) -> how many; 0 once the peer has closed. MicroPython reads straight into the
+    buffer (no new bytes object per read); its TLS stream may have nothing yet after a wake
+    (None), then it waits again. CPython's StreamReader has no readinto: a copy."""
+    if MICROPYTHON:
+        while True:
+            n = await reader.readinto(buf)
+            if n is not None:
+                return n
+    data = await reader.read(len(buf))
+    buf[:len(data)] = data
+    return len(data)
+
+
 async def close_connection(writer):
     """Close a stream of open_connection; never raises, never waits more than a second."""
     try:

@@ -104,8 +104,8 @@ class Diagnostics(Job):
         self.status("Uploading")
         tmp = self._tmp
         ok = False
+        from firmware import transfer  # loaded for the upload only
         try:
-            from firmware import transfer  # loaded for the upload only
             n = self._write(tmp, since, until)
             opts = transfer.settings(cp)  # trust, and https only at SecurityProfile >= 2
 
@@ -115,6 +115,7 @@ class Diagnostics(Job):
                 cp.log.info("diag", "uploaded %s: %d lines, %d bytes" % (name, n, size))
             ok = await self.attempts(req, "upload", attempt)
         finally:
+            transfer.release()
             try:
                 os.remove(tmp)
             except OSError:

@@ -131,6 +131,7 @@ class LogUpload(Job):
             cp.log.warn(self.tag, "GetLog location: %s"
                         % ("no URL" if "://" not in location else "cannot upload to " + scheme))
             self.status("BadMessage" if "://" not in location else "NotSupportedOperation")
+            transfer.release()
             return
         self.status("Uploading")
         tmp = self._tmp
@@ -152,6 +153,7 @@ class LogUpload(Job):
             elif why and why[-1].startswith(_DENIED):
                 result = "PermissionDenied"
         finally:
+            transfer.release()
             try:
                 os.remove(tmp)
             except OSError:

@@ -12,6 +12,7 @@ from firmware.net import NetError, Url
 
 _MAX_TRAILERS = const(40)
 _MAX_REDIRECTS = const(3)
+_CHUNK = const(512)  # a body read, as net.Channel's: small blocks find room in a full heap
 
 _HEX = "0123456789abcdefABCDEF"
 _USER_AGENT = "ocpp-chargepoint"
@@ -54,18 +55,20 @@ def _http_error(status, reason):
     return NetError("HTTP {} {}".format(status, reason).rstrip())
 
 
-async def _copy(channel, sink, n):
-    """Exactly n bytes from channel into sink."""
+async def _copy(channel, sink, n, buf):
+    """Exactly n bytes from channel into sink, read into `buf` (a memoryview of a bytearray):
+    no new block per read, which a full heap may not have (a 2 MB image is 4000 reads)."""
     left = n
+    size = len(buf)
     while left:
-        data = await channel.read(left)
-        if not data:
+        k = await channel.readinto(buf if left >= size else buf[:left])
+        if not k:
             raise NetError("connection closed after {} of {} bytes".format(n - left, n))
-        sink.write(data)
-        left -= len(data)
+        sink.write(buf if k == size else buf[:k])
+        left -= k
 
 
-async def _read_chunked(channel, sink):
+async def _read_chunked(channel, sink, buf):
     # RFC 9112 7.1: hex size[;ext] CRLF data CRLF ... 0 CRLF [trailers] CRLF
     while True:
         size = (await channel.readline()).split(";")[0].strip()
@@ -75,7 +78,7 @@ async def _read_chunked(channel, sink):
         if not size:
             break
         sink.expect(sink.n + size)
-        await _copy(channel, sink, size)
+        await _copy(channel, sink, size, buf)
         if await channel.readline():
             raise NetError("chunk not followed by CRLF")
     for _ in range(_MAX_TRAILERS):
@@ -87,21 +90,22 @@ async def _read_chunked(channel, sink):
 async def _read_body(channel, headers, sink):
     coding = headers.get("transfer-encoding", "").lower()
     length = headers.get("content-length")
+    buf = memoryview(bytearray(_CHUNK))  # every read of the body goes into this one buffer
     if coding:
         if coding != "chunked":
             raise NetError("unsupported Transfer-Encoding: " + coding[:40])
-        await _read_chunked(channel, sink)
+        await _read_chunked(channel, sink, buf)
     elif length is not None:
         if not length.isdigit():
             raise NetError("bad Content-Length: " + length[:40])
         sink.expect(int(length))
-        await _copy(channel, sink, int(length))
+        await _copy(channel, sink, int(length), buf)
     else:  # delimited by the server closing the connection
         while True:
-            data = await channel.read()
-            if not data:
+            k = await channel.readinto(buf)
+            if not k:
                 return
-            sink.write(data)
+            sink.write(buf if k == _CHUNK else buf[:k])
 
 
 async def get(url, sink, ca_file, verify, timeout_ms):

@@ -213,6 +213,16 @@ class Channel:
             return data
         return await self._io(self._r.read(n), "read")
 
+    async def readinto(self, buf):
+        """Up to len(buf) bytes (at most 1 KB) into `buf`, a bytearray or a view of one ->
+        how many; 0 once the peer has closed. A download reads into one buffer this way."""
+        if self._buf:
+            n = min(len(buf), len(self._buf))
+            buf[:n] = self._buf[:n]
+            self._buf = self._buf[n:]
+            return n
+        return await self._io(compat.read_into(self._r, buf), "read")
+
     async def readline(self):
         """The next line as text without its line ending; NetError at EOF or when it is
         over 1 KB."""

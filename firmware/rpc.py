@@ -17,7 +17,16 @@ NotConnected and marks the connection (`conn.dead`), which the link supervisor t
 Strings from the Central System (action names, error texts) are cut to _MAX_ECHO characters
 before they are logged or echoed back; unmatched replies are logged at the 1st, 2nd, 4th,
 8th... only, so a flood of them costs a few log lines.
+
+Replays: OCPP-J requires every CALL of a sender to have a uniqueId of its own. The ids of the
+Central System's last _RECENT CALLs are kept (as CRC-32s: _RECENT small ints, across
+reconnects, in RAM); a CALL reusing one is not executed but answered with a CALLERROR
+SecurityError and recorded as the security event AttemptedReplayAttacks. This also covers a
+Central System that resends a CALL whose answer the link lost: it gets the error instead of
+the request being executed twice (a RemoteStart, a Reset).
 """
+import binascii
+
 from firmware import ocppj
 from firmware.compat import asyncio, const, ticks_ms, urandom
 from firmware.ws import WsError
@@ -25,6 +34,7 @@ from firmware.ws import WsError
 _MAX_LOGGED = const(300)
 _MAX_ECHO = const(40)     # characters of a CSMS string (action, error code) echoed or logged
 _MAX_TEXT = const(120)    # characters of a CALLERROR description we send or log
+_RECENT = const(8)        # the Central System's CALL ids remembered against replays
 
 
 class CallFailed(Exception):
@@ -64,6 +74,8 @@ class Rpc:
         self.sent_ms = ticks_ms()  # ... and when the last one went
         self._unmatched = 0  # replies to no call of ours (logged at powers of two)
         self.on_event = None  # on_event(type, info): a security event (InvalidMessages)
+        self._recent = [-1] * _RECENT  # CRC-32 (30 bits: small ints) of recent CALL ids
+        self._recent_at = 0
 
     @property
     def connected(self):
@@ -200,9 +212,25 @@ class Rpc:
         except NotConnected:
             pass
 
+    def _replayed(self, msg_id):
+        """Whether msg_id is the id of one of the last _RECENT CALLs (else it is noted)."""
+        crc = binascii.crc32(msg_id.encode()) & 0x3FFFFFFF
+        if crc in self._recent:
+            return True
+        self._recent[self._recent_at] = crc
+        self._recent_at = (self._recent_at + 1) % _RECENT
+        return False
+
     async def _on_call(self, msg_id, action, payload):
         if self.silent:
             self._log.info("rpc", "%s ignored: boot was rejected" % _cut(action))
+            return
+        if self._replayed(msg_id):
+            if self.on_event is not None:
+                self.on_event("AttemptedReplayAttacks", "%s reuses the uniqueId %s"
+                              % (_cut(action), _cut(msg_id)))
+            await self._error(msg_id, "SecurityError", "uniqueId %s was used by an earlier "
+                              "CALL: not executed again" % _cut(msg_id))
             return
         handler = self._resolve(action)
         if handler is None:

@@ -201,7 +201,7 @@ async def _open(cfg, keys, log, cp, profile, key, extra):
                                 wait_ms=timeout_ms, connect_timeout_ms=timeout_ms,
                                 handshake_timeout_ms=timeout_ms, **opts, **extra)
     except ws.WsError as e:
-        kind = event_for(str(e))
+        kind = event_for(str(e), bool(opts.get("cert_file")))
         if kind:
             _event(cp, kind, str(e))
         raise
@@ -215,16 +215,46 @@ def shown(url):
     return scheme + sep + netloc.rpartition("@")[2] + slash + path
 
 
-def event_for(why):
-    """The security event a failed connect's text stands for, or None."""
-    low = why.lower()
+# What a failed TLS handshake says, on CPython (OpenSSL reason codes) and on MicroPython
+# (mbedtls error names, and their codes for builds without mbedtls_strerror). Upper case.
+_TLS_VERSION = ("TLSV1_ALERT_PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL", "WRONG_SSL_VERSION",
+                "VERSION_TOO_LOW", "BAD_PROTOCOL_VERSION", "BAD_HS_PROTOCOL_VERSION",
+                "(-28288,")  # -0x6E80, mbedtls 2 and 3
+_TLS_CIPHER = ("NO_SHARED_CIPHER", "NO_CIPHERS_AVAILABLE", "WRONG_CIPHER_RETURNED",
+               "SSLV3_ALERT_HANDSHAKE_FAILURE", "NO_USABLE_CIPHERSUITE", "NO_CIPHER_CHOSEN",
+               "MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE", "(-28160,")  # -0x6E00
+# mbedtls gives every fatal alert of the server the same error (-0x7780), whichever it is.
+_TLS_ALERT = ("MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE", "(-30592,")
+# The websocket upgrade answer (firmware/wsopen.py) did not prove the server is the OCPP
+# Central System we asked for: no valid Sec-WebSocket-Accept, or no ocpp1.6.
+_WS_NOT_CSMS = ("BAD SEC-WEBSOCKET-ACCEPT", "DID NOT AGREE TO SUBPROTOCOL")
+
+
+def event_for(why, client_cert=False):
+    """The security event a failed connect's text stands for, or None. client_cert: we
+    offered a client certificate (profile 3).
+
+    A handshake_failure alert (OpenSSL SSLV3_ALERT_HANDSHAKE_FAILURE, and mbedtls's unnamed
+    fatal alert) is what a server sends when no cipher suite is shared, and also what a
+    TLS 1.2 server sends when it requires a client certificate: with one offered it is read
+    as our certificate refused (FailedToAuthenticateAtCentralSystem), without one as
+    InvalidTLSCipherSuite; the TLS error text goes with the event either way."""
+    up = why.upper()
+    if any(w in up for w in _TLS_VERSION):
+        return "InvalidTLSVersion"
+    alert = any(w in up for w in _TLS_ALERT)
     # The server refused us: Basic auth (HTTP), or our certificate (a TLS alert).
-    if "http 401" in low or "http 403" in low or ("alert" in low and "certificate" in low):
+    if ("HTTP 401" in up or "HTTP 403" in up or ("ALERT" in up and "CERTIFICATE" in up)
+            or (client_cert and (alert or "SSLV3_ALERT_HANDSHAKE_FAILURE" in up))):
         return "FailedToAuthenticateAtCentralSystem"
+    if alert or any(w in up for w in _TLS_CIPHER):
+        return "InvalidTLSCipherSuite"
     # CPython: "[SSL: CERTIFICATE_VERIFY_FAILED] ..."; mbedtls: "The certificate is not
     # correctly signed by the trusted CA", "... validity has expired"...
-    if "certificate" in low:
+    if "CERTIFICATE" in up:
         return "InvalidCentralSystemCertificate"
+    if any(w in up for w in _WS_NOT_CSMS):
+        return "CentralSystemFailedToAuthenticate"
     return None
 
 

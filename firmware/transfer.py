@@ -12,8 +12,9 @@ on its first URL (a charger that never sees an FTP URL never loads the FTP clien
 import binascii
 import hashlib
 import os
+import sys
 
-from firmware.compat import const
+from firmware.compat import const, first_bytes, unload
 from firmware.net import NetError, Url, quote
 
 _CHUNK = const(512)   # small blocks find room in a fragmented heap
@@ -99,18 +100,24 @@ class Source:
             self.name = src.rpartition("/")[2]
         self.n = 0
         self._hash = hashlib.sha256()
+        # A file is read into this one buffer: no new block per chunk (an upload of the log
+        # ring is a few dozen of them, late in a long-running, fragmented heap).
+        self._buf = bytearray(_CHUNK) if self._f is not None else None
 
     def read(self):
-        """The next chunk of at most 1 KB; b"" once size bytes were read."""
+        """The next chunk of at most 512 bytes; b"" once size bytes were read. A file's
+        chunk is valid until the next call (written out before it)."""
         want = min(_CHUNK, self.size - self.n)
         if want <= 0:
             return b""
         if self._f is None:
             chunk = bytes(self._data[self.n:self.n + want])
         else:
-            chunk = self._f.read(want)
-            if not chunk:
+            buf = self._buf
+            k = self._f.readinto(buf if want == _CHUNK else memoryview(buf)[:want])
+            if not k:
                 raise NetError("source shrank to {} bytes while sending".format(self.n))
+            chunk = first_bytes(buf, k)
         self.n += len(chunk)
         self._hash.update(chunk)
         return chunk
@@ -122,6 +129,17 @@ class Source:
         if self._f is not None:
             self._f.close()
             self._f = None
+
+
+def release():
+    """Unload the transfer code (this module, the HTTP and FTP clients, and the network layer
+    unless a websocket handshake is using it) once a transfer is over: a charger transfers
+    files rarely, and the 3-4 KB they take are what a firmware installation or the next
+    upload needs. A transfer still running keeps the modules it holds."""
+    for name in ("firmware.httpc", "firmware.ftp", "firmware.transfer"):
+        unload(name)
+    if "firmware.wsopen" not in sys.modules:
+        unload("firmware.net")
 
 
 def in_folder(location, name):

@@ -264,8 +264,11 @@ class Updater(Job):
         from firmware import transfer
         limit = _MAX_IMAGE_TAR if kind() == "image" else _MAX_BUNDLE
         # The Central System's trust settings, and https only at SecurityProfile >= 2.
-        n, digest = await transfer.download(url, self._tar, max_bytes=limit,
-                                            **transfer.settings(self.cp))
+        try:
+            n, digest = await transfer.download(url, self._tar, max_bytes=limit,
+                                                **transfer.settings(self.cp))
+        finally:
+            transfer.release()  # the installation needs the room
         self.cp.log.info("update", "downloaded %d bytes, sha256 %s" % (n, digest))
         return binascii.unhexlify(digest)
 

@@ -288,17 +288,42 @@ def _usable(cert, now):
 def hash_data(cert_der, issuer_der=None):
     """The OCPP CertificateHashDataType of a certificate: SHA-256 of the issuer's DER Name and
     of the issuer's public key bits (as OCSP's CertID), the serial number in hex without
-    leading zeros. issuer_der None: the certificate is self-signed (a root), its own issuer."""
+    leading zeros. issuer_der None: the issuer is not known; for a self-issued certificate
+    (a root) that is the certificate itself, for any other the issuer's key is unknown and
+    issuerKeyHash is "" (KEY_UNKNOWN): a hash of the certificate's own key would name a key
+    that never signed it. Issuer name and serial still identify the certificate (RFC 5280
+    4.1.2.2), which is what matches() then relies on."""
     from binascii import hexlify
     from hashlib import sha256
     cert = Cert(cert_der)
-    issuer = Cert(issuer_der) if issuer_der is not None else cert
+    if issuer_der is not None:
+        issuer = Cert(issuer_der)
+    else:
+        issuer = cert if cert.self_issued() else None
     return {
         "hashAlgorithm": "SHA256",
         "issuerNameHash": hexlify(sha256(cert.issuer).digest()).decode(),
-        "issuerKeyHash": hexlify(sha256(issuer.key_bits).digest()).decode(),
+        "issuerKeyHash": (KEY_UNKNOWN if issuer is None
+                          else hexlify(sha256(issuer.key_bits).digest()).decode()),
         "serialNumber": "%x" % cert.serial,
     }
+
+
+KEY_UNKNOWN = ""
+
+
+def matches(ours, theirs):
+    """Whether CertificateHashData `theirs` (a Central System's) names the certificate whose
+    hash data is `ours` (hash_data()'s): hex case and a serial's leading zeros do not matter;
+    an issuerKeyHash we could not compute (KEY_UNKNOWN) is not compared."""
+    if ours["hashAlgorithm"] != theirs["hashAlgorithm"]:
+        return False
+    fields = ("issuerNameHash",) if ours["issuerKeyHash"] == KEY_UNKNOWN else (
+        "issuerNameHash", "issuerKeyHash")
+    for f in fields:
+        if ours[f].lower() != theirs[f].lower():
+            return False
+    return ours["serialNumber"].lower().lstrip("0") == theirs["serialNumber"].lower().lstrip("0")
 
 
 def pem_blocks(text, label):

@@ -252,3 +252,135 @@ def test_extended_trigger_message_every_requested_message(csms, charger):
     assert "BEGIN CERTIFICATE REQUEST" in csms.wait_for("SignCertificate", timeout=60)["csr"]
     assert ext_trigger(csms, "MeterValues", 0) == "Rejected"
     assert ext_trigger(csms, "StatusNotification", 7) == "Rejected"
+
+
+# ---- TLS handshake failures and replays --------------------------------------------------
+
+class TlsGate:
+    """A front for a TLS Central System: while `refuse` is an ssl context, each connection
+    gets a TLS handshake with it from a blocking Python ssl server (which, unlike an asyncio
+    one, sends its alert: protocol_version, handshake_failure) and is closed; while `refuse`
+    is None the bytes are relayed to the Central System, TLS end to end."""
+
+    def __init__(self, target_port):
+        import socket
+        self.target = ("127.0.0.1", target_port)
+        self.refuse = None
+        self.refused = []  # the server side's error for each refused handshake
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(8)
+        self._sock.settimeout(0.2)
+        self.port = self._sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        import socket
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except socket.timeout:
+                continue
+            conn.settimeout(10)
+            ctx = self.refuse
+            if ctx is None:
+                threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
+                continue
+            try:
+                ctx.wrap_socket(conn, server_side=True).close()
+                self.refused.append("handshake completed")
+            except (OSError, ValueError) as e:
+                self.refused.append(str(e))
+            conn.close()
+
+    def _relay(self, conn):
+        import select
+        import socket
+        up = socket.create_connection(self.target, timeout=10)
+        try:
+            while not self._stop.is_set():
+                ready, _, _ = select.select([conn, up], [], [], 0.2)
+                for a in ready:
+                    data = a.recv(65536)
+                    if not data:
+                        return
+                    (up if a is conn else conn).sendall(data)
+        except OSError:
+            pass
+        finally:
+            up.close()
+            conn.close()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(5)
+        self._sock.close()
+
+
+KEY = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize("event", ["InvalidTLSVersion", "InvalidTLSCipherSuite"])
+def test_tls_version_or_cipher_suite_refused_is_a_security_event(charger, tmp_path, event):
+    """A Central System that offers only TLS 1.0/1.1, or only a cipher suite the charger
+    does not take (CAMELLIA, RSA key exchange): the handshake fails, the event is recorded
+    (critical: kept on flash) and delivered once the server speaks TLS 1.2+ with usual
+    suites."""
+    import ssl
+    from tests.harness import CsmsThread
+    from tests.scenarios import pki
+    root = pki.Authority("Test CSMS Root")
+    ca = tmp_path / "root.pem"
+    ca.write_text(root.pem)
+    cert, key = root.server(tmp_path)
+    narrow = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    narrow.load_cert_chain(cert, key)
+    narrow.set_ciphers("ALL:@SECLEVEL=0")
+    if event == "InvalidTLSVersion":
+        narrow.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+        narrow.maximum_version = ssl.TLSVersion.TLSv1_1
+    else:
+        narrow.maximum_version = ssl.TLSVersion.TLSv1_2
+        narrow.set_ciphers("CAMELLIA128-SHA:@SECLEVEL=0")
+    tls = CsmsThread(ssl=tools.csms.tls_context(cert, key), password=KEY).start()
+    gate = TlsGate(tls.port)
+    gate.refuse = narrow
+    try:
+        cp = charger(ocpp={"SecurityProfile": 2},
+                     csms_config=dict(url="wss://127.0.0.1:%d/ocpp" % gate.port,
+                                      ca_file=str(ca), password=KEY, reconnect_min=0.2,
+                                      reconnect_max=1.0))
+        cp.wait_log("security event %s: " % event, timeout=20)
+        # The server refused the client's versions (UNSUPPORTED_PROTOCOL) or the client the
+        # server's (its alert: TLSV1_ALERT_PROTOCOL_VERSION); no cipher suite in common.
+        reason = "PROTOCOL" if event == "InvalidTLSVersion" else "NO_SHARED_CIPHER"
+        assert any(reason in r for r in gate.refused), gate.refused
+        assert not tls.sessions
+        gate.refuse = None
+        got = tls.wait_for(SEC, {"type": event}, timeout=30)
+        assert "connect" in got["techInfo"]
+        time.sleep(1)
+        assert {t for t in events(tls) if t.startswith("InvalidTLS")} == {event}
+        assert tls.violations == []
+    finally:
+        gate.stop()
+        tls.stop()
+
+
+def test_a_replayed_call_is_refused_and_reported(csms, charger):
+    """A CALL reusing the uniqueId of a recent one is not executed: CALLERROR SecurityError
+    and AttemptedReplayAttacks."""
+    charger()
+    booted(csms)
+    wait_event(csms, "StartupOfTheDevice")
+    frame = '[2,"rp-1","GetConfiguration",{"key":["HeartbeatInterval"]}]'
+    csms.send_raw(frame)
+    csms.wait_raw(lambda f: isinstance(f.parsed, list) and f.parsed[:2] == [3, "rp-1"])
+    csms.send_raw(frame)
+    err = csms.wait_raw(lambda f: isinstance(f.parsed, list) and f.parsed[:2] == [4, "rp-1"])
+    assert err.parsed[2] == "SecurityError"
+    got = wait_event(csms, "AttemptedReplayAttacks")
+    assert got["techInfo"] == "GetConfiguration reuses the uniqueId rp-1"
+    csms.violations[:] = [v for v in csms.violations if "rp-1" not in v]

@@ -255,6 +255,26 @@ def test_damaged_certificates_raise_only_value_error(v):
 def test_hash_data_as_ocsp_certid(v):
     assert x509.hash_data(_one(v, "leaf"), _one(v, "inter")) == v["hash_leaf"]
     assert x509.hash_data(_one(v, "root")) == v["hash_root"]
+    assert x509.hash_data(_one(v, "inter"), _one(v, "root")) == v["hash_inter"]
+
+
+def test_hash_data_without_the_issuer_leaves_the_key_hash_unknown(v):
+    """An intermediate installed as a trust anchor without its issuer: the issuer's key is
+    unknown, so its hash is "" (not a hash of the intermediate's own key), and a Central
+    System's hash data (computed with the issuer) still names it by issuer name + serial."""
+    ours = x509.hash_data(_one(v, "inter"))
+    theirs = v["hash_inter"]
+    assert ours["issuerKeyHash"] == x509.KEY_UNKNOWN == ""
+    assert dict(ours, issuerKeyHash=theirs["issuerKeyHash"]) == theirs
+    assert x509.matches(ours, theirs)
+    upper = dict((k, t.upper()) for k, t in theirs.items())
+    upper["hashAlgorithm"] = "SHA256"
+    assert x509.matches(ours, dict(upper, serialNumber="00" + upper["serialNumber"]))
+    assert not x509.matches(ours, dict(theirs, serialNumber=theirs["serialNumber"] + "1"))
+    assert not x509.matches(ours, dict(theirs, issuerNameHash="00" * 32))
+    known = x509.hash_data(_one(v, "inter"), _one(v, "root"))
+    assert x509.matches(known, theirs)
+    assert not x509.matches(known, dict(theirs, issuerKeyHash="00" * 32))
 
 
 def test_pem_round_trip(v):

@@ -150,6 +150,7 @@ def make(folder):
             serialization.NoEncryption()).decode(),
         "hash_leaf": _hash_data(leaf, inter),
         "hash_root": _hash_data(root, root),
+        "hash_inter": _hash_data(inter, root),
     }
     path = os.path.join(str(folder), "vectors.json")
     with open(path, "w") as f:

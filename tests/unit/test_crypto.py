@@ -191,3 +191,30 @@ def test_tls_client_certificate_from_a_micropython_key_on_both_interpreters(mp_k
         assert proc.returncode == 0 and "hello CP-0042" in proc.stdout, \
             (interpreter, proc.stdout + proc.stderr, seen)
     assert seen == ["CP-0042", "CP-0042"]
+
+
+def test_store_hash_data_uses_an_installed_issuer_else_leaves_the_key_unknown(folder,
+                                                                              tmp_path):
+    """certificates.Store.hashes(): an intermediate installed as a Central System root gets
+    its issuer's key hash when the issuer is installed (here as a manufacturer root), and
+    "" (unknown) when it is not; DeleteCertificate matches it either way."""
+    from firmware import certificates, x509 as fx509
+    v = crypto_checks.load(str(folder))
+    inter, root = (fx509.pem_to_ders(v[n])[0] for n in ("inter", "root"))
+
+    class Log:
+        def warn(self, *a):
+            raise AssertionError(a)
+
+    class CP:
+        cfg = {"_data": str(tmp_path)}
+        log = Log()
+    st = certificates.Store(CP())
+    certificates._add(str(tmp_path), certificates.CSMS_ROOT, inter)
+    [(_p, alone)] = st.hashes(certificates.CSMS_ROOT)
+    assert alone["issuerKeyHash"] == ""
+    assert fx509.matches(alone, v["hash_inter"])
+    certificates._add(str(tmp_path), certificates.MFR_ROOT, root)
+    [(_p, known)] = st.hashes(certificates.CSMS_ROOT)
+    assert known == v["hash_inter"]
+    assert st.hashes(certificates.MFR_ROOT)[0][1] == v["hash_root"]

@@ -223,3 +223,60 @@ def test_a_flood_of_unmatched_replies_costs_a_few_warnings():
     assert lines[0] == ("warn", "unmatched reply nobody-0 ignored (1 so far)")
     assert lines[-1] == ("warn", "unmatched reply nobody-4095 ignored (4096 so far)")
     assert ws.sent == []
+
+
+def _replay_frames():
+    ids = ["cs-%d" % i for i in range(9)]
+    return ([json.dumps([2, "cs-0", "Reset", {"type": "Soft"}])] * 2       # a replay
+            + [json.dumps([2, i, "Reset", {"type": "Soft"}]) for i in ids[1:]]
+            + [json.dumps([2, "cs-0", "Reset", {"type": "Soft"}])])       # 8 CALLs later
+
+
+def test_a_call_reusing_a_recent_unique_id_is_refused_as_a_replay():
+    """The second CALL with id cs-0 is not executed: CALLERROR SecurityError and the event
+    AttemptedReplayAttacks. Only the last 8 ids are kept: cs-0 after 8 others runs again."""
+    ran, events = [], []
+    rpc, ws = Rpc(Log(), 30000, {"Reset": lambda req: ran.append(req) or {
+        "status": "Accepted"}}.get), FakeWs()
+    rpc.on_event = lambda kind, info: events.append((kind, info))
+    rpc.attach(ws)
+    _handle_all(rpc, _replay_frames())
+    assert len(ran) == 10
+    assert ws.sent[0] == [3, "cs-0", {"status": "Accepted"}]
+    kind, msg_id, code, description, _ = ws.sent[1]
+    assert (kind, msg_id, code) == (4, "cs-0", "SecurityError")
+    assert "used by an earlier CALL" in description
+    assert [m[0] for m in ws.sent[2:]] == [3] * 9
+    assert events == [("AttemptedReplayAttacks", "Reset reuses the uniqueId cs-0")]
+
+
+def test_replays_are_refused_on_micropython_too():
+    from tests.mp import run_mp
+    code = """
+import json
+from firmware.compat import asyncio
+from firmware.rpc import Rpc
+class Log:
+    level = 1
+    def __getattr__(self, name):
+        return lambda *a: None
+class Ws:
+    def __init__(self):
+        self.sent = []
+    async def send(self, text):
+        self.sent.append(json.loads(text if isinstance(text, str) else "".join(text)))
+ran, events = [], []
+rpc = Rpc(Log(), 30000, {"Reset": lambda req: ran.append(1) or {"status": "Accepted"}}.get)
+rpc.on_event = lambda kind, info: events.append(kind)
+ws = Ws()
+rpc.attach(ws)
+async def main():
+    for text in json.loads(%r):
+        await rpc.handle(text)
+asyncio.run(main())
+print(len(ran), [m[0] for m in ws.sent], ws.sent[1][2], events)
+""" % json.dumps(_replay_frames())
+    proc = run_mp(code)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.split("\n")[0] == (
+        "10 [3, 4, 3, 3, 3, 3, 3, 3, 3, 3, 3] SecurityError ['AttemptedReplayAttacks']")
