@@ -20,6 +20,9 @@ def cp(tmp_path, monkeypatch):
     # for a replacement every 10 ms instead of every second.
     monkeypatch.setattr(job, "_MIN_INTERVAL_S", 0)
     monkeypatch.setattr(job, "_STEP_S", 0.01)
+    # transfer.release() unloads the transfer module after each attempt; the next attempt would
+    # import a fresh copy without the fakes these tests put on it.
+    monkeypatch.setattr(transfer, "release", lambda: None)
     return ChargePoint(str(tmp_path))
 
 
