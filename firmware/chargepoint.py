@@ -86,6 +86,7 @@ class ChargePoint:
         self.accepted = False      # BootNotification Accepted in this power cycle
         self.boot_status = None    # the last BootNotification answer (console `status`)
         self.ticks = 0             # hardware ticks done (the console waits on them)
+        self.tampered = False      # the enclosure's tamper switch reads open
         self.reported0 = None      # connector 0 status the CSMS has
         self.queued0 = None
         self._wake = asyncio.Event()   # the sender: something to send
@@ -311,6 +312,14 @@ class ChargePoint:
         for c in self.connectors:
             self.sessions.tick(c)
         self._update_statuses()
+        opened = self.board.tamper.opened()
+        if opened != self.tampered:  # each opening is one event, not one per tick
+            self.tampered = opened
+            if opened:
+                self.log.warn("hw", "enclosure opened (tamper switch)")
+                self.security_event("TamperDetectionActivated")
+            else:
+                self.log.info("hw", "enclosure closed")
 
     async def _ticker_on_events(self):
         """The tick of a board that is not polled: when poked (an input changed, a request

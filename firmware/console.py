@@ -4,8 +4,9 @@ from firmware.compat import MICROPYTHON, asyncio, collect, mem_alloc, mem_free, 
 # Every command, as `help` prints it; the README's console table lists the same ones
 # (tests/unit/test_console.py compares them).
 COMMANDS = ("plug N", "unplug N", "pilot N A-F", "swipe TAG", "power N W", "fault N CODE",
-            "clear N", "lockfail N", "ap on|off", "data VENDOR [MESSAGE [DATA]]", "csr", "status",
-            "flash", "mem", "seclog clear", "help", "quit")
+            "clear N", "lockfail N", "ap on|off", "tamper open|close",
+            "data VENDOR [MESSAGE [DATA]]", "csr", "status", "flash", "mem", "seclog clear",
+            "help", "quit")
 HELP = "commands: " + " | ".join(COMMANDS)
 # ChargePointErrorCode values a fault may take (NoError is `clear N`).
 ERROR_CODES = ("ConnectorLockFailure", "EVCommunicationError", "GroundFailure",

@@ -372,7 +372,11 @@ def _check_chain(cp, text):
     # Whitepaper: valid now, and part of the Central System root certificate chain. A clock
     # not set yet cannot judge validity periods: then only the chain is checked.
     now = cp.now()
-    why = x509.check_chain(ders, roots, now if plausible(now) else None)
+    try:
+        revoked = x509.load_revoked(store.join(cp.cfg["_dir"], x509.REVOKED_FILE))
+    except ValueError as e:
+        return "revocation list unusable: %s" % e, None
+    why = x509.check_chain(ders, roots, now if plausible(now) else None, revoked=revoked)
     return why, ders
 
 

@@ -87,7 +87,8 @@ def SignedUpdateFirmware(cp, req):
     if why:
         cp.log.warn("update", "SignedUpdateFirmware: signing certificate refused: " + why)
         security_event(cp, "InvalidFirmwareSigningCertificate", why)
-        return {"status": "InvalidCertificate"}
+        # "revoked" is x509.REVOKED (the module is unloaded again by now).
+        return {"status": "RevokedCertificate" if why == "revoked" else "InvalidCertificate"}
     status = "Accepted"
     if u.busy:
         cp.log.warn("update", "SignedUpdateFirmware replaces the update waiting to download")
@@ -139,7 +140,12 @@ def signing_key(cp, pem):
         roots = manufacturer_roots(cp)
         if not roots:
             return "no ManufacturerRootCertificate is installed", None
-        why = x509.check_chain(chain, roots, cp.now(), usage=x509.CODE_SIGNING)
+        try:
+            revoked = x509.load_revoked(store.join(cp.cfg["_dir"], x509.REVOKED_FILE))
+        except ValueError as e:
+            return "revocation list unusable: %s" % e, None  # refused, not trusted blindly
+        why = x509.check_chain(chain, roots, cp.now(), usage=x509.CODE_SIGNING,
+                               revoked=revoked)
         return why, (None if why else x509.Cert(chain[0]).key)
     except (ValueError, IndexError, TypeError) as e:
         return "unreadable signing certificate: %s" % e, None

@@ -5,9 +5,11 @@
     ids = hash_data(der, issuer_der)                              # CertificateHashDataType
 
 Names are compared as DER bytes (what a CA that issues its own chain always produces), SHA-256
-is the only hash (signature.py), and there is no revocation check: a charger has no CRL or
-OCSP access of its own. check_chain's reasons are the words of the OCPP security whitepaper's
-statuses: EXPIRED, NOT_YET_VALID, UNTRUSTED, BAD_SIGNATURE, WRONG_USAGE, MALFORMED.
+is the only hash (signature.py). Revocation: a charger has no CRL or OCSP access of its own;
+check_chain takes a list of revoked certificates (issuer name hash and serial, provisioned by
+the technician in `revoked.json`, see load_revoked()) and refuses a path through any of them.
+check_chain's reasons are the words of the OCPP security whitepaper's statuses: EXPIRED,
+NOT_YET_VALID, UNTRUSTED, BAD_SIGNATURE, WRONG_USAGE, MALFORMED, REVOKED.
 """
 
 from firmware.compat import const
@@ -22,6 +24,9 @@ UNTRUSTED = "untrusted"
 BAD_SIGNATURE = "bad signature"
 WRONG_USAGE = "wrong usage"
 MALFORMED = "malformed"
+REVOKED = "revoked"
+REVOKED_FILE = "revoked.json"  # next to config.json, as vendor_keys.json
+_MAX_REVOKED = const(64)
 
 # Extended key usages (RFC 5280 4.2.1.12)
 SERVER_AUTH = "1.3.6.1.5.5.7.3.1"
@@ -224,13 +229,15 @@ def name_cn(name):
     return None
 
 
-def check_chain(chain_ders, root_ders, now, usage=None):
+def check_chain(chain_ders, root_ders, now, usage=None, revoked=None):
     """Why the chain (leaf first, then the intermediates that lead to a root) is not trusted
     at unix time `now` for the extended key usage `usage` (OID string, None: any), or None
     when it is. `root_ders` are the trust anchors. now None: the clock is unknown and validity
-    periods are not checked (the caller decides whether that is acceptable).
+    periods are not checked (the caller decides whether that is acceptable). `revoked`:
+    load_revoked()'s set; a certificate of the path in it (the anchor too) -> REVOKED.
 
-    -> None, EXPIRED, NOT_YET_VALID, UNTRUSTED, BAD_SIGNATURE, WRONG_USAGE or MALFORMED."""
+    -> None, EXPIRED, NOT_YET_VALID, UNTRUSTED, BAD_SIGNATURE, WRONG_USAGE, MALFORMED or
+    REVOKED."""
     if not chain_ders or len(chain_ders) > _MAX_CHAIN:
         return MALFORMED
     try:
@@ -248,7 +255,7 @@ def check_chain(chain_ders, root_ders, now, usage=None):
         return WRONG_USAGE
     below = 0  # intermediates between the leaf and the issuer looked for (pathLenConstraint)
     for _ in range(_MAX_CHAIN):
-        why = _usable(cur, now)
+        why = _usable(cur, now) or _revoked(cur, revoked)
         if why:
             return why
         if any(root.der == cur.der for root in roots):
@@ -260,7 +267,7 @@ def check_chain(chain_ders, root_ders, now, usage=None):
                                            and below > issuer.path_len):
             return UNTRUSTED
         if anchor:
-            return _usable(issuer, now)
+            return _usable(issuer, now) or _revoked(issuer, revoked)
         below += 1
         cur = issuer
     return UNTRUSTED
@@ -277,6 +284,48 @@ def _issuer(cert, roots, chain):
                     return c, anchor, bad_sig
                 bad_sig = True
     return None, False, bad_sig
+
+
+def _revoked(cert, revoked):
+    if not revoked:
+        return None
+    from binascii import hexlify
+    from hashlib import sha256
+    name = hexlify(sha256(cert.issuer).digest()).decode()
+    return REVOKED if (name, cert.serial) in revoked else None
+
+
+def load_revoked(path):
+    """The revoked certificates of `path` (revoked.json: {"revoked": [{"issuerNameHash":
+    "<hex SHA-256 of the issuer's DER Name>", "serialNumber": "<hex>"}, ...]}, the fields of
+    CertificateHashData; other fields are ignored) as a set of (issuerNameHash lower case,
+    serial int). No file: an empty set. A file that is there but unreadable, not strict JSON,
+    longer than 64 entries or with a malformed entry raises ValueError: a revocation list
+    that silently meant nothing would trust what it was meant to refuse."""
+    from firmware import store
+    try:
+        with open(path, "rb") as f:
+            text = f.read(16384 + 1)
+    except OSError:
+        return set()
+    if len(text) > 16384:
+        raise ValueError("%s is over 16384 bytes" % path)
+    doc = store.loads(text)
+    items = doc.get("revoked") if isinstance(doc, dict) else None
+    if not isinstance(items, list) or len(items) > _MAX_REVOKED:
+        raise ValueError("%s: \"revoked\" must be a list of at most %d certificates"
+                         % (path, _MAX_REVOKED))
+    out = set()
+    for it in items:
+        try:
+            name = it["issuerNameHash"].lower()
+            if len(name) != 64 or any(c not in "0123456789abcdef" for c in name):
+                raise ValueError
+            out.add((name, int(it["serialNumber"], 16)))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ValueError("%s: each entry needs issuerNameHash (64 hex digits) and "
+                             "serialNumber (hex)" % path)
+    return out
 
 
 def _usable(cert, now):

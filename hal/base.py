@@ -133,6 +133,12 @@ class Watchdog:
     feed = _none
 
 
+class Tamper:
+    """opened() -> True while the enclosure is open (a tamper switch). Here: never."""
+
+    opened = _false
+
+
 class Network:
     """The IP link under the websocket (WiFi on the ESP32). The link supervisor
     (firmware/link.py) calls start() to begin a join attempt (never blocking), watches up()
@@ -164,7 +170,8 @@ class Connector:
 
 
 class Board:
-    """connectors (index 0 is OCPP connectorId 1), rtc, reader, indicator, watchdog, network.
+    """connectors (index 0 is OCPP connectorId 1), rtc, reader, indicator, watchdog, network,
+    tamper.
     `polled` parts get poll() from the firmware's loop (every ~100 ms).
 
     `polled`: True (every real board) when the firmware must look at the parts every tick.
@@ -176,13 +183,14 @@ class Board:
     changed = _none
 
     def __init__(self, connectors, rtc=None, reader=None, indicator=None, watchdog=None,
-                 network=None, polled=()):
+                 network=None, polled=(), tamper=None):
         self.connectors = connectors
         self.rtc = rtc or Rtc()
         self.reader = reader or TokenReader()
         self.indicator = indicator or Indicator()
         self.watchdog = watchdog or Watchdog()
         self.network = network or Network()
+        self.tamper = tamper or Tamper()
         self._polled = tuple(polled)
 
     def poll(self):

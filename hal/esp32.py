@@ -6,7 +6,7 @@ imported inside the functions that need it, so this module imports on CPython.
 from hal import base, hwspec
 from hal.led import Led
 from hal.lock import Lock
-from hal.parts import EstimatedMeter, Rtc, Watchdog
+from hal.parts import EstimatedMeter, PinTamper, Rtc, Watchdog
 from hal.pilot import Pilot, FREQ_HZ
 from hal.relay import Relay
 from hal.rfid_token import TokenReader
@@ -231,5 +231,7 @@ def make_board(cfg, input_only, adc):
     led = base.Indicator()
     if led_pin is not None:
         led = Led(led_pin, hwspec.get(cfg, "hardware.led.active_low"))
+    tamper_pin = _inp(cfg, "hardware.tamper.pin", io, True, required=False)
     return Board(connectors, Rtc(RTC()), _make_reader(cfg, io), led, watchdog,
-                 _make_network(cfg), [led] + polled)
+                 _make_network(cfg), [led] + polled,
+                 None if tamper_pin is None else PinTamper(tamper_pin))

@@ -111,6 +111,9 @@ SPEC = (
      "GPIO of the status LED"),
     ("hardware.led.active_low", "bool", False, None,
      "status LED lights on a low output"),
+    # -- tamper switch --
+    ("hardware.tamper.pin", "pin", None, None,
+     "GPIO of the enclosure's tamper switch to GND, reads high when opened (null: none)"),
     # -- connector 2 (station.connectors 2): its own pins, wired like connector 1 --
     ("hardware.connector2.relay.pin", "pin", None, None,
      "GPIO driving connector 2's contactor relay"),
@@ -202,7 +205,7 @@ _ROLES = (
     ("rfid.rst_pin", "out", ("rfid.type", ("mfrc522", "pn532", "pn532_i2c"))),
     ("rfid.sda_pin", "out", ("rfid.type", ("pn532_i2c",))),
     ("rfid.scl_pin", "out", ("rfid.type", ("pn532_i2c",))),
-    ("led.pin", "out", None), ("maintenance_pin", "in", None),
+    ("led.pin", "out", None), ("maintenance_pin", "in", None), ("tamper.pin", "in", None),
 )
 
 

@@ -99,3 +99,14 @@ class EstimatedMeter(base.Meter):
 
     def voltage_v(self):
         return self._voltage
+
+
+class PinTamper(base.Tamper):
+    """A tamper switch between the GPIO and GND, closed while the enclosure is shut: the pin
+    (pulled up) reads 1 when the enclosure is open or the wire is cut."""
+
+    def __init__(self, pin):
+        self.pin = pin
+
+    def opened(self):
+        return self.pin.value() == 1

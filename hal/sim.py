@@ -17,7 +17,8 @@ import json
 
 from firmware import store
 from firmware.compat import const, getenv, ticks_ms, ticks_diff, unix_time
-from hal.base import Board, Connector, Lock, Meter, Network, Pilot, Relay, Rtc, TokenReader
+from hal.base import (Board, Connector, Lock, Meter, Network, Pilot, Relay, Rtc, Tamper,
+                      TokenReader)
 
 _SAVE_MS = 2000
 _ASSOC_MS = const(500)  # association + DHCP once the access point is there
@@ -173,6 +174,13 @@ class SimNetwork(Network):
         return ("192.0.2.10", -55) if self.up() else (None, None)
 
 
+class SimTamper(Tamper):
+    state = False
+
+    def opened(self):
+        return self.state
+
+
 class SimReader(TokenReader):
     def __init__(self):
         self.queue = []
@@ -204,10 +212,11 @@ class SimBoard(Board):
         st = cfg["station"]
         self._cards = SimReader()
         self._ap = SimNetwork()
+        self._lid = SimTamper()
         Board.__init__(self, [SimConnector(i + 1, st["voltage"], st["phases"],
                                            st["fixed_cable"])
                               for i in range(st["connectors"])], SimRtc(), self._cards,
-                       network=self._ap)
+                       network=self._ap, tamper=self._lid)
         self.polled = not getenv("UCHARGE_SIM_EVENTS")
         self._path = store.join(cfg["_data"], "sim.json")
         self._saved = ticks_ms()
@@ -237,6 +246,12 @@ class SimBoard(Board):
             self._cards.queue.append(words[1][:20])
             self.changed()
             return "card %s presented" % words[1]
+        if cmd == "tamper":
+            if len(words) != 2 or words[1] not in ("open", "close"):
+                return "usage: tamper open | tamper close"
+            self._lid.state = words[1] == "open"
+            self.changed()
+            return "enclosure " + ("opened" if self._lid.state else "closed")
         if cmd == "ap":
             if len(words) != 2 or words[1] not in ("on", "off"):
                 return "usage: ap on | ap off"

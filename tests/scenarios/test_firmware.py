@@ -586,6 +586,52 @@ def test_signed_update_firmware_refuses_an_untrusted_signing_certificate(
     assert active(cp) is None
 
 
+def revoked_json(*pems):
+    """revoked.json naming the certificates `pems` (issuer name hash and serial)."""
+    import hashlib
+    from cryptography import x509 as cx509
+    out = []
+    for pem in pems:
+        c = cx509.load_pem_x509_certificate(pem.encode())
+        out.append({"issuerNameHash": hashlib.sha256(c.issuer.public_bytes()).hexdigest(),
+                    "serialNumber": "%x" % c.serial_number})
+    return json.dumps({"revoked": out})
+
+
+def test_signed_update_firmware_refuses_a_revoked_signing_certificate(
+        csms, charger, interpreter, web, bundles):
+    """revoked.json next to config.json (the technician's revocation list) naming the signing
+    certificate, then its root: RevokedCertificate, nothing downloaded; a list that is not
+    strict JSON refuses every signer (InvalidCertificate) rather than trusting them all."""
+    tar = bundles(interpreter)["good"]
+    name = "/revoked-%s.tar" % os.path.basename(interpreter)
+    url = serve_http(web, name[1:], tar)
+    root_pem, signer_pem, signer = signing.manufacturer()
+    sig = signing.ecdsa_b64(signer, tar)
+    cp = charger()
+    booted(csms)
+    install_manufacturer_root(csms)
+    listed = os.path.join(os.path.dirname(cp.config_path), "revoked.json")
+    for pems in ((signer_pem,), (root_pem,)):
+        with open(listed, "w") as f:
+            f.write(revoked_json(*pems))
+        assert signed_update(csms, url, sig) == "RevokedCertificate"
+    with open(listed, "w") as f:
+        f.write(revoked_json(signer_pem)[:-1] + " 2}")  # only a lenient parser reads it
+    assert signed_update(csms, url, sig) == "InvalidCertificate"
+    events = []
+    deadline = time.monotonic() + 10
+    while len(events) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        events = [m["techInfo"] for m in csms.messages("SecurityEventNotification")
+                  if m["type"] == "InvalidFirmwareSigningCertificate"]
+    assert events[:2] == ["revoked", "revoked"]
+    assert events[2].startswith("revocation list unusable: line 1: expected ','")
+    csms.expect_none("SignedFirmwareStatusNotification", 1.5)
+    assert not [p for _, p in web.gets if p == name]
+    assert active(cp) is None
+
+
 # ---- GetDiagnostics --------------------------------------------------------------------------
 
 def diagnostics(csms, location, **kw):

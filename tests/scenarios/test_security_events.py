@@ -99,6 +99,25 @@ def test_startup_and_reset_are_reported_in_order_once(csms, charger):
     cp.wait_log("security event ResetOrReboot")
 
 
+def test_an_opened_enclosure_is_reported_once_per_opening(csms, charger):
+    cp = charger()
+    booted(csms)
+    wait_event(csms, "StartupOfTheDevice")
+    cp.console("tamper open")
+    cp.wait_log("enclosure opened (tamper switch)")
+    wait_event(csms, "TamperDetectionActivated")
+    time.sleep(1)  # many ticks with the enclosure still open: no second event
+    cp.console("tamper close")
+    cp.wait_log("enclosure closed")
+    cp.console("tamper open")
+    cp.wait_log("enclosure opened (tamper switch)")
+    csms.wait_for(SEC, lambda p: events(csms).count("TamperDetectionActivated") == 2,
+                  timeout=15)
+    time.sleep(1)
+    assert events(csms) == ["StartupOfTheDevice", "TamperDetectionActivated",
+                            "TamperDetectionActivated"]
+
+
 def test_critical_events_wait_on_flash_while_offline(csms, charger, link):
     """Made while the Central System is unreachable, across a restart: delivered after the
     link comes back, in the order they happened, each once."""

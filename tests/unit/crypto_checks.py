@@ -258,6 +258,19 @@ def test_hash_data_as_ocsp_certid(v):
     assert x509.hash_data(_one(v, "inter"), _one(v, "root")) == v["hash_inter"]
 
 
+def test_a_revoked_certificate_anywhere_on_the_path_refuses_the_chain(v):
+    chain, root = _chain(v, "leaf", "inter"), _one(v, "root")
+
+    def entry(cert):
+        h = x509.hash_data(cert)
+        return (h["issuerNameHash"], int(h["serialNumber"], 16))
+    assert x509.check_chain(chain, [root], v["now"], revoked=set()) is None
+    for cert in chain + [root]:
+        assert x509.check_chain(chain, [root], v["now"], revoked={entry(cert)}) == x509.REVOKED
+    other = (entry(chain[0])[0], entry(chain[0])[1] + 1)
+    assert x509.check_chain(chain, [root], v["now"], revoked={other}) is None
+
+
 def test_hash_data_without_the_issuer_leaves_the_key_hash_unknown(v):
     """An intermediate installed as a trust anchor without its issuer: the issuer's key is
     unknown, so its hash is "" (not a hash of the intermediate's own key), and a Central

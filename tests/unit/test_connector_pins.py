@@ -32,6 +32,9 @@ CASES = {
         _two(hardware__connector2__pilot__adc_pin=34),
         ["hardware.connector2.pilot.adc_pin = 34 - GPIO 34 is already used by"
          " hardware.lock.sense_pin"]),
+    "tamper_switch_on_the_relay_pin": (
+        _cfg(hardware__tamper__pin=26),
+        ["hardware.tamper.pin = 26 - GPIO 26 is already used by hardware.relay.pin"]),
     "connector2_pins_unused_with_one_connector": (
         _cfg(hardware__connector2__relay__pin=26), []),
     "connector2_s0_on_connector1_s0": (

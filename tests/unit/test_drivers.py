@@ -907,6 +907,17 @@ def test_make_board_maintenance_pin_disables_watchdog(monkeypatch):
     assert made["wdt"] == [] and not board.watchdog.enabled
 
 
+def test_make_board_tamper_switch_reads_open_when_high(monkeypatch):
+    board, made = _build(monkeypatch, _board_cfg())
+    assert not board.tamper.opened()                     # none fitted: never open
+    board, made = _build(monkeypatch, _board_cfg(tamper__pin=35))
+    pin = made["pins"][35]
+    pin.level = 0                                        # switch closed to GND: shut
+    assert not board.tamper.opened()
+    pin.level = 1                                        # switch open (or wire cut)
+    assert board.tamper.opened()
+
+
 def test_make_board_modbus_meter(monkeypatch):
     cfg = _board_cfg(meter__type="sdm630", meter__baudrate=2400, meter__parity="even",
                      meter__address=7, meter__de_pin=25)

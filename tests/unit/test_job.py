@@ -3,9 +3,11 @@ UpdateFirmware (firmware/updater.py) and GetDiagnostics (firmware/diagnostics.py
 fake charge point; the transfers themselves are replaced (tests/unit/test_transfer.py has them)."""
 import asyncio
 import os
+import sys
 
 import pytest
 
+import firmware
 from firmware import diagnostics, job, transfer, updater, updates
 from tests.fakes import ChargePoint
 
@@ -20,6 +22,12 @@ def cp(tmp_path, monkeypatch):
     # for a replacement every 10 ms instead of every second.
     monkeypatch.setattr(job, "_MIN_INTERVAL_S", 0)
     monkeypatch.setattr(job, "_STEP_S", 0.01)
+    # transfer.release() unloads the transfer module after a transfer, and the next import makes
+    # a fresh copy without the fakes these tests put on it (also when an earlier test in this
+    # process released it): the tests' copy is put back and kept loaded.
+    monkeypatch.setitem(sys.modules, "firmware.transfer", transfer)
+    monkeypatch.setattr(firmware, "transfer", transfer, raising=False)
+    monkeypatch.setattr(transfer, "release", lambda: None)
     return ChargePoint(str(tmp_path))
 
 

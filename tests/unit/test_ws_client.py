@@ -476,4 +476,6 @@ def test_idle_is_no_failure_but_half_a_frame_is(interpreter):
 def test_a_peer_that_stops_reading_fails_the_send(interpreter):
     lines, ms = run(_deadline_run(_deaf, interpreter))
     assert lines == ["CLOSED 1006 send not done in 500 ms True"], lines
-    assert ms < 4000, ms
+    # Filling both TCP buffers with pongs first takes a time that depends on the machine's
+    # load; the bound only proves the deadline ended the send instead of a hang.
+    assert ms < 12000, ms

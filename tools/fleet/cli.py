@@ -58,6 +58,12 @@ def _args(argv):
     ap.add_argument("--quiet", action="store_true", help="no live progress line")
     ap.add_argument("--cprofile", metavar="F",
                     help="profile the steady window with cProfile into F (one process)")
+    ap.add_argument("--interpreter", default="python", choices=["python", "micropython"],
+                    help="run the chargers on CPython (default) or in MicroPython unix-port "
+                         "processes (--procs of them; no link cuts, reboots or --check)")
+    ap.add_argument("--mp-heap", metavar="SIZE",
+                    help="heap of each MicroPython process, fixed at its start (default: "
+                         "2 MiB + 48 KiB per charger: ~18 KiB live each, room to collect)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.count < 1 or args.procs < 1 or args.first < 0:
@@ -72,6 +78,11 @@ def _args(argv):
         ap.error("--profile %s: %s" % (args.profile, e))
     if args.ramp is not None:
         args.profile_data["ramp_s"] = max(0.0, args.ramp)
+    if args.interpreter == "micropython":
+        from tools.fleet import mpfleet
+        why = mpfleet.refusal(args)
+        if why:
+            ap.error(why)
     return args
 
 
@@ -306,6 +317,9 @@ def render(s, profile_name):
                         s["chargers_per_core"], s["cpu_us_per_frame"] or 0))
     lines.append("memory: RSS %.1f MiB, %.1f KiB per charger"
                  % (s["rss_mib"], s["rss_kib_per_charger"] or 0))
+    if s.get("mp_heap_kib_per_charger"):
+        lines.append("MicroPython heap in use: %.1f KiB per charger (after a collection)"
+                     % s["mp_heap_kib_per_charger"])
     if s.get("startup_cpu_ms_per_charger"):
         lines.append("start-up: %.1f ms of CPU per charger (build, connect, boot)"
                      % s["startup_cpu_ms_per_charger"])
@@ -346,7 +360,10 @@ def main(argv=None):
     data = args.data or tempfile.mkdtemp(prefix="fleet-", dir=shm)
     progress = _Progress(args.quiet)
     try:
-        if args.procs > 1:
+        if args.interpreter == "micropython":
+            from tools.fleet import mpfleet
+            reports = asyncio.run(mpfleet.gather(mpfleet.spawn(args, data), progress))
+        elif args.procs > 1:
             procs = _spawn(args, argv, data)
             reports = asyncio.run(_gather(procs, progress))
         else:
@@ -360,6 +377,10 @@ def main(argv=None):
         return 1
     summary = combine(reports)
     summary["profile"] = args.profile
+    summary["interpreter"] = args.interpreter
+    if args.interpreter == "micropython":
+        from tools.fleet import mpfleet
+        summary["mp_heap_kib_per_charger"] = mpfleet.heap_kib_per_charger(reports)
     print(render(summary, args.profile), flush=True)
     if args.json:
         with open(args.json, "w") as f:
