@@ -17,6 +17,9 @@ from firmware.compat import asyncio, const
 
 _CHUNK = const(512)   # a read: small blocks find room in a fragmented heap
 _MAX_LINE = const(1024)  # status, header, chunk-size and FTP reply lines
+# A line's read: a read(n) takes n + 1 bytes in one block; 513-byte ones were not found on a
+# 64 KB heap when a download started (32-bit frozen build), head lines are short.
+_LINE_READ = const(128)
 _MAX_HEADERS = const(40)
 
 _HEX = "0123456789abcdefABCDEF"
@@ -233,7 +236,7 @@ class Channel:
                 break
             if len(self._buf) > _MAX_LINE:
                 raise NetError("line over {} bytes from {}".format(_MAX_LINE, self.name))
-            data = await self._io(self._r.read(1 if self.exact else _CHUNK), "read")
+            data = await self._io(self._r.read(1 if self.exact else _LINE_READ), "read")
             if not data:
                 raise NetError("connection closed by " + self.name)
             self._buf += data
