@@ -5,9 +5,12 @@ port's random source; sign(d, digest) signs with RFC 6979 deterministic nonces (
 number is needed at signing time, and a weak one cannot leak the key).
 
 Points are Jacobian (X, Y, Z) while they are worked on, so a step costs no inversion; scalars
-are recoded in width-5 NAF and both scalars of a verification share one doubling chain
-(Shamir's trick), with the odd multiples 1P..15P of each point made affine by one batched
-inversion. Pure Python is not constant-time: signing is meant for the charger's own
+are recoded in width-4 NAF and both scalars of a verification share one doubling chain
+(Shamir's trick), with the odd multiples 1P..7P of each point made affine by one batched
+inversion. The window is sized for RAM, not speed: width 5 (1P..15P) needs a few additions
+fewer, but its tables took the verify peak on the 32-bit frozen build to 10 KB; width 4 with
+compact table entries needs 5 KB (tools/bench_crypto.py; time 14 -> 16 ms median there).
+Pure Python is not constant-time: signing is meant for the charger's own
 key-generation and CSR, where timing is not observable by a peer.
 """
 
@@ -18,9 +21,9 @@ _N = const(0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551)
 _B = const(0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B)
 _GX = const(0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296)
 _GY = const(0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5)
-_W = const(5)          # NAF window: digits are odd, -15..15
-_HALF = const(16)      # 2 ** (_W - 1)
-_FULL = const(32)      # 2 ** _W
+_W = const(4)          # NAF window: digits are odd, -7..7
+_HALF = const(8)       # 2 ** (_W - 1)
+_FULL = const(16)      # 2 ** _W
 _BLOCK = const(64)     # SHA-256 block size, for HMAC
 
 
@@ -199,33 +202,36 @@ def _affine(pt):
 
 
 def _odd_multiples(pub):
-    # [1P, 3P, ..., 15P] affine: 2P made affine once, then each step adds it; the seven
-    # Jacobian results are made affine with one inversion (Montgomery's batch trick).
+    # [1P, 3P, 5P, 7P] affine: 2P made affine once, then each step adds it; the Jacobian
+    # results are made affine with one inversion (Montgomery's batch trick), in place.
     p = _P
     two = _affine(_double((pub[0], pub[1], 1)))
-    jac = [(pub[0], pub[1], 1)]
+    pts = [(pub[0], pub[1], 1)]
     for _ in range(_HALF // 2 - 1):
-        jac.append(_add_affine(jac[-1], two[0], two[1]))
+        pts.append(_add_affine(pts[-1], two[0], two[1]))
+    two = None
     prods = []
     acc = 1
-    for pt in jac:
+    for pt in pts:
         acc = acc * pt[2] % p
         prods.append(acc)
     inv = pow(acc, p - 2, p)
-    out = [None] * len(jac)
-    for i in range(len(jac) - 1, -1, -1):
+    for i in range(len(pts) - 1, -1, -1):
         zi = inv * prods[i - 1] % p if i else inv
-        inv = inv * jac[i][2] % p
+        x, y, z = pts[i]
+        inv = inv * z % p
         zi2 = zi * zi % p
-        x, y, _ = jac[i]
-        out[i] = (x * zi2 % p, y * zi2 * zi % p)
-    return out
+        # -(-v): a remainder keeps the digit room of its 512-bit dividend; the copy has just
+        # the 256 bits (MicroPython), and the table lives for the whole multiplication.
+        pts[i] = (-(-(x * zi2 % p)), -(-(y * zi2 * zi % p)))
+        prods[i] = None
+    return pts
 
 
 def _naf(k):
-    # Width-5 NAF digits of k, least significant first: each non-zero digit is odd and
-    # followed by at least four zeros, so about one addition per six doublings. Stored as
-    # digit + 16 in a bytearray: 257 bytes where a list would take 2 KB on a 64-bit port.
+    # Width-4 NAF digits of k, least significant first: each non-zero digit is odd and
+    # followed by at least three zeros, so about one addition per five doublings. Stored as
+    # digit + 8 in a bytearray: 257 bytes where a list would take 2 KB on a 64-bit port.
     out = bytearray()
     while k:
         if k & 1:

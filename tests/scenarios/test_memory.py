@@ -64,8 +64,12 @@ def test_full_session_from_the_mpy_bundle_fits_the_heap_budget(tmp_path):
     assert 0 < heap.idle <= heap.peak < HEAP_BUDGET_KB * 1024
 
 
-# Heap besides the image (137 KB measured): what a board with a ROMFS partition needs.
-ROMFS_BUDGET_KB = 152
+# Heap besides the image: what a board with a ROMFS partition needs. Reported, not budgeted
+# (64-bit port, see above); a runaway guard. Measured (tools.bench smallest_heap, strict, 3
+# searches): smallest passing -X heapsize 400 KB every time with a 201 KB image, i.e. 198 KB
+# besides it (fails at 396 KB: 1280 bytes for a log line); idle 137 / peak 140 KB besides the
+# image. The budget is that plus a margin of 18 KB.
+ROMFS_BUDGET_KB = 216
 
 
 def test_full_session_runs_from_a_romfs_image_with_bytecode_in_place(tmp_path):
