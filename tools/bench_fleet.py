@@ -93,9 +93,11 @@ def report(name, s, csms_cores, count, procs):
           % (csms_cores, lat["p50"], lat["p95"], lat["p99"], lat["max"]))
     tx = s["transactions"]
     if tx.get("started"):
-        print("  transactions: started %d, delivered stops %d, meter values %d, lost %d"
+        print("  transactions: started %d, delivered stops %d, meter values %d (thinned %d), "
+              "still queued %d, lost %d"
               % (tx["started"], tx.get("stop_delivered", 0),
-                 tx.get("meter_values_delivered", 0), tx.get("lost", 0)))
+                 tx.get("meter_values_delivered", 0), tx.get("meter_values_thinned", 0),
+                 tx.get("still_queued", 0), tx.get("lost", 0)))
     print("  limit: " + limit(s, csms_cores, count, procs))
 
 

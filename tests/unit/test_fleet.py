@@ -175,3 +175,77 @@ def test_worker_arguments_drop_what_the_parent_sets():
     argv = ["--csms", "ws://x", "--count", "10", "--procs=2", "--json", "a.json",
             "--check", "--seed", "4", "--profile", "storm", "--ramp", "3"]
     assert _strip(argv) == ["--csms", "ws://x", "--check", "--profile", "storm", "--ramp", "3"]
+
+
+# -- transaction accounting ------------------------------------------------------------------
+
+class _Rpc:
+    _pending = None
+
+    async def _send(self, text):
+        pass
+
+    async def handle(self, text):
+        pass
+
+    async def call(self, action, payload, timeout_ms=None, on_result=None):
+        raise AssertionError("not called here")
+
+
+def _instrumented(tmp_path, max_bytes):
+    from firmware.journal import Journal
+    from firmware.outbox import Outbox
+    from tests.fakes import Log
+    from tools.fleet.run import Charger, Fleet
+
+    class Link:
+        async def _connect(self):
+            pass
+
+    class Cp:
+        pass
+
+    log = Log()
+    cp = Cp()
+    cp.rpc, cp.link = _Rpc(), Link()
+    cp.outbox = Outbox(log, Journal(str(tmp_path / "j"), log, max_bytes))
+    fleet = Fleet("ws://x", 1, profile.parse("{}"))
+    ch = Charger(fleet, 0, "CP_0", {})
+    ch._instrument(cp)
+    return fleet, ch, cp.outbox
+
+
+def _lost(ch, outbox):
+    return ch.tx_in - ch.tx_out - ch.thinned - len(outbox.journal)
+
+
+def test_a_reply_taken_in_counts_as_delivered_though_the_call_never_returned(tmp_path):
+    # Under load Rpc.call's wait may time out (or its task be cancelled) after the reader
+    # took the CALLRESULT in: the firmware acked the record, so it was delivered.
+    fleet, ch, outbox = _instrumented(tmp_path, 64 * 1024)
+    outbox.put_tx("StartTransaction", "r1", {"connectorId": 1, "idTag": "T", "meterStart": 0,
+                                             "timestamp": "2026-01-01T00:00:00Z"})
+    outbox.put_tx("StopTransaction", "r1", {"meterStop": 5, "timestamp": "2026-01-01T00:01:00Z"})
+    start = outbox.next()
+    outbox.done(start, {"transactionId": 7, "idTagInfo": {"status": "Accepted"}})  # on_result
+    stop = outbox.next()
+    assert stop.action == "StopTransaction" and stop.payload["transactionId"] == 7
+    assert ch.tx_in == 2 and ch.tx_out == 1 and _lost(ch, outbox) == 0
+    outbox.done(stop, {})
+    tx = fleet.stats.tx
+    assert tx["start_delivered"] == tx["stop_delivered"] == 1 and len(outbox.journal) == 0
+    assert ch.tx_out == 2 and _lost(ch, outbox) == 0
+
+
+def test_meter_values_thinned_by_a_full_journal_are_counted_apart_not_lost(tmp_path):
+    fleet, ch, outbox = _instrumented(tmp_path, 8 * 1024)
+    outbox.put_tx("StartTransaction", "r1", {"connectorId": 1, "idTag": "T", "meterStart": 0,
+                                             "timestamp": "2026-01-01T00:00:00Z"})
+    for i in range(200):
+        outbox.put_tx("MeterValues", "r1", {"connectorId": 1, "meterValue": [
+            {"timestamp": "2026-01-01T00:00:00Z", "sampledValue": [{"value": str(i)}]}]})
+    tx = fleet.stats.tx
+    assert ch.thinned == tx["meter_values_thinned"] > 0
+    assert ch.tx_in == 1 + tx["meter_values_queued"]
+    assert len(outbox.journal) < ch.tx_in  # some MeterValues were dropped
+    assert _lost(ch, outbox) == 0

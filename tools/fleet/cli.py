@@ -297,11 +297,11 @@ def render(s, profile_name):
             lines.append("%s: %s" % (name.replace("_", " "), ", ".join(
                 "%s %d" % kv for kv in sorted(s[name].items()))))
     lines.append("transactions: started %d, stopped %d, delivered starts %d stops %d "
-                 "meter values %d/%d, queued at boot %d, still queued %d, lost %d"
+                 "meter values %d/%d (thinned %d), queued at boot %d, still queued %d, lost %d"
                  % (tx.get("started", 0), tx.get("stopped", 0), tx.get("start_delivered", 0),
                     tx.get("stop_delivered", 0), tx.get("meter_values_delivered", 0),
-                    tx.get("meter_values_queued", 0), tx.get("queued_at_boot", 0),
-                    tx.get("still_queued", 0), tx.get("lost", 0)))
+                    tx.get("meter_values_queued", 0), tx.get("meter_values_thinned", 0),
+                    tx.get("queued_at_boot", 0), tx.get("still_queued", 0), tx.get("lost", 0)))
     lines.append("sessions: card %d, unknown card %d (cards refused %d), remote %d, "
                  "not started %d" % (e.get("sessions_card", 0), e.get("sessions_unknown", 0),
                                      e.get("cards_refused", 0), e.get("sessions_remote", 0),

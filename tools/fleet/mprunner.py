@@ -119,7 +119,8 @@ class Charger:
         self.board = None
         self.connects = 0
         self.tx_in = 0
-        self.tx_out = 0
+        self.tx_out = 0     # delivered: their CALLRESULT taken in (outbox.done)
+        self.thinned = 0    # MeterValues the full journal dropped by design (thin)
         self._left = 0
         self.tasks = []
 
@@ -148,8 +149,9 @@ class Charger:
     def _instrument(self, cp):
         from firmware.rpc import CallFailed, NotConnected
         run, c = self.run_, self.run_.c
-        rpc, outbox = cp.rpc, cp.outbox
+        rpc, outbox, journal = cp.rpc, cp.outbox, cp.outbox.journal
         send, handle, call, put_tx = rpc._send, rpc.handle, rpc.call, outbox.put_tx
+        done, thin = outbox.done, journal.thin
         at_boot = len(outbox.journal) - self._left
         if at_boot:
             self.tx_in += at_boot
@@ -187,8 +189,26 @@ class Charger:
                 raise
             self._latency(action, t)
             _add(c["answered"], action)
-            self._delivered(action, payload, reply)
+            if action == "Authorize" and reply["idTagInfo"]["status"] != "Accepted":
+                _add(c["events"], "cards_refused")
+            elif action == "BootNotification":
+                _add(c["events"], "boot_" + reply["status"].lower())
             return reply
+
+        def delivered(entry, reply):
+            # Where the firmware takes the CALLRESULT in and acks the journal (Rpc.call's
+            # on_result), not where call() returns: its wait may time out, or the sender be
+            # cancelled, after the reply was read and acked (see tools/fleet/run.py).
+            done(entry, reply)
+            if entry.seq is not None:
+                self._delivered(entry.action, reply)
+
+        def thinned():
+            n = thin()  # by design when the journal is full (firmware/journal.py)
+            if n:
+                self.thinned += n
+                _add(c["tx"], "meter_values_thinned", n)
+            return n
 
         def queued(action, ref, payload):
             before = len(outbox.journal)
@@ -201,6 +221,7 @@ class Charger:
                            "MeterValues": "meter_values_queued"}.get(action, action + " queued"))
 
         rpc._send, rpc.handle, rpc.call, outbox.put_tx = sent, read, timed, queued
+        outbox.done, journal.thin = delivered, thinned
         connect = cp.link._connect
 
         async def connecting():
@@ -226,26 +247,19 @@ class Charger:
         else:
             lat[action] = [us]
 
-    def _delivered(self, action, payload, reply):
+    def _delivered(self, action, reply):
         c = self.run_.c
+        self.tx_out += 1
         if action == "StartTransaction":
-            self.tx_out += 1
             _add(c["tx"], "start_delivered")
             if reply["idTagInfo"]["status"] != "Accepted":
                 _add(c["tx"], "start_refused")
         elif action == "StopTransaction":
-            self.tx_out += 1
             _add(c["tx"], "stop_delivered")
-        elif action == "MeterValues" and "transactionId" in payload:
-            self.tx_out += 1
+        elif action == "MeterValues":
             _add(c["tx"], "meter_values_delivered")
-        elif action == "SecurityEventNotification":
-            self.tx_out += 1
+        else:  # SecurityEventNotification: journaled too
             _add(c["tx"], "security_events_delivered")
-        elif action == "Authorize" and reply["idTagInfo"]["status"] != "Accepted":
-            _add(c["events"], "cards_refused")
-        elif action == "BootNotification":
-            _add(c["events"], "boot_" + reply["status"].lower())
 
     # -- the EVs of the profile ---------------------------------------------------------------
     def command(self, *words):
@@ -408,7 +422,7 @@ def report(run):
     for ch in run.chargers:
         left = len(ch.cp.outbox.journal) if ch.cp is not None else 0
         queued += left
-        lost += ch.tx_in - ch.tx_out - left
+        lost += ch.tx_in - ch.tx_out - ch.thinned - left
     _add(run.c["tx"], "still_queued", queued)
     _add(run.c["tx"], "lost", lost)
     if "end" not in run.marks:

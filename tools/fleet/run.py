@@ -83,7 +83,8 @@ class Charger:
         self.board = None
         self.connects = 0
         self.tx_in = 0         # messages put in the journal (transactions, security events)
-        self.tx_out = 0        # ... delivered
+        self.tx_out = 0        # ... delivered (their CALLRESULT taken in: outbox.done)
+        self.thinned = 0       # ... MeterValues the full journal dropped by design (thin)
         self._left = 0         # ... still in the journal when the last run ended
         self._t_sent = 0.0     # when our CALL in flight went out
         self._t_reply = 0.0    # when the answer to it was read
@@ -116,8 +117,9 @@ class Charger:
     def _instrument(self, cp):
         """Count and time what the firmware's Rpc sends and reads; see the module doc."""
         fleet, stats = self.fleet, self.fleet.stats
-        rpc, outbox = cp.rpc, cp.outbox
+        rpc, outbox, journal = cp.rpc, cp.outbox, cp.outbox.journal
         send, handle, call, put_tx = rpc._send, rpc.handle, rpc.call, outbox.put_tx
+        done, thin = outbox.done, journal.thin
         # Queued while the charger was built: PowerLoss stops, the StartupOfTheDevice event.
         at_boot = len(outbox.journal) - self._left
         if at_boot:
@@ -163,8 +165,28 @@ class Charger:
                 raise
             self._answered(action)
             stats.answered[action] = stats.answered.get(action, 0) + 1
-            self._delivered(action, payload, reply)
+            if action == "Authorize" and reply["idTagInfo"]["status"] != "Accepted":
+                stats.event("cards_refused")
+            elif action == "BootNotification":
+                stats.event("boot_" + reply["status"].lower())
             return reply
+
+        def delivered(entry, reply):
+            # Counted where the firmware takes the CALLRESULT in and acks the journal
+            # (Rpc.call's on_result), not where call() returns: under load its wait may
+            # time out, or the sender be cancelled, after the reply was read and acked.
+            done(entry, reply)
+            if entry.seq is not None:
+                self._delivered(entry.action, reply)
+
+        def thinned():
+            # The journal's own thin() (firmware/journal.py _make_room): every second
+            # pending MeterValues dropped by design when the journal is full.
+            n = thin()
+            if n:
+                self.thinned += n
+                stats.txn("meter_values_thinned", n)
+            return n
 
         def queued(action, ref, payload):
             before = len(outbox.journal)
@@ -177,6 +199,7 @@ class Charger:
                        "MeterValues": "meter_values_queued"}.get(action, action + " queued"))
 
         rpc._send, rpc.handle, rpc.call, outbox.put_tx = sent, read, timed, queued
+        outbox.done, journal.thin = delivered, thinned
         connect = cp.link._connect
 
         async def connecting():
@@ -198,26 +221,20 @@ class Charger:
         if self._reply_kind and self._t_reply >= self._t_sent:
             self.fleet.stats.reply_latency(action, self._t_reply - self._t_sent)
 
-    def _delivered(self, action, payload, reply):
+    def _delivered(self, action, reply):
+        """A journal record's CALLRESULT (see _instrument)."""
         stats = self.fleet.stats
+        self.tx_out += 1
         if action == "StartTransaction":
-            self.tx_out += 1
             stats.txn("start_delivered")
             if reply["idTagInfo"]["status"] != "Accepted":
                 stats.txn("start_refused")
         elif action == "StopTransaction":
-            self.tx_out += 1
             stats.txn("stop_delivered")
-        elif action == "MeterValues" and "transactionId" in payload:
-            self.tx_out += 1
+        elif action == "MeterValues":
             stats.txn("meter_values_delivered")
-        elif action == "SecurityEventNotification":  # journaled too (firmware/secevents.py)
-            self.tx_out += 1
+        else:  # SecurityEventNotification: journaled too (firmware/secevents.py)
             stats.txn("security_events_delivered")
-        elif action == "Authorize" and reply["idTagInfo"]["status"] != "Accepted":
-            stats.event("cards_refused")
-        elif action == "BootNotification":
-            stats.event("boot_" + reply["status"].lower())
 
     # -- --check: the Central System's frames against the firmware's own tables ------------
     def _audit_reply(self, text):
@@ -589,7 +606,7 @@ class Fleet:
         for ch in self.chargers:
             left = len(ch.cp.outbox.journal) if ch.cp is not None else 0
             queued += left
-            lost += ch.tx_in - ch.tx_out - left
+            lost += ch.tx_in - ch.tx_out - ch.thinned - left
         stats.txn("still_queued", queued)
         stats.txn("lost", lost)
 
