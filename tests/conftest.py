@@ -26,6 +26,23 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: scenario taking more than a few seconds")
 
 
+@pytest.fixture(autouse=True)
+def _device_modules_kept():
+    """The firmware unloads modules after use (transfer.release, ChargePoint.drop) and the next
+    import makes a fresh copy, with classes of its own (net.NetError...). Put back the copies
+    loaded before each test, so that a test never sees another's fresh copies instead of the
+    ones it imported."""
+    mods = sys.modules
+    saved = [(k, v) for k, v in mods.items() if k.startswith(("firmware.", "hal."))]
+    yield
+    for name, mod in saved:
+        if mods.get(name) is not mod:
+            mods[name] = mod
+            package, _, leaf = name.rpartition(".")
+            if package in mods:
+                setattr(mods[package], leaf, mod)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     """Attach the charger output to every failing phase (including a
