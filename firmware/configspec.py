@@ -30,7 +30,7 @@ SPEC = (
     ("csms.max_message", "int", 8192, (1024, 65536),
      "largest websocket message accepted, in bytes"),
     ("csms.connect_timeout", "int", 10, (1, 120),
-     "seconds allowed for TCP/TLS connect and handshake"),
+     "seconds allowed for TCP/TLS connect and handshake, and for each frame sent or begun"),
     ("csms.call_timeout", "int", 30, (1, 600), "seconds to wait for the CSMS to answer a request"),
     ("csms.reconnect_min", "float", 1.0, (0.1, 600), "first reconnect delay in seconds"),
     ("csms.reconnect_max", "float", 60.0, (1, 3600), "longest reconnect delay in seconds"),
