@@ -32,9 +32,12 @@ def _device_modules_kept():
     import makes a fresh copy, with classes of its own (net.NetError...). Put back the copies
     loaded before each test, so that a test never sees another's fresh copies instead of the
     ones it imported."""
+    from firmware import compat
     mods = sys.modules
     saved = [(k, v) for k, v in mods.items() if k.startswith(("firmware.", "hal."))]
+    unload = compat.unload  # an in-process fleet keeps modules loaded (tools/fleet/run.py)
     yield
+    compat.unload = unload
     for name, mod in saved:
         if mods.get(name) is not mod:
             mods[name] = mod

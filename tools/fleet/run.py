@@ -15,22 +15,21 @@ import resource
 import time
 
 from firmware import compat
-
-# One process holds thousands of chargers: the modules a charger loads to connect stay
-# loaded (shared by all) instead of being imported again for every connection.
-compat.unload = lambda name: None
-
-from firmware import config as fw_config  # noqa: E402  (after the unload switch above)
-from firmware import ocppj, schema16  # noqa: E402
-from firmware.chargepoint import ChargePoint  # noqa: E402
-from firmware.log import Log  # noqa: E402
-from firmware.rpc import CallFailed, NotConnected  # noqa: E402
-from hal import sim  # noqa: E402
-from tools.fleet.stats import Stats  # noqa: E402
+from firmware import config as fw_config
+from firmware import ocppj, schema16
+from firmware.chargepoint import ChargePoint
+from firmware.log import Log
+from firmware.rpc import CallFailed, NotConnected
+from hal import sim
+from tools.fleet.stats import Stats
 
 _SCHEMA_CODES = (schema16.FORMATION, schema16.OCCURENCE, schema16.PROPERTY, schema16.TYPE)
 _KEEPER_LOOK_S = 30   # a fleet charger's keeper looks for a dead link this often at most
 _START_WAIT_S = 30    # a driver waits this long for the transaction to start
+
+
+def _keep_loaded(name):
+    pass
 
 
 def rss_bytes():
@@ -389,6 +388,11 @@ class Fleet:
     def __init__(self, csms_url, count, profile, first=0, id_format="CP_{:05d}", data=None,
                  seed=1, password=None, ca_file=None, insecure=False, check=False,
                  echo=False, log_level="warn", base_config=None):
+        # One process holds thousands of chargers: the modules a charger loads to connect
+        # stay loaded (shared by all) instead of being imported again for every connection.
+        # Set by a fleet, not on import: a process that only imports this module (the tests)
+        # keeps the firmware's own unloading.
+        compat.unload = _keep_loaded
         self.url = csms_url
         self.count = count
         self.first = first
