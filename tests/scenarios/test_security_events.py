@@ -375,6 +375,10 @@ def test_tls_version_or_cipher_suite_refused_is_a_security_event(charger, tmp_pa
         # The server refused the client's versions (UNSUPPORTED_PROTOCOL) or the client the
         # server's (its alert: TLSV1_ALERT_PROTOCOL_VERSION); no cipher suite in common.
         reason = "PROTOCOL" if event == "InvalidTLSVersion" else "NO_SHARED_CIPHER"
+        # The gate's thread notes the refusal after the handshake failed on both sides.
+        deadline = time.monotonic() + 5
+        while not gate.refused and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert any(reason in r for r in gate.refused), gate.refused
         assert not tls.sessions
         gate.refuse = None
