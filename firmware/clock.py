@@ -94,6 +94,17 @@ def _expect(s, i, chars):
         raise ValueError("bad date-time: %r expected at %d" % (chars, i))
 
 
+def window_bound(text):
+    """An optional date-time bound of a log window (GetDiagnostics, GetLog): unix seconds, or
+    None when absent or unreadable (the window is then open on that side)."""
+    if text is None:
+        return None
+    try:
+        return parse_iso(text)
+    except ValueError:
+        return None
+
+
 def parse_iso(s):
     """RFC 3339 date-time -> unix seconds (int, fraction dropped).
 

@@ -24,15 +24,6 @@ def file_name(cp_id, t):
     return "%s-%s.log" % (safe, clock.iso(t).replace("-", "").replace(":", ""))
 
 
-def _time(text):
-    if text is None:
-        return None
-    try:
-        return clock.parse_iso(text)
-    except ValueError:
-        return None
-
-
 def load(cp):
     return Diagnostics(cp)
 
@@ -42,7 +33,8 @@ def GetDiagnostics(cp, req):
     if d.busy:
         cp.log.warn("diag", "GetDiagnostics ignored: an upload is under way")
         return {}
-    since, until = _time(req.get("startTime")), _time(req.get("stopTime"))
+    since = clock.window_bound(req.get("startTime"))
+    until = clock.window_bound(req.get("stopTime"))
     cp.log.flush()  # the lines still in RAM belong in the file too
     if not d.has_lines(since, until):
         cp.log.info("diag", "GetDiagnostics: no log lines in the requested window")

@@ -32,15 +32,6 @@ def file_name(cp_id, t, log_type):
                              "security" if log_type == "SecurityLog" else "diagnostics")
 
 
-def _time(text):
-    if text is None:
-        return None
-    try:
-        return clock.parse_iso(text)
-    except ValueError:
-        return None
-
-
 def load(cp):
     return LogUpload(cp)
 
@@ -57,7 +48,8 @@ def GetLog(cp, req):
         job.replace()  # the waiting upload ends at its next step
         canceled = True
     params = req["log"]
-    since, until = _time(params.get("oldestTimestamp")), _time(params.get("latestTimestamp"))
+    since = clock.window_bound(params.get("oldestTimestamp"))
+    until = clock.window_bound(params.get("latestTimestamp"))
     name = file_name(cp.cfg["csms"]["id"], cp.now(), req["logType"])
     job.request_id = req["requestId"]
     reply = {"status": "AcceptedCanceled" if canceled else "Accepted", "filename": name}
