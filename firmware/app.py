@@ -119,7 +119,9 @@ def stop(cp):
     same here on a fresh loop. Then a stop line, on the console and in the log ring."""
     for hw in cp.board.connectors:
         hw.relay.set(False)
-    if cp.link.conn is not None:
+    conn = cp.link.conn
+    if conn is not None:
+        conn.orphaned()  # a sender stopped mid-drain still holds the frame lock
         loop = asyncio.new_event_loop()  # MicroPython: also drops the interrupted tasks
         try:
             loop.run_until_complete(asyncio.wait_for(cp.link.close(1001, "going away"), 2))

@@ -192,8 +192,10 @@ class Link:
             limit = interval + min(interval, self._csms["connect_timeout"] * 1000)
             if idle > limit:
                 raise ws.WsError("no frame from the Central System for %d s" % (idle // 1000))
-            # One ping per silence: any frame since the last ping starts a new one.
-            if idle >= interval and (pinged is None or ticks_diff(ticks_ms(), pinged) > idle):
+            # One ping per silence: any frame since the last ping starts a new one. A ping
+            # goes only after `interval` ms without a frame, so with none since, idle would
+            # exceed the time since the ping; a pong within the same ms makes them equal.
+            if idle >= interval and (pinged is None or ticks_diff(ticks_ms(), pinged) >= idle):
                 pinged = ticks_ms()
                 await conn.ping(b"")
             due = (interval if idle < interval else limit) - idle

@@ -160,6 +160,7 @@ class Connection:
         self._last_rx = compat.ticks_ms()
         self._close_sent = False
         self._reading = False
+        self._half_frame = False  # between the two writes of one frame
         self._close_seen = asyncio.Event()
         self.closed = False
         self.dead = None  # why the link failed (here or in rpc.py), for firmware/link.py
@@ -230,9 +231,11 @@ class Connection:
     async def _write(self, data, more=None):
         """Write `data` (and `more`) and wait until it is on its way; the lock is held."""
         try:
+            self._half_frame = True
             self._w.write(data)
             if more is not None:
                 self._w.write(more)
+            self._half_frame = False  # whole in the stream's buffer: drain sends the rest
             # The lock is held here: a peer that stopped reading must not keep every
             # other sender (pongs, pings, the close) waiting for ever.
             await asyncio.wait_for(self._w.drain(), self._wait_ms / 1000)
@@ -311,6 +314,21 @@ class Connection:
                 pass
         await self._shut()
         raise WsClosed(code, reason)
+
+    def orphaned(self):
+        """The tasks using this connection are gone for good (MicroPython's loop stops where
+        Ctrl-C found it): free the lock a sender may hold in a drain and the reader's mark, so
+        close() can run from a fresh loop. A frame cut between its two writes can take
+        nothing after it: then the socket is only dropped (close() returns at once)."""
+        self._lock = asyncio.Lock()
+        self._reading = False
+        if self._half_frame:
+            self.closed = True
+            self.dead = self.dead or "a frame was cut off"
+            try:
+                self._w.close()
+            except Exception:
+                pass
 
     async def close(self, code=_CLOSE_NORMAL, reason=""):
         """Send a close frame, wait up to a second for the echo, then drop the socket."""

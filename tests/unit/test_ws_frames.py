@@ -567,3 +567,52 @@ def test_a_send_the_peer_does_not_take_fails_the_link_and_frees_the_lock():
     conn, (send, ping), elapsed = run(main())
     assert (send.code, send.reason) == (1006, "send not done in 50 ms") and conn.closed
     assert isinstance(ping, ws.WsClosed) and elapsed < 0.5
+
+
+# ---- Ctrl-C on MicroPython: the loop stops where it is ---------------------------------
+
+def test_after_ctrl_c_a_sender_stopped_in_its_drain_does_not_hold_back_the_close():
+    class SlowWriter(FakeWriter):
+        async def drain(self):  # the loop stops while a sender waits here, holding the lock
+            await asyncio.sleep(3600)
+
+    writer = SlowWriter()
+    conn = ws.Connection(FakeReader(b""), writer)
+    interrupted = asyncio.new_event_loop()  # like MicroPython's: left, its tasks never resumed
+    interrupted.create_task(conn.send("StatusNotification"))
+    interrupted.run_until_complete(asyncio.sleep(0.01))
+    assert conn._lock.locked()
+
+    conn.orphaned()
+    fresh = asyncio.new_event_loop()
+    writer.drain = FakeWriter.drain.__get__(writer)  # the socket takes bytes again
+    fresh.run_until_complete(asyncio.wait_for(conn.close(1001, "going away"), 2))
+    fresh.close()
+    for task in asyncio.all_tasks(interrupted):  # only now: the test is over
+        task.cancel()
+    interrupted.run_until_complete(asyncio.sleep(0))
+    interrupted.close()
+    assert writer.frames() == [(True, 0x1, b"StatusNotification"),
+                               (True, 0x8, close_payload(1001, b"going away"))]
+    assert conn.closed and writer.closed
+
+
+def test_after_ctrl_c_between_the_two_writes_of_a_frame_the_socket_is_only_dropped():
+    class CutWriter(FakeWriter):
+        def write(self, data):
+            if self.out:  # the header went out; Ctrl-C lands before the payload
+                raise KeyboardInterrupt
+            super().write(data)
+
+    writer = CutWriter()
+    conn = ws.Connection(FakeReader(b""), writer)
+    interrupted = asyncio.new_event_loop()
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.run_until_complete(conn.send("x" * 300))
+    interrupted.close()
+    header = bytes(writer.out)
+
+    conn.orphaned()
+    run(conn.close(1001, "going away"))
+    assert bytes(writer.out) == header  # no close frame glued to half a frame
+    assert conn.closed and writer.closed and conn.dead == "a frame was cut off"
