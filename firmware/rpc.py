@@ -126,7 +126,8 @@ class Rpc:
                 try:
                     await asyncio.wait_for(self._event.wait(), limit / 1000)
                 except asyncio.TimeoutError:
-                    self._timed_out(action, limit)
+                    if not self._event.is_set():  # else the reply came in as the wait ran out
+                        self._timed_out(action, limit)
             finally:
                 self._pending = None
             reply = self._reply

@@ -167,6 +167,29 @@ def test_a_call_unanswered_while_other_frames_came_is_just_a_timeout():
     assert ws.dead is None
 
 
+def test_a_reply_taken_in_as_the_wait_runs_out_is_the_answer(monkeypatch):
+    async def late_wait_for(aw, timeout):
+        # The timer fires in the same turn the reader takes the reply in: both are done.
+        aw.close()
+        await asyncio.sleep(0.05)
+        raise asyncio.TimeoutError
+
+    async def scenario():
+        rpc, ws, reader = serving()
+        delivered = []
+        monkeypatch.setattr(asyncio, "wait_for", late_wait_for)
+        call = asyncio.create_task(rpc.call("StopTransaction", {"transactionId": 7},
+                                            on_result=delivered.append))
+        await asyncio.sleep(0.01)
+        await ws.inbox.put(json.dumps([3, ws.sent[0][1], {}]))
+        result = await call
+        reader.cancel()
+        return result, delivered
+
+    result, delivered = asyncio.run(scenario())
+    assert result == {} and delivered == [{}]  # delivered, and no "failed: Timeout"
+
+
 def test_a_failed_send_is_not_connected():
     rpc, ws = Rpc(Log(), 30000, {}.get), FakeWs()
     rpc.attach(ws)
