@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 MP := $(VENV)/bin/micropython
 PYTEST_ARGS ?=
+# Test workers. The scenarios mostly wait (timeouts, heartbeats, a firmware process's
+# reactions): a whole run keeps 2 cores about a fifth busy, so 4 workers share them well.
+TEST_JOBS ?= 4
 
 .PHONY: setup demo lint test test-long bench bundle deploy clean unix32 firmware
 
@@ -25,10 +28,10 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 test: lint
-	$(PY) -m pytest -q -n 2 tests $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_JOBS) tests $(PYTEST_ARGS)
 
 test-long: lint
-	$(PY) -m pytest -q -n 2 tests --long $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_JOBS) tests --long $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m tools.bench
