@@ -30,6 +30,7 @@ from firmware.rpc import NotConnected
 
 _STABLE_MS = const(60000)     # a link that lived this long resets the reconnect backoff
 _LOOK_S = const(1)            # the keeper looks at the link this often
+_MIN_WAIT_MS = const(20)      # ... and at a ping deadline, not sooner than this
 _JOIN_MS = const(15000)       # one network join: association and DHCP
 _NET_LOOK_MS = const(250)     # a down network is looked at this often
 
@@ -176,10 +177,10 @@ class Link:
     async def _keeper(self, conn):
         """Ends a dead link by raising WsError (see the module docstring for the rules)."""
         pinged = None
-        wait = _LOOK_S
+        wait = _LOOK_S * 1000
         while True:
-            await asyncio.sleep(wait)
-            wait = self.look_s
+            await asyncio.sleep(wait / 1000)
+            wait = self.look_s * 1000
             if conn.dead:  # found by rpc, or a send that failed in another task
                 raise ws.WsError(conn.dead)
             net = self._network
@@ -198,8 +199,10 @@ class Link:
             if idle >= interval and (pinged is None or ticks_diff(ticks_ms(), pinged) >= idle):
                 pinged = ticks_ms()
                 await conn.ping(b"")
+            # Wake at the next deadline itself: looking only every second would ping up to
+            # a second late, and with a short P that second is all the margin there is.
             due = (interval if idle < interval else limit) - idle
-            wait = min(wait, max(_LOOK_S, due // 1000 + 1))
+            wait = min(wait, max(_MIN_WAIT_MS, due + 1))
 
     async def close(self, code, reason=""):
         """Close the link now (a later run() loop connects again)."""
