@@ -121,7 +121,9 @@ def stop(cp):
         hw.relay.set(False)
     conn = cp.link.conn
     if conn is not None:
-        conn.orphaned()  # a sender stopped mid-drain still holds the frame lock
+        if not conn.orphaned():  # a sender stopped mid-drain still holds the frame lock
+            cp.log.warn("ws", "Ctrl-C came while a frame was being written: the link is"
+                        " dropped without a close frame")
         loop = asyncio.new_event_loop()  # MicroPython: also drops the interrupted tasks
         try:
             loop.run_until_complete(asyncio.wait_for(cp.link.close(1001, "going away"), 2))

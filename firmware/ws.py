@@ -160,7 +160,7 @@ class Connection:
         self._last_rx = compat.ticks_ms()
         self._close_sent = False
         self._reading = False
-        self._half_frame = False  # between the two writes of one frame
+        self._half_frame = False  # in the writes of one frame
         self._close_seen = asyncio.Event()
         self.closed = False
         self.dead = None  # why the link failed (here or in rpc.py), for firmware/link.py
@@ -318,17 +318,20 @@ class Connection:
     def orphaned(self):
         """The tasks using this connection are gone for good (MicroPython's loop stops where
         Ctrl-C found it): free the lock a sender may hold in a drain and the reader's mark, so
-        close() can run from a fresh loop. A frame cut between its two writes can take
-        nothing after it: then the socket is only dropped (close() returns at once)."""
+        close() can run from a fresh loop. -> False when Ctrl-C came during a frame's write:
+        the frame may be cut, and a close frame after it would be read as its rest, so the
+        socket is only dropped (close() then returns at once)."""
         self._lock = asyncio.Lock()
         self._reading = False
-        if self._half_frame:
-            self.closed = True
-            self.dead = self.dead or "a frame was cut off"
-            try:
-                self._w.close()
-            except Exception:
-                pass
+        if not self._half_frame:
+            return True
+        self.closed = True
+        self.dead = self.dead or "a frame may have been cut off"
+        try:
+            self._w.close()
+        except Exception:
+            pass
+        return False
 
     async def close(self, code=_CLOSE_NORMAL, reason=""):
         """Send a close frame, wait up to a second for the echo, then drop the socket."""

@@ -583,7 +583,7 @@ def test_after_ctrl_c_a_sender_stopped_in_its_drain_does_not_hold_back_the_close
     interrupted.run_until_complete(asyncio.sleep(0.01))
     assert conn._lock.locked()
 
-    conn.orphaned()
+    assert conn.orphaned()
     fresh = asyncio.new_event_loop()
     writer.drain = FakeWriter.drain.__get__(writer)  # the socket takes bytes again
     fresh.run_until_complete(asyncio.wait_for(conn.close(1001, "going away"), 2))
@@ -612,7 +612,7 @@ def test_after_ctrl_c_between_the_two_writes_of_a_frame_the_socket_is_only_dropp
     interrupted.close()
     header = bytes(writer.out)
 
-    conn.orphaned()
+    assert not conn.orphaned()
     run(conn.close(1001, "going away"))
     assert bytes(writer.out) == header  # no close frame glued to half a frame
-    assert conn.closed and writer.closed and conn.dead == "a frame was cut off"
+    assert conn.closed and writer.closed and conn.dead == "a frame may have been cut off"
