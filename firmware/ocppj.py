@@ -153,13 +153,13 @@ def _check_id(msg_id):
 
 
 def encode_call(msg_id, action, payload):
-    _check_id(msg_id)
-    return _dumps([CALL, msg_id, action, payload])
+    """A CALL as one string (the charger sends call_pieces())."""
+    return "".join(call_pieces(msg_id, action, payload))
 
 
 def encode_result(msg_id, payload):
-    _check_id(msg_id)
-    return _dumps([CALLRESULT, msg_id, payload])
+    """A CALLRESULT as one string (the charger sends result_pieces())."""
+    return "".join(result_pieces(msg_id, payload))
 
 
 def pieces(value, compact=True):

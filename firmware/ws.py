@@ -319,19 +319,14 @@ class Connection:
         """The tasks using this connection are gone for good (MicroPython's loop stops where
         Ctrl-C found it): free the lock a sender may hold in a drain and the reader's mark, so
         close() can run from a fresh loop. -> False when Ctrl-C came during a frame's write:
-        the frame may be cut, and a close frame after it would be read as its rest, so the
-        socket is only dropped (close() then returns at once)."""
+        the frame may be cut, and a close frame after it would be read as its rest, so
+        close() only drops the socket."""
         self._lock = asyncio.Lock()
         self._reading = False
-        if not self._half_frame:
-            return True
-        self.closed = True
-        self.dead = self.dead or "a frame may have been cut off"
-        try:
-            self._w.close()
-        except Exception:
-            pass
-        return False
+        if self._half_frame:
+            self._close_sent = True  # as after our close frame: nothing more may be sent
+            self.dead = self.dead or "a frame may have been cut off"
+        return not self._half_frame
 
     async def close(self, code=_CLOSE_NORMAL, reason=""):
         """Send a close frame, wait up to a second for the echo, then drop the socket."""

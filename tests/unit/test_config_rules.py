@@ -79,11 +79,13 @@ CLAIMS = {
 }
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    base = tmp_path_factory.mktemp("rules")
+def check_everywhere(tmp_path_factory, prefix, cases):
+    """Run tests/unit/config_rules_check.py over `cases` ((name, config text, board)) on each
+    interpreter -> {interpreter: {name: result}}. Each interpreter claims
+    folders of its own: their paths (the only difference) read WORK."""
+    base = tmp_path_factory.mktemp(prefix)
     (base / "afile").write_text("x")
-    cases = [[name, str(base), text, board] for name, (text, board, _, _) in CASES.items()]
+    cases = [[name, str(base), text, board] for name, text, board in cases]
     path = base / "cases.json"
     path.write_text(json.dumps(cases))
     got = {}
@@ -95,9 +97,14 @@ def results(tmp_path_factory):
         r = subprocess.run([exe, "tests/unit/config_rules_check.py", str(path), ROOT,
                             str(work)], cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stdout + r.stderr
-        # Each interpreter claims folders of its own: their paths are the only difference.
         got[name] = json.loads(r.stdout.strip().splitlines()[-1].replace(str(work), "WORK"))
     return got
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    return check_everywhere(tmp_path_factory, "rules",
+                            [(name, text, board) for name, (text, board, _, _) in CASES.items()])
 
 
 def _one(found, expected):

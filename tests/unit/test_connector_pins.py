@@ -3,15 +3,11 @@
 twice across connectors or parts, pins of a connector or reader that is not fitted left alone.
 (Connector 2's own contactor and pilot pins are required when the board is built: a host
 config may name the ESP32 board with any number of simulated connectors.)"""
-import json
-import os
-import subprocess
 
 import pytest
 
 from tests.mp import INTERPRETERS
-from tests.unit.test_config_rules import _cfg
-from tools.driver import ROOT
+from tests.unit.test_config_rules import _cfg, check_everywhere
 
 TWO = dict(station__connectors=2, hardware__connector2__relay__pin=25,
            hardware__connector2__pilot__pwm_pin=13, hardware__connector2__pilot__adc_pin=39)
@@ -58,20 +54,8 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    base = tmp_path_factory.mktemp("pins")
-    cases = [[name, str(base), text, False] for name, (text, _) in CASES.items()]
-    path = base / "cases.json"
-    path.write_text(json.dumps(cases))
-    got = {}
-    for name, exe in INTERPRETERS.items():
-        if not os.access(exe, os.X_OK):
-            pytest.skip("%s not installed" % exe)
-        work = tmp_path_factory.mktemp(name)
-        r = subprocess.run([exe, "tests/unit/config_rules_check.py", str(path), ROOT,
-                            str(work)], cwd=ROOT, capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0, r.stdout + r.stderr
-        got[name] = json.loads(r.stdout.strip().splitlines()[-1])
-    return got
+    return check_everywhere(tmp_path_factory, "pins",
+                            [(name, text, False) for name, (text, _) in CASES.items()])
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
